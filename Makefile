@@ -1,0 +1,36 @@
+# Everything the project needs is installed by this file into .venv.
+# A fresh machine needs only Python 3.11+, pip and make.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[all,dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the package with every extra
+
+demo: $(STAMP) ## run the main job on an embedded local setup
+	$(BIN)/edgeoffload demo --out results/demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck unit ## lint, type-check and run the whole test suite
+
+bench: $(STAMP) ## run the benchmarks (see benchmarks/README.md)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

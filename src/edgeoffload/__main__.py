@@ -1,0 +1,5 @@
+"""``python -m edgeoffload``."""
+
+from edgeoffload.cli import entrypoint
+
+entrypoint()

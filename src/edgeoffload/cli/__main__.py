@@ -1,0 +1,5 @@
+"""``python -m edgeoffload.cli``."""
+
+from edgeoffload.cli import entrypoint
+
+entrypoint()

@@ -1,0 +1,123 @@
+"""``edgeoffload schedule`` and ``edgeoffload schedulers``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.table import Table
+
+from edgeoffload.cli._common import console, ensure_parent, parse_params, require_extra
+from edgeoffload.errors import ModelError
+from edgeoffload.model import Problem, Schedule, schedule_report, validate_schedule
+from edgeoffload.schedulers import available_schedulers, get_scheduler, plugin_errors
+from edgeoffload.workloads import builtin_problem_names, resolve_problem
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "schedule",
+        help="schedule a problem file and print the schedule",
+        description=(
+            "Schedule PROBLEM (a problem file, see docs/problem-file.md, or a built-in name: "
+            f"{', '.join(builtin_problem_names())}) and print the schedule as a table, or as "
+            "the problem file's output JSON with --json. Exit code 2 on bad input."
+        ),
+    )
+    p.add_argument("problem", metavar="PROBLEM", help="problem file (JSON) or built-in name")
+    p.add_argument(
+        "-a",
+        "--algorithm",
+        default="dhs",
+        metavar="NAME",
+        help="scheduler to use (default: dhs; 'edgeoffload schedulers' lists them)",
+    )
+    p.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help=(
+            "scheduler parameter, repeatable (e.g. delta1=0.2 for dhs,"
+            " members=heft,peft for portfolio)"
+        ),
+    )
+    p.add_argument("--json", action="store_true", help="print the output JSON instead of a table")
+    p.add_argument("--gantt", metavar="FILE.png", help="also write a Gantt chart to FILE.png")
+    p.set_defaults(handler=run_schedule)
+
+    q = subparsers.add_parser(
+        "schedulers",
+        help="list the registered schedulers",
+        description="List every scheduler the 'schedule' command accepts, plugins included.",
+    )
+    q.set_defaults(handler=run_schedulers)
+
+
+def run_schedule(args: argparse.Namespace) -> int:
+    problem = resolve_problem(args.problem)
+    scheduler = get_scheduler(args.algorithm, **parse_params(args.param))
+    reason = scheduler.applies_to(problem)
+    if reason is not None:
+        raise ModelError(reason, args.algorithm)
+    result = scheduler.schedule(problem)
+    validate_schedule(problem, result)  # a scheduler bug must never reach the user as output
+    result = result.renamed(args.algorithm, result.details)
+    report = schedule_report(problem, result)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print_schedule(problem, result, report)
+    if args.gantt:
+        require_extra("matplotlib", "plot")
+        from edgeoffload.plots import save_gantt
+
+        path = ensure_parent(args.gantt)
+        save_gantt(problem, result, path)
+        if not args.json:
+            console.print(f"Gantt chart written to {path}")
+    return 0
+
+
+def print_schedule(problem: Problem, schedule: Schedule, report: dict[str, Any]) -> None:
+    """The human-readable form of a schedule: a header, the assignments, the requests."""
+    console.print(
+        f"[bold]{report['algorithm']}[/bold]: makespan [bold]{report['makespan']:.6g}[/bold] s,"
+        f" {len(schedule)} tasks on {len(schedule.timelines())} of {len(problem.cluster)} nodes"
+    )
+    if "dhs" in report:
+        d = report["dhs"]
+        console.print(
+            f"DHS: condition [bold]{d['condition']}[/bold] -> [bold]{d['chosen']}[/bold]"
+            f" (spread {d['spread']:.4g} s vs δ1 {d['delta1']:g};"
+            f" {d['requests_per_camera']:.3g} requests per camera vs δ2 {d['delta2']:g})"
+        )
+    if "portfolio" in report:
+        d = report["portfolio"]
+        spans = ", ".join(
+            f"{k} {'n/a' if v is None else format(v, '.6g')}" for k, v in d["makespans"].items()
+        )
+        console.print(f"Portfolio: chose [bold]{d['chosen']}[/bold] ({spans})")
+    table = Table("task", "node", "start (s)", "finish (s)", box=None, pad_edge=False)
+    for a in schedule:
+        table.add_row(a.task, a.node, f"{a.start:.6g}", f"{a.finish:.6g}")
+    console.print(table)
+    if "requests" in report:
+        rt = Table("request", "arrival (s)", "finish (s)", "latency (s)", box=None, pad_edge=False)
+        for r in report["requests"]:
+            rt.add_row(r["id"], f"{r['arrival']:.6g}", f"{r['finish']:.6g}", f"{r['latency']:.6g}")
+        console.print(rt)
+
+
+def run_schedulers(args: argparse.Namespace) -> int:
+    table = Table("name", "description", box=None, pad_edge=False)
+    for name, cls in sorted(available_schedulers().items()):
+        doc = (cls.__doc__ or "").strip().splitlines()
+        table.add_row(name, cls.summary or (doc[0] if doc else ""))
+    console.print(table)
+    for name, reason in sorted(plugin_errors().items()):
+        console.print(f"[red]plugin {name!r} failed to load[/red]: {reason}")
+    return 0

@@ -1,0 +1,123 @@
+"""The exceptions edgeoffload raises.
+
+Every error the package raises on purpose derives from :class:`EdgeOffloadError`::
+
+    * EdgeOffloadError
+      x ModelError (also ValueError)      invalid task graph, cluster, problem or scenario
+        + ProblemFileError                a problem/scenario file is missing or malformed
+      x SchedulingError
+        + InfeasibleScheduleError         no node can host a task
+        + InvalidScheduleError            validate_schedule() found a violation
+      x SimulationError
+      x OffloadError                      runtime; wraps distributed.* errors
+        + WorkerUnavailableError          no usable worker (dead, refused, unreachable)
+        + RemoteTaskError                 the offloaded function raised; see __cause__
+        + OffloadTimeoutError             a remote call passed its deadline
+        + BundleError                     a code bundle is missing, tampered or unusable
+        + SecurityError                   TLS material missing or a peer refused
+
+The command line maps a user's bad input (:class:`ModelError`) to one line and exit code 2,
+and any other :class:`EdgeOffloadError` to one line and exit code 1.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BundleError",
+    "EdgeOffloadError",
+    "InfeasibleScheduleError",
+    "InvalidScheduleError",
+    "ModelError",
+    "OffloadError",
+    "OffloadTimeoutError",
+    "ProblemFileError",
+    "RemoteTaskError",
+    "SchedulingError",
+    "SecurityError",
+    "SimulationError",
+    "WorkerUnavailableError",
+]
+
+
+class EdgeOffloadError(Exception):
+    """Base class of every error edgeoffload raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ModelError(EdgeOffloadError, ValueError):
+    """A task graph, cluster, problem or scenario is invalid.
+
+    Parameters
+    ----------
+    message
+        What is wrong, in one line.
+    where
+        Where it is wrong, e.g. ``"tasks[3].work"`` or ``"nodes: 'cam9'"``; empty when the
+        problem is not tied to one place.
+    """
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+        self.reason = message
+
+
+class ProblemFileError(ModelError):
+    """A problem or scenario file cannot be read or parsed."""
+
+
+class SchedulingError(EdgeOffloadError):
+    """A scheduler could not produce a schedule."""
+
+
+class InfeasibleScheduleError(SchedulingError):
+    """No node can host a task (e.g. its pin names a node the scheduler may not use)."""
+
+
+class InvalidScheduleError(SchedulingError):
+    """A schedule breaks a rule of the model; :attr:`violations` lists every one found."""
+
+    def __init__(self, violations: list[str]) -> None:
+        shown = "; ".join(violations[:5])
+        more = f" (and {len(violations) - 5} more)" if len(violations) > 5 else ""
+        super().__init__(f"invalid schedule: {shown}{more}")
+        self.violations = violations
+
+
+class SimulationError(EdgeOffloadError):
+    """The simulator could not run a schedule."""
+
+
+class OffloadError(EdgeOffloadError):
+    """Something went wrong while offloading work to a worker."""
+
+
+class WorkerUnavailableError(OffloadError):
+    """No worker could take the call (dead, refused or unreachable)."""
+
+
+class RemoteTaskError(OffloadError):
+    """The offloaded function raised on the worker.
+
+    The original exception is ``__cause__`` when it could be rebuilt locally;
+    :attr:`remote_traceback` holds the worker's formatted traceback either way.
+    """
+
+    def __init__(self, message: str, remote_traceback: str = "") -> None:
+        super().__init__(message)
+        self.remote_traceback = remote_traceback
+
+
+class OffloadTimeoutError(OffloadError):
+    """A remote call did not finish before its deadline."""
+
+
+class BundleError(OffloadError):
+    """A code bundle is missing, tampered with, or needs packages the worker lacks."""
+
+
+class SecurityError(OffloadError):
+    """TLS material is missing or invalid, or a peer was refused."""

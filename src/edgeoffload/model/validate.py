@@ -1,0 +1,100 @@
+"""The schedule validator: the test oracle every scheduler is checked against.
+
+A schedule is valid for a problem when
+
+1. every task is placed exactly once, on a node of the cluster, and nothing else is;
+2. no two tasks overlap on a node (the schedulers treat a node as one processor);
+3. each task starts after every input has arrived: predecessor's finish + transfer time;
+4. each task starts no earlier than its request's arrival and its node's
+   ``available_from``;
+5. pinned tasks run on their node;
+6. each duration equals the cost model's execution time.
+
+Times are compared with a tolerance of 1e-9 relative (and 1e-9 s absolute), so a schedule
+read back from JSON still validates.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+
+from edgeoffload.errors import InvalidScheduleError
+from edgeoffload.model.problem import Problem
+from edgeoffload.model.schedule import Schedule
+
+__all__ = ["schedule_violations", "validate_schedule"]
+
+_REL, _ABS = 1e-9, 1e-9
+
+
+def _le(a: float, b: float) -> bool:
+    """a <= b, up to the tolerance."""
+    return a <= b + max(_ABS, _REL * max(abs(a), abs(b)))
+
+
+def schedule_violations(problem: Problem, schedule: Schedule) -> list[str]:
+    """Every rule ``schedule`` breaks for ``problem``, one line each (empty if valid)."""
+    graph, cluster, costs = problem.graph, problem.cluster, problem.costs
+    out: list[str] = []
+    for a in schedule:
+        if a.task not in graph:
+            out.append(f"unknown task {a.task!r} is scheduled")
+        if a.node not in cluster:
+            out.append(f"task {a.task!r} is placed on unknown node {a.node!r}")
+    for task in graph.tasks:
+        if task.id not in schedule:
+            out.append(f"task {task.id!r} is not scheduled")
+    if out:
+        return out
+
+    for i, task in enumerate(graph.tasks):
+        a = schedule.assignment(task.id)
+        node = cluster.node(a.node)
+        if not (math.isfinite(a.start) and math.isfinite(a.finish)):
+            out.append(f"task {task.id!r} has a non-finite start or finish")
+            continue
+        if task.pinned is not None and a.node != task.pinned:
+            out.append(f"task {task.id!r} is pinned to {task.pinned!r} but runs on {a.node!r}")
+        expected = costs.exec_time(task.id, a.node)
+        if not math.isclose(a.duration, expected, rel_tol=_REL, abs_tol=_ABS):
+            out.append(
+                f"task {task.id!r} runs {a.duration:g} s on {a.node!r}; the cost model says"
+                f" {expected:g} s"
+            )
+        release = problem.release_time(i)
+        if not _le(release, a.start):
+            out.append(
+                f"task {task.id!r} starts at {a.start:g}, before its request arrives at {release:g}"
+            )
+        if not _le(node.available_from, a.start):
+            out.append(
+                f"task {task.id!r} starts at {a.start:g} on {a.node!r}, which is busy until"
+                f" {node.available_from:g}"
+            )
+        for k in graph.in_edges(i):
+            dep = graph.dependencies[k]
+            before = schedule.assignment(dep.source)
+            arrives = before.finish + costs.transfer_time(dep.data, before.node, a.node)
+            if not _le(arrives, a.start):
+                out.append(
+                    f"task {task.id!r} starts at {a.start:g} on {a.node!r} but its input from"
+                    f" {dep.source!r} arrives at {arrives:g}"
+                )
+
+    for node_id, timeline in schedule.timelines().items():
+        timeline.sort(key=lambda a: (a.start, a.finish))
+        for prev, nxt in pairwise(timeline):
+            if not _le(prev.finish, nxt.start):
+                out.append(
+                    f"tasks {prev.task!r} and {nxt.task!r} overlap on {node_id!r}"
+                    f" ({prev.start:g}-{prev.finish:g} and {nxt.start:g}-{nxt.finish:g})"
+                )
+    return out
+
+
+def validate_schedule(problem: Problem, schedule: Schedule) -> None:
+    """Raise :class:`InvalidScheduleError` listing every violation, if there is any."""
+    violations = schedule_violations(problem, schedule)
+    if violations:
+        raise InvalidScheduleError(violations)

@@ -1,0 +1,70 @@
+"""List schedulers: ``Scheduler.schedule(problem) -> Schedule``.
+
+Built in: HEFT and CPOP (Topcuoglu et al. 2002), PEFT (Arabnejad & Barbosa 2014), DHS
+(the seed paper's load-aware hybrid), a portfolio, and the Local and Edge baselines. Add
+your own with :func:`register_scheduler` or the ``edgeoffload.schedulers`` entry point.
+"""
+
+from __future__ import annotations
+
+from edgeoffload.model import Problem, Schedule
+from edgeoffload.schedulers.base import Scheduler
+from edgeoffload.schedulers.baselines import EdgeScheduler, LocalScheduler
+from edgeoffload.schedulers.cpop import CPOPScheduler
+from edgeoffload.schedulers.dhs import DHSScheduler, LoadClass, classify_load
+from edgeoffload.schedulers.heft import HEFTScheduler
+from edgeoffload.schedulers.peft import PEFTScheduler
+from edgeoffload.schedulers.portfolio import PortfolioScheduler
+from edgeoffload.schedulers.registry import (
+    ENTRY_POINT_GROUP,
+    SCHEDULERS,
+    available_schedulers,
+    get_scheduler,
+    plugin_errors,
+    register_scheduler,
+)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "SCHEDULERS",
+    "CPOPScheduler",
+    "DHSScheduler",
+    "EdgeScheduler",
+    "HEFTScheduler",
+    "LoadClass",
+    "LocalScheduler",
+    "PEFTScheduler",
+    "PortfolioScheduler",
+    "Scheduler",
+    "available_schedulers",
+    "classify_load",
+    "get_scheduler",
+    "plugin_errors",
+    "register_scheduler",
+    "schedule",
+]
+
+for _cls in (
+    HEFTScheduler,
+    CPOPScheduler,
+    PEFTScheduler,
+    DHSScheduler,
+    PortfolioScheduler,
+    LocalScheduler,
+    EdgeScheduler,
+):
+    register_scheduler(_cls)
+
+
+def schedule(problem: Problem, algorithm: str = "dhs", **params: object) -> Schedule:
+    """Schedule ``problem`` with the scheduler called ``algorithm``.
+
+    Examples
+    --------
+    >>> from edgeoffload.model import Cluster, Node, Problem, Task, TaskGraph
+    >>> p = Problem(TaskGraph([Task("a", 4.0)]), Cluster([Node("slow", 1.0), Node("fast", 2.0)]))
+    >>> s = schedule(p, "heft")
+    >>> s.makespan, s.assignment("a").node
+    (2.0, 'fast')
+    """
+    return get_scheduler(algorithm, **params).schedule(problem)

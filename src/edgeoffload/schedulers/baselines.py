@@ -1,0 +1,84 @@
+"""The papers' baselines: every request computed where it arrives, or on the edge server."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from edgeoffload.errors import ModelError
+from edgeoffload.model import Node, Problem, Schedule
+from edgeoffload.schedulers.base import Scheduler
+from edgeoffload.schedulers.placement import ListSchedule
+from edgeoffload.schedulers.ranks import upward_rank_order
+
+__all__ = ["EdgeScheduler", "LocalScheduler", "edge_node"]
+
+
+def edge_node(problem: Problem) -> Node | None:
+    """The node Edge ships work to: the fastest ``edge`` node, ties by node order."""
+    edges = problem.cluster.nodes_with_role("edge")
+    return max(edges, key=lambda n: n.speed, default=None)  # max keeps the first of equals
+
+
+def _run_restricted(problem: Problem, allowed: np.ndarray, name: str) -> Schedule:
+    """Place tasks in upward-rank order, each on the one node ``allowed`` leaves it."""
+    state = ListSchedule(problem, allowed)
+    for i in upward_rank_order(problem):
+        state.place_earliest_finish(i)
+    return state.result(name)
+
+
+class LocalScheduler(Scheduler):
+    """Local: every request runs wholly on the node it arrives at (the papers' baseline).
+
+    Notes
+    -----
+    A request arrives at the node its source is pinned to (see
+    :class:`~edgeoffload.model.Problem`); pinned tasks stay on their pins. Several requests
+    on one node share it: tasks are taken in upward-rank order (ties topological) and
+    inserted at their earliest start, as HEFT would on that node alone.
+    """
+
+    name: ClassVar[str] = "local"
+    summary: ClassVar[str] = "Baseline: each request runs wholly on the camera where it arrives"
+
+    def schedule(self, problem: Problem) -> Schedule:
+        costs = problem.costs
+        allowed = costs.allowed.copy()
+        for i, task in enumerate(problem.graph.tasks):
+            if task.pinned is None:
+                home = problem.arrival_node(problem.request_index_of_task(i))
+                allowed[i] = False
+                allowed[i, costs.node_index(home)] = True
+        return _run_restricted(problem, allowed, self.name)
+
+
+class EdgeScheduler(Scheduler):
+    """Edge: every unpinned task runs on the edge node, its inputs shipped there.
+
+    Notes
+    -----
+    The edge node is the fastest node with role ``edge`` (ties by node order). Pinned
+    tasks (a request's source, on its camera) stay where they are. Order as in
+    :class:`LocalScheduler`.
+    """
+
+    name: ClassVar[str] = "edge"
+    summary: ClassVar[str] = "Baseline: every request is shipped to the edge server and runs there"
+
+    def applies_to(self, problem: Problem) -> str | None:
+        if edge_node(problem) is None:
+            return "the Edge baseline needs a node with role 'edge'"
+        return None
+
+    def schedule(self, problem: Problem) -> Schedule:
+        edge = edge_node(problem)
+        if edge is None:
+            raise ModelError("the Edge baseline needs a node with role 'edge'", "nodes")
+        costs = problem.costs
+        allowed = costs.allowed.copy()
+        unpinned = np.array([t.pinned is None for t in problem.graph.tasks])
+        allowed[unpinned] = False
+        allowed[unpinned, costs.node_index(edge.id)] = True
+        return _run_restricted(problem, allowed, self.name)
