@@ -52,7 +52,7 @@ def random_layered_dag(
     previous: list[str] = []
     made = 0
     while made < n_tasks:
-        size = int(min(n_tasks - made, rng.integers(1, 2 * width)))
+        size = min(n_tasks - made, int(rng.integers(1, 2 * width)))
         layer = [f"{prefix}{made + k}" for k in range(size)]
         for task_id in layer:
             tasks.append(Task(task_id, float(rng.uniform(*work))))
