@@ -110,10 +110,14 @@ def problem_from_dict(data: Any) -> Problem:
     graph = TaskGraph(tasks, dependencies)
 
     nodes = []
+    node_ids: set[str] = set()
     for i, raw in enumerate(_list(top["nodes"], "nodes")):
         where = f"nodes[{i}]"
         item = _object(raw, where, _NODE_KEYS, ("id", "speed"))
         node_id = check_id(item["id"], f"{where}.id")
+        if node_id in node_ids:
+            raise ModelError(f"duplicate node id {node_id!r}", where)
+        node_ids.add(node_id)
         by_kind_raw = item.get("speed_by_kind", {})
         if not isinstance(by_kind_raw, dict):
             raise ModelError("must be an object of kind: FLOP/s", f"{where}.speed_by_kind")
@@ -150,7 +154,8 @@ def problem_from_dict(data: Any) -> Problem:
             )
         )
 
-    node_ids = {n.id for n in nodes}
+    if not nodes:
+        raise ModelError("a cluster needs at least one node", "nodes")
     links: dict[tuple[NodeId, NodeId], Link] = {}
     for k, raw in enumerate(_list(top.get("links", []), "links")):
         where = f"links[{k}]"

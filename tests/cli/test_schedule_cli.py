@@ -1,0 +1,218 @@
+"""``edgeoffload schedule`` and ``edgeoffload schedulers`` through main()."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cases import PAPER_EXAMPLE, multi_request_problem
+from edgeoffload.cli import main
+from edgeoffload.model import problem_to_dict
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(("algorithm", "makespan"), [("heft", 80.0), ("cpop", 86.0)])
+def test_paper_example_published_makespans(
+    algorithm: str, makespan: float, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The copy of the reference file gives the paper's makespans: HEFT 80, CPOP 86."""
+    code, out, _ = run(["schedule", str(PAPER_EXAMPLE), "--algorithm", algorithm, "--json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["algorithm"] == algorithm
+    assert report["makespan"] == makespan
+    assert len(report["assignments"]) == 10
+
+
+def test_output_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Keys, order of assignments, requests with latency, and DHS's condition and choice."""
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(problem_to_dict(multi_request_problem())))
+    code, out, _ = run(["schedule", str(path), "--json"], capsys)
+    assert code == 0
+    report: dict[str, Any] = json.loads(out)
+    assert list(report)[:3] == ["algorithm", "makespan", "assignments"]
+    assert report["algorithm"] == "dhs"
+    keys = [(a["start"], a["task"]) for a in report["assignments"]]
+    assert keys == sorted(keys)
+    assert [r["id"] for r in report["requests"]] == ["r1", "r2", "r3"]
+    for r in report["requests"]:
+        assert r["latency"] == pytest.approx(r["finish"] - r["arrival"])
+    assert report["makespan"] == max(r["finish"] for r in report["requests"])
+    assert report["dhs"]["condition"] in ("U-H", "U-L", "B-H", "B-L")
+    assert report["dhs"]["chosen"] in ("heft", "cpop", "peft")
+
+
+def test_no_requests_key_without_requests(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["schedule", "topcuoglu2002", "-a", "heft", "--json"], capsys)
+    assert code == 0 and "requests" not in json.loads(out)
+
+
+def test_table_output(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["schedule", "camera_cluster", "-a", "dhs"], capsys)
+    assert code == 0
+    assert "dhs: makespan" in out
+    assert "DHS: condition U-H -> peft" in out
+    assert "r4/fc" in out and "latency" in out
+
+
+def test_scheduler_parameters(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["schedule", "camera_cluster", "-p", "delta2=10", "--json"], capsys)
+    assert code == 0
+    assert json.loads(out)["dhs"]["condition"] == "U-L"
+    code, out, _ = run(
+        ["schedule", "topcuoglu2002", "-a", "portfolio", "-p", "members=cpop,peft", "--json"],
+        capsys,
+    )
+    assert json.loads(out)["portfolio"]["chosen"] == "peft"
+
+
+def test_gantt_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "sub" / "g.png"
+    code, _, _ = run(["schedule", "camera_cluster", "--gantt", str(target)], capsys)
+    assert code == 0
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_schedulers_lists_every_builtin(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["schedulers"], capsys)
+    assert code == 0
+    for name in ("heft", "cpop", "peft", "dhs", "portfolio", "local", "edge"):
+        assert f"\n{name} " in "\n" + out
+
+
+def test_same_input_same_output_byte_for_byte_across_processes() -> None:
+    """Two separate processes print identical bytes."""
+    cmd = [sys.executable, "-m", "edgeoffload", "schedule", "camera_cluster", "--json"]
+    first = subprocess.run(cmd, check=True, capture_output=True).stdout
+    second = subprocess.run(cmd, check=True, capture_output=True).stdout
+    assert first == second and first.startswith(b'{"algorithm": "dhs"')
+
+
+BAD_FILES = [
+    pytest.param(
+        '{"tasks": [], "dependencies": [], "nodes": [{"id": "a", "speed": 1}]}',
+        "at least one task",
+        id="no-tasks",
+    ),
+    pytest.param(
+        '{"tasks": [{"id": "t", "work": 1}], "dependencies": [], "nodes": []}',
+        "nodes: a cluster needs at least one node",
+        id="no-nodes",
+    ),
+    pytest.param(
+        '{"tasks": [{"id": "t", "work": -1}], "dependencies": [], '
+        '"nodes": [{"id": "a", "speed": 1}]}',
+        "tasks[0].work: must be >= 0",
+        id="negative",
+    ),
+    pytest.param(
+        '{"tasks": [{"id": "t", "work": NaN}], "dependencies": [], '
+        '"nodes": [{"id": "a", "speed": 1}]}',
+        "tasks[0].work: must be finite",
+        id="nan",
+    ),
+    pytest.param(
+        '{"tasks": [{"id": "t", "work": 1}], "dependencies": [], '
+        '"nodes": [{"id": "a", "speed": 0}]}',
+        "nodes[0].speed: must be > 0",
+        id="zero-speed",
+    ),
+    pytest.param(
+        '{"tasks": [{"id": "t", "work": 1, "pinned": "b"}], "dependencies": [], '
+        '"nodes": [{"id": "a", "speed": 1}]}',
+        "pinned to unknown node 'b'",
+        id="pin",
+    ),
+    pytest.param(
+        '{"tasks": [{"id": "t"}], "dependencies": [], "nodes": [{"id": "a", "speed": 1}]}',
+        "no work and no execution time",
+        id="no-work",
+    ),
+    pytest.param(
+        '{"tasks": [{"id": "t", "work": 1}, {"id": "u", "work": 1}], "dependencies": '
+        '[{"from": "t", "to": "u"}, {"from": "u", "to": "t"}], '
+        '"nodes": [{"id": "a", "speed": 1}]}',
+        "cycle",
+        id="cycle",
+    ),
+    pytest.param(
+        '{"tasks": [{"id": "t", "work": 1}], "dependencies": [], '
+        '"nodes": [{"id": "a", "speed": 1}], "extra": 1}',
+        "unknown key 'extra'",
+        id="key",
+    ),
+    pytest.param('{"tasks": [', "line 1, column", id="malformed"),
+    pytest.param("[]", "problem: must be an object", id="not-an-object"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_FILES)
+def test_bad_input_is_one_line_and_exit_2(
+    text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    code, out, err = run(["schedule", str(path)], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("edgeoffload: error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["schedule", "missing.json"], "missing.json: no such file", id="missing-file"),
+        pytest.param(
+            ["schedule", "topcuoglu2002", "-a", "nope"],
+            "unknown scheduler 'nope'",
+            id="unknown-algorithm",
+        ),
+        pytest.param(
+            ["schedule", "topcuoglu2002", "-a", "edge"],
+            "needs a node with role 'edge'",
+            id="edge-without-edge-node",
+        ),
+        pytest.param(
+            ["schedule", "topcuoglu2002", "-p", "delta1"], "expected KEY=VALUE", id="param-syntax"
+        ),
+        pytest.param(
+            ["schedule", "topcuoglu2002", "-p", "delta1=-2"],
+            "delta1: must be >= 0",
+            id="param-value",
+        ),
+        pytest.param(
+            ["schedule", "topcuoglu2002", "-a", "heft", "-p", "x=1"],
+            "does not take these parameters",
+            id="param-unknown",
+        ),
+    ],
+)
+def test_bad_arguments_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(args, capsys)
+    assert code == 2
+    assert message in err and err.count("\n") == 1
+
+
+def test_the_reference_file_is_the_shared_one() -> None:
+    """The test copy and the shipped built-in are the same problem."""
+    from edgeoffload.workloads import builtin_problem
+
+    shipped = problem_to_dict(builtin_problem("topcuoglu2002"))
+    from edgeoffload.model import load_problem
+
+    assert problem_to_dict(load_problem(PAPER_EXAMPLE)) == shipped
