@@ -10,6 +10,7 @@ from edgeoffload.model import (
     AppRequest,
     Cluster,
     Dependency,
+    Link,
     Node,
     Problem,
     Request,
@@ -120,3 +121,24 @@ class TestMergeRequests:
             CLUSTER,
         )
         assert p.costs.exec_time("r/k", "e") == 0.5
+
+
+@pytest.mark.parametrize(
+    ("problem", "message"),
+    [
+        (
+            lambda: Problem(TaskGraph([Task("a", 1e308)]), Cluster([Node("n", 1e-10)])),
+            "task 'a' on node 'n': its execution time overflows",
+        ),
+        (
+            lambda: Problem(
+                TaskGraph([Task("a", 1.0), Task("b", 1.0)], [Dependency("a", "b", 1e308)]),
+                Cluster([Node("n", 1.0), Node("m", 1.0)], default_link=Link(1e-10)),
+            ),
+            "a transfer time overflows",
+        ),
+    ],
+)
+def test_overflowing_costs_are_input_errors(problem: object, message: str) -> None:
+    with pytest.raises(ModelError, match=message):
+        _ = problem().costs  # type: ignore[operator]

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from edgeoffload.errors import ModelError
 from edgeoffload.model._checks import check_id, check_number
 from edgeoffload.model.cluster import Cluster
@@ -140,7 +142,10 @@ class Problem:
         if self._costs is None:
             from edgeoffload.model.costs import CostModel
 
-            self._costs = CostModel(self)
+            with np.errstate(over="ignore"):  # overflow is reported below, as bad input
+                costs = CostModel(self)
+            _check_finite_costs(self, costs)
+            self._costs = costs
         return self._costs
 
     # -- requests --------------------------------------------------------------------------
@@ -178,3 +183,21 @@ class Problem:
     def with_cluster(self, cluster: Cluster) -> Problem:
         """The same problem on another cluster (the node ids the problem uses must exist)."""
         return Problem(self.graph, cluster, self.requests, self.exec_times)
+
+
+def _check_finite_costs(problem: Problem, costs: CostModel) -> None:
+    """Refuse numbers whose quotients overflow (work 1e308 at 1e-3 FLOP/s, say)."""
+    bad = np.argwhere(~np.isfinite(costs.exec))
+    if bad.size:
+        i, p = bad[0]
+        raise ModelError(
+            "its execution time overflows (work / speed is not a finite number of seconds)",
+            f"task {problem.graph.tasks[i].id!r} on node {problem.cluster.nodes[p].id!r}",
+        )
+    if costs.data.size:
+        worst = float(costs.data.max()) / float(costs.bandwidth.min())
+        if not np.isfinite(worst):
+            raise ModelError(
+                "a transfer time overflows (data / bandwidth is not a finite number of seconds)",
+                "dependencies",
+            )
