@@ -107,7 +107,7 @@ GROUP_PARENT = "edgeoffload"
 
 _MIN_QUOTA_US = 1000  # the kernel refuses cfs_quota_us below 1 ms
 _MAX_PERIOD_US = 1_000_000  # ... and cfs_period_us above 1 s
-_DUTY_MIN_PERIOD = 0.01  # seconds; below this SIGSTOP/SIGCONT dominate
+_DUTY_MIN_RUN = 0.005  # seconds of each duty period at least; below, signalling dominates
 
 
 class ThrottleError(OffloadError):
@@ -269,7 +269,8 @@ def apply_cpu_quota(
         ``"cgroup"``, ``"duty"`` or ``"auto"`` (default: cgroup where possible).
     period
         Seconds; the CFS period (stretched so that the quota is at least 1 ms) or the
-        duty-cycle period (at least 10 ms). Default 20 ms.
+        duty-cycle period (stretched so that each run slice is at least 5 ms: a shorter
+        one is lost to signal and timer latency). Default 20 ms.
     name
         Label in the group's name (default ``pid<PID>``); letters, digits, ``-_.``.
     include_children
@@ -312,7 +313,7 @@ def apply_cpu_quota(
     else:
         if fraction >= 1:
             raise ValueError("the duty-cycle method cannot grant more than one core")
-        handle = _apply_duty(pids, fraction, max(period, _DUTY_MIN_PERIOD))
+        handle = _apply_duty(pids, fraction, max(period, _DUTY_MIN_RUN / fraction))
     with _live_lock:
         _live.add(handle)
     return handle
@@ -573,33 +574,30 @@ class Calibration:
         The quota asked for, in cores.
     method
         The throttling method used.
-    base_wall, base_cpu
-        Probe wall and CPU seconds, unthrottled (median of the repeats).
-    wall, cpu
-        Probe wall and CPU seconds, throttled (median of the repeats).
+    slowdown
+        Measured slowdown: throttled wall time / unthrottled wall time of the same probe
+        (median over the repeats, each pair run back to back).
+    share
+        CPU seconds the throttled probe got per wall second (median): what the kernel
+        enforced, ≈ ``fraction`` for a busy single thread.
+    contention
+        Unthrottled wall / CPU time (median): 1.0 on an idle core, more when other
+        processes compete for it.
+    base_wall
+        Wall seconds of the unthrottled probe (median).
     """
 
     fraction: float
     method: str
+    slowdown: float
+    share: float
+    contention: float
     base_wall: float
-    base_cpu: float
-    wall: float
-    cpu: float
 
     @property
     def nominal(self) -> float:
         """The slowdown asked for, ``1 / fraction``."""
         return 1.0 / self.fraction
-
-    @property
-    def slowdown(self) -> float:
-        """Measured slowdown: throttled wall time / unthrottled wall time."""
-        return self.wall / self.base_wall
-
-    @property
-    def contention(self) -> float:
-        """Unthrottled wall / CPU time: 1.0 on an idle core, more when others compete."""
-        return self.base_wall / self.base_cpu if self.base_cpu > 0 else float("nan")
 
 
 def _timed_probe(n: int) -> tuple[float, float]:
@@ -618,27 +616,36 @@ def measure_slowdown(
 ) -> Calibration:
     """Time :func:`cpu_probe` in this process unthrottled and throttled to ``fraction``.
 
-    The throttled probe is sized to last about ``duration`` wall seconds (many periods,
-    so the full quota a new group starts with does not matter), and times are scaled
-    to the unthrottled probe's size. Each figure is the fastest of ``repeats`` runs: on a
-    machine shared with other work the least disturbed run is the best estimate.
-    Takes about ``repeats * (duration + 0.1)`` seconds on an idle machine.
+    Each repeat runs the probe unthrottled, then throttled, back to back (a shared or
+    virtual machine's speed drifts, so pairs close in time compare best); the figures
+    are medians over the repeats. The throttled probe is sized to last about
+    ``duration`` wall seconds, many periods, so the full quota a new group starts with
+    hardly matters, and is scaled to the unthrottled probe's size. Takes about
+    ``repeats * (duration + 0.1)`` seconds on an idle machine.
     """
+    from statistics import median
+
     n = 1_000_000
-    base = [_timed_probe(n) for _ in range(repeats)]
-    base_wall = min(w for w, _ in base)
-    m = max(int(n * duration * fraction / base_wall), 10_000)
-    with throttled(fraction, method=method, period=period, name="probe") as handle:
-        _timed_probe(max(m // 10, 10_000))  # spend the first period's quota
-        slow = [_timed_probe(m) for _ in range(repeats)]
-    scale = n / m
+    ratios, shares, contentions, walls = [], [], [], []
+    used: str = method
+    for _ in range(repeats):
+        base_wall, base_cpu = _timed_probe(n)
+        m = max(int(n * duration * fraction / base_wall), 10_000)
+        with throttled(fraction, method=method, period=period, name="probe") as handle:
+            used = handle.method
+            _timed_probe(max(m // 10, 10_000))  # spend the first period's quota
+            wall, cpu = _timed_probe(m)
+        ratios.append(wall * n / m / base_wall)
+        shares.append(cpu / wall)
+        contentions.append(base_wall / base_cpu if base_cpu > 0 else float("nan"))
+        walls.append(base_wall)
     return Calibration(
         fraction=fraction,
-        method=handle.method,
-        base_wall=base_wall,
-        base_cpu=min(c for _, c in base),
-        wall=min(w for w, _ in slow) * scale,
-        cpu=min(c for _, c in slow) * scale,
+        method=used,
+        slowdown=median(ratios),
+        share=median(shares),
+        contention=median(contentions),
+        base_wall=median(walls),
     )
 
 
