@@ -1,0 +1,762 @@
+"""The discrete-event engine: executes placed tasks on a modelled cluster, on simpy.
+
+One :class:`Engine` holds the state of one run. Tasks are added in blocks (the whole
+schedule for a batch run, one request at a time for a stream) with their node, their
+position in the node's queue and their successors; the engine then runs them:
+
+- a node starts the task at the head of its queue as soon as a core is free and every
+  input has arrived (tasks on a node start in the schedule's order);
+- a task takes its cost-model execution time (times a variability multiplier);
+- a finished task's output goes to each node with a consumer of it, once per node or
+  once per dependency (:attr:`SimConfig.transfers`); on a dedicated link without
+  contention a transfer takes ``latency + data / bandwidth`` seconds, the cost model's
+  expression term for term, so that a run under the schedulers' assumptions reproduces
+  their times exactly; on a shared medium the transfers under way share its airtime
+  (processor sharing);
+- node failures, per :attr:`SimConfig.failure_policy`.
+
+Cheap constructions throughout: no simpy ``Process`` per task or transfer, only
+``Timeout`` events whose callbacks advance the state (a simpy event costs about a
+microsecond), and per-task work that is O(1) amortised (O(out-degree) per task).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import simpy
+from simpy.events import Timeout
+
+from edgeoffload.errors import SimulationError
+from edgeoffload.model.cluster import Node
+from edgeoffload.simulation.config import SimConfig
+
+__all__ = ["Engine", "node_state_times"]
+
+# task states
+WAITING, RUNNING, DONE, FAILED = 0, 3, 1, 2
+# trace codes
+T_START, T_FINISH, T_SEND, T_RECEIVE, T_FAIL, T_LOST, T_MOVE = range(7)
+TRACE_KINDS = ("start", "finish", "send", "receive", "fail", "lost", "move")
+
+_DEAD = -(1 << 40)  # free-core count of a failed node: it never starts anything again
+_CHUNK = 4096  # transfer multipliers are drawn this many at a time
+
+
+class _SharedChannel:
+    """Processor sharing of one medium (or one contended link) between transfers.
+
+    Each transfer needs ``airtime`` seconds of the channel alone; with *n* under way each
+    progresses at 1/n. Virtual time ``v`` counts the airtime each active transfer has
+    received; a transfer finishes when ``v`` reaches its tag ``v_join + airtime``.
+    """
+
+    __slots__ = ("_active", "_engine", "_env", "_gen", "_last", "_seq", "_v")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._env = engine.env
+        self._active: list[tuple[float, int, int]] = []
+        self._v = 0.0
+        self._last = 0.0
+        self._gen = 0
+        self._seq = 0
+
+    def _advance(self, now: float) -> None:
+        n = len(self._active)
+        if n:
+            self._v += (now - self._last) / n
+        self._last = now
+
+    def join(self, k: int, airtime: float) -> None:
+        self._advance(self._env.now)
+        self._seq += 1
+        heapq.heappush(self._active, (self._v + airtime, self._seq, k))
+        self._reschedule()
+
+    def _reschedule(self) -> None:
+        self._gen += 1
+        if self._active:
+            tag = self._active[0][0]
+            delay = max(0.0, (tag - self._v) * len(self._active))
+            ev = Timeout(self._env, delay, self._gen)
+            ev.callbacks.append(self._on_event)
+
+    def _on_event(self, ev: Any) -> None:
+        engine = self._engine
+        engine.events += 1
+        if ev._value != self._gen:
+            return  # superseded: a transfer joined or left since this was scheduled
+        self._advance(self._env.now)
+        active = self._active
+        limit = self._v + 1e-12 * (1.0 + abs(self._v))
+        done = []
+        while active and active[0][0] <= limit:
+            done.append(heapq.heappop(active)[2])
+        self._reschedule()
+        for k in done:
+            engine._complete_transfer(k)
+
+
+class Engine:
+    """State of one simulated run (use :func:`~edgeoffload.simulation.simulate` or
+    :func:`~edgeoffload.simulation.simulate_stream`; this class is their machinery).
+
+    Parameters
+    ----------
+    nodes
+        The cluster's nodes, in cluster order.
+    latency, bandwidth
+        P×P link matrices from the cost model (seconds, bytes/s; diagonal 0 and ``inf``).
+    config
+        The simulator's assumptions.
+    rng
+        Source of variability draws.
+    exec_row
+        For a re-run after a failure: the execution time of task number ``i`` on every
+        node, seconds.
+    """
+
+    def __init__(
+        self,
+        nodes: Sequence[Node],
+        latency: np.ndarray,
+        bandwidth: np.ndarray,
+        config: SimConfig,
+        rng: np.random.Generator,
+        exec_row: Callable[[int], np.ndarray] | None = None,
+    ) -> None:
+        self.env = simpy.Environment()
+        self.config = config
+        self.rng = rng
+        self.events = 0
+        self._exec_row = exec_row
+        n_nodes = len(nodes)
+        self.node_ids = tuple(n.id for n in nodes)
+        self._nodes = tuple(nodes)
+        self.cores = [n.cores if config.use_cores else 1 for n in nodes]
+        self.n_free = [
+            0 if n.available_from > 0 else c for n, c in zip(nodes, self.cores, strict=True)
+        ]
+        self.n_queue: list[list[int]] = [[] for _ in range(n_nodes)]
+        self.n_head = [0] * n_nodes
+        self.n_alive = [True] * n_nodes
+        self.n_failed_at: list[float | None] = [None] * n_nodes
+        for p, node in enumerate(nodes):
+            if node.available_from > 0:
+                self._at(node.available_from, self._on_open, p)
+        self._lat = latency
+        self._bw = bandwidth
+        self._lat_rows: dict[int, list[float]] = {}
+        self._bw_rows: dict[int, list[float]] = {}
+
+        # network
+        network = config.network
+        self._per_node = config.transfers == "per-node"
+        self._medium_of = [-1] * n_nodes
+        self._media: list[_SharedChannel] = []
+        if network.model == "shared":
+            index = {node_id: p for p, node_id in enumerate(self.node_ids)}
+            for m, medium in enumerate(network.media):
+                self._media.append(_SharedChannel(self))
+                for node_id in medium.nodes:
+                    if node_id in index:
+                        self._medium_of[index[node_id]] = m
+        self._contended = network.model == "dedicated" and network.contention
+        self._pair_channels: dict[tuple[int, int], _SharedChannel] = {}
+        self._plain_links = not self._media and not self._contended
+
+        # variability
+        variability = config.variability
+        self._vary = not variability.is_deterministic
+        self._variability = variability
+        self._xmult: list[float] = []
+        self._xmult_pos = 0
+
+        # tasks (growable columns)
+        self.t_node: list[int] = []
+        self.t_pnode: list[int] = []
+        self.t_pstart: list[float] = []
+        self.t_pfinish: list[float] = []
+        self.t_rank: list[int] = []
+        self.t_dur: list[float] = []
+        self.t_pending: list[int] = []
+        self.t_req: list[int] = []
+        self.t_pin: list[int] = []
+        self.t_status: list[int] = []
+        self.t_start: list[float] = []
+        self.t_finish: list[float] = []
+        self.t_runs: list[int] = []
+        self.t_ev: list[Any] = []
+        self.t_moved_gen: list[int] = []
+        self.s_ptr: list[int] = [0]
+        self.s_tgt: list[int] = []
+        self.s_data: list[float] = []
+        self._next_rank = 0
+
+        # requests
+        self.r_arrival: list[float] = []
+        self.r_left: list[int] = []
+        self.r_finish: list[float] = []
+        self.r_released: list[bool] = []
+        self.r_tasks: list[list[int]] = []  # only for requests gated by a future arrival
+
+        # runs and transfers, for statistics
+        self.run_node: list[int] = []
+        self.run_start: list[float] = []
+        self.run_end: list[float] = []
+        self.run_of: list[int] = []  # run index of each task's current execution
+        self.x_src: list[int] = []
+        self.x_dst: list[int] = []
+        self.x_start: list[float] = []
+        self.x_end: list[float] = []
+        self.x_data: list[float] = []
+        self.x_targets: list[Sequence[int]] = []
+        self.x_gen: list[int] = []
+        self.x_task: list[int] = []
+
+        self.fail_gen = 0
+        self._preds: list[list[int]] | None = None
+        self.trace: list[tuple[float, int, int, int, int, float]] | None = (
+            [] if config.record_trace else None
+        )
+        self.on_request_done: Callable[[int, float], None] | None = None
+        for failure in config.failures:
+            if failure.node not in self.node_ids:
+                raise SimulationError(f"failure names unknown node {failure.node!r}")
+            self._at(failure.at, self._on_failure, self.node_ids.index(failure.node))
+
+    # -- scheduling helpers ---------------------------------------------------------------
+    def _at(self, time: float, callback: Callable[[Any], None], value: object) -> None:
+        """Call ``callback`` at absolute ``time`` (only valid while the clock is at 0).
+
+        ``0 + time == time`` exactly, which keeps arrival and availability times exact.
+        """
+        if self.env.now != 0:
+            raise SimulationError("absolute events can only be set up before the run")
+        ev = Timeout(self.env, time, value)
+        ev.callbacks.append(callback)
+
+    def run(self) -> None:
+        self.env.run()
+
+    # -- building the workload ------------------------------------------------------------
+    def add_request(self, arrival: float, gated: bool) -> int:
+        """Register a request arriving at ``arrival``; ``gated``: its tasks wait for it."""
+        r = len(self.r_arrival)
+        self.r_arrival.append(arrival)
+        self.r_left.append(0)
+        self.r_finish.append(math.nan)
+        self.r_released.append(not gated)
+        self.r_tasks.append([])
+        if gated:
+            self._at(arrival, self._on_release, r)
+        return r
+
+    def add_tasks(
+        self,
+        node: Sequence[int],
+        duration: Sequence[float],
+        request: Sequence[int],
+        pin: Sequence[int],
+        predicted_start: Sequence[float],
+        predicted_finish: Sequence[float],
+        order: Sequence[int],
+        succ_ptr: Sequence[int],
+        succ_target: Sequence[int],
+        succ_data: Sequence[float],
+        in_degree: Sequence[int],
+    ) -> int:
+        """Append a block of tasks; return the global index of its first task.
+
+        Indexes inside the block (``succ_target``, ``order``) are local to it. ``order``
+        lists the block's tasks in queue order (by scheduled start, then finish, then
+        topological position); each node's queue gets them in that order, after what it
+        already holds. ``duration`` is the cost model's execution time on ``node``.
+        """
+        base = len(self.t_node)
+        m = len(node)
+        if self._vary:
+            mult = self._variability.exec_multipliers(self.rng, m)
+            duration = (np.asarray(duration, dtype=float) * mult).tolist()
+        self.t_node.extend(node)
+        self.t_pnode.extend(node)
+        self.t_pstart.extend(predicted_start)
+        self.t_pfinish.extend(predicted_finish)
+        self.t_dur.extend(duration)
+        self.t_req.extend(request)
+        self.t_pin.extend(pin)
+        self.t_status.extend([WAITING] * m)
+        self.t_start.extend([math.nan] * m)
+        self.t_finish.extend([math.nan] * m)
+        self.t_runs.extend([0] * m)
+        self.t_ev.extend([None] * m)
+        self.t_moved_gen.extend([0] * m)
+        self.run_of.extend([-1] * m)
+        pending = list(in_degree)
+        r_left, r_released, r_tasks = self.r_left, self.r_released, self.r_tasks
+        for k, r in enumerate(request):
+            r_left[r] += 1
+            if not r_released[r]:
+                pending[k] += 1
+                r_tasks[r].append(base + k)
+        self.t_pending.extend(pending)
+        offset = len(self.s_tgt)
+        self.s_ptr.extend(offset + x for x in succ_ptr[1:])
+        self.s_tgt.extend(base + t for t in succ_target)
+        self.s_data.extend(succ_data)
+        rank = self.t_rank
+        rank.extend([0] * m)
+        queues = self.n_queue
+        next_rank = self._next_rank
+        touched = set()
+        for k in order:
+            i = base + k
+            rank[i] = next_rank
+            next_rank += 1
+            p = node[k]
+            queues[p].append(i)
+            touched.add(p)
+        self._next_rank = next_rank
+        self._preds = None
+        for p in sorted(touched):
+            self._try_start(p)
+        return base
+
+    # -- the hot path -----------------------------------------------------------------------
+    def _try_start(self, p: int) -> None:
+        free = self.n_free[p]
+        if free <= 0:
+            return
+        queue = self.n_queue[p]
+        h = self.n_head[p]
+        n = len(queue)
+        pending = self.t_pending
+        env = self.env
+        while h < n:
+            i = queue[h]
+            if pending[i]:
+                break
+            h += 1
+            now = env.now
+            self.t_status[i] = RUNNING
+            self.t_start[i] = now
+            self.t_runs[i] += 1
+            self.run_of[i] = len(self.run_node)
+            self.run_node.append(p)
+            self.run_start.append(now)
+            self.run_end.append(math.nan)
+            ev = Timeout(env, self.t_dur[i], i)
+            ev.callbacks.append(self._on_finish)
+            self.t_ev[i] = ev
+            if self.trace is not None:
+                self.trace.append((now, T_START, p, i, -1, 0.0))
+            free -= 1
+            if free <= 0:
+                break
+        self.n_head[p] = h
+        self.n_free[p] = free
+
+    def _on_finish(self, ev: Any) -> None:
+        self.events += 1
+        i = ev._value
+        if self.t_ev[i] is not ev:
+            return  # lost to a node failure
+        self.t_ev[i] = None
+        now = self.env.now
+        p = self.t_node[i]
+        self.t_finish[i] = now
+        self.t_status[i] = DONE
+        self.run_end[self.run_of[i]] = now
+        self.n_free[p] += 1
+        r = self.t_req[i]
+        left = self.r_left[r] - 1
+        self.r_left[r] = left
+        if not left:
+            self.r_finish[r] = now
+            if self.on_request_done is not None:
+                self.on_request_done(r, now)
+        if self.trace is not None:
+            self.trace.append((now, T_FINISH, p, i, -1, 0.0))
+        a = self.s_ptr[i]
+        b = self.s_ptr[i + 1]
+        if a < b:
+            self._send_outputs(i, p, a, b)
+        self._try_start(p)
+
+    def _send_outputs(self, i: int, p: int, a: int, b: int) -> None:
+        tgt, data, node = self.s_tgt, self.s_data, self.t_node
+        if b - a == 1 or not self._per_node:
+            for k in range(a, b):
+                t = tgt[k]
+                q = node[t]
+                if q == p:
+                    self._deliver(t)
+                elif self.t_status[t] == WAITING:
+                    self._send(i, p, q, data[k], (t,))
+            return
+        groups: dict[int, list[Any]] = {}
+        for k in range(a, b):
+            t = tgt[k]
+            q = node[t]
+            if q == p:
+                self._deliver(t)
+                continue
+            if self.t_status[t] != WAITING:
+                continue
+            g = groups.get(q)
+            if g is None:
+                groups[q] = [data[k], [t]]
+            else:
+                if data[k] > g[0]:
+                    g[0] = data[k]
+                g[1].append(t)
+        for q, (size, targets) in groups.items():
+            self._send(i, p, q, size, targets)
+
+    def _deliver(self, t: int) -> None:
+        left = self.t_pending[t] - 1
+        self.t_pending[t] = left
+        if not left:
+            self._try_start(self.t_node[t])
+
+    def _rows(self, p: int) -> tuple[list[float], list[float]]:
+        lat = self._lat_rows.get(p)
+        if lat is None:
+            lat = self._lat_rows[p] = self._lat[p].tolist()
+            self._bw_rows[p] = self._bw[p].tolist()
+        return lat, self._bw_rows[p]
+
+    def _transfer_multiplier(self) -> float:
+        pos = self._xmult_pos
+        if pos >= len(self._xmult):
+            self._xmult = self._variability.transfer_multipliers(self.rng, _CHUNK).tolist()
+            pos = 0
+        self._xmult_pos = pos + 1
+        return self._xmult[pos]
+
+    def _send(self, i: int, p: int, q: int, data: float, targets: Sequence[int]) -> None:
+        lat_row, bw_row = self._rows(p)
+        latency = lat_row[q]
+        env = self.env
+        now = env.now
+        k = len(self.x_src)
+        self.x_src.append(p)
+        self.x_dst.append(q)
+        self.x_start.append(now)
+        self.x_data.append(data)
+        self.x_targets.append(targets)
+        self.x_gen.append(self.fail_gen)
+        self.x_task.append(i)
+        if self.trace is not None:
+            self.trace.append((now, T_SEND, p, i, q, data))
+        channel = None
+        if not self._plain_links:
+            channel = self._channel(p, q)
+        if channel is None:
+            if self._vary:
+                seconds = latency + data / bw_row[q] * self._transfer_multiplier()
+            else:
+                seconds = latency + data / bw_row[q]  # the cost model's expression
+            self.x_end.append(now + seconds)
+            ev = Timeout(env, seconds, k)
+            ev.callbacks.append(self._on_receive)
+            return
+        self.x_end.append(math.nan)
+        airtime = data / bw_row[q]
+        if self._vary:
+            airtime *= self._transfer_multiplier()
+        if latency > 0:
+            ev = Timeout(env, latency, (channel, k, airtime))
+            ev.callbacks.append(self._on_latency_done)
+        else:
+            channel.join(k, airtime)
+
+    def _channel(self, p: int, q: int) -> _SharedChannel | None:
+        if self._media:
+            m = self._medium_of[p]
+            if m < 0:
+                m = self._medium_of[q]
+            return self._media[m] if m >= 0 else None
+        if self._contended:
+            channel = self._pair_channels.get((p, q))
+            if channel is None:
+                channel = self._pair_channels[(p, q)] = _SharedChannel(self)
+            return channel
+        return None
+
+    def _on_latency_done(self, ev: Any) -> None:
+        self.events += 1
+        channel, k, airtime = ev._value
+        channel.join(k, airtime)
+
+    def _on_receive(self, ev: Any) -> None:
+        self.events += 1
+        self._arrive(ev._value)
+
+    def _complete_transfer(self, k: int) -> None:
+        self.x_end[k] = self.env.now
+        self._arrive(k)
+
+    def _arrive(self, k: int) -> None:
+        q = self.x_dst[k]
+        if self.trace is not None:
+            self.trace.append(
+                (self.env.now, T_RECEIVE, self.x_src[k], self.x_task[k], q, self.x_data[k])
+            )
+        pending = self.t_pending
+        if self.fail_gen:
+            gen = self.x_gen[k]
+            for t in self.x_targets[k]:
+                if self.t_node[t] != q or self.t_moved_gen[t] > gen or self.t_status[t] != WAITING:
+                    continue  # the target moved, or was lost, after this was sent
+                pending[t] -= 1
+            self._try_start(q)
+            return
+        start = False
+        for t in self.x_targets[k]:
+            left = pending[t] - 1
+            pending[t] = left
+            if not left:
+                start = True
+        if start:
+            self._try_start(q)
+
+    # -- gates ------------------------------------------------------------------------------
+    def _on_open(self, ev: Any) -> None:
+        self.events += 1
+        p = ev._value
+        if self.n_alive[p]:
+            self.n_free[p] = self.cores[p]
+            self._try_start(p)
+
+    def _on_release(self, ev: Any) -> None:
+        self.events += 1
+        r = ev._value
+        self.r_released[r] = True
+        touched = set()
+        pending = self.t_pending
+        for i in self.r_tasks[r]:
+            pending[i] -= 1
+            if not pending[i]:
+                touched.add(self.t_node[i])
+        self.r_tasks[r] = []
+        for p in sorted(touched):
+            self._try_start(p)
+
+    # -- failures ---------------------------------------------------------------------------
+    def _on_failure(self, ev: Any) -> None:
+        self.events += 1
+        p = ev._value
+        if not self.n_alive[p]:
+            return
+        now = self.env.now
+        self.n_alive[p] = False
+        self.n_failed_at[p] = now
+        self.n_free[p] = _DEAD
+        self.fail_gen += 1
+        if self.trace is not None:
+            self.trace.append((now, T_FAIL, p, -1, -1, 0.0))
+        lost = []
+        for i in self.n_queue[p]:
+            status = self.t_status[i]
+            if status == RUNNING:
+                self.t_ev[i] = None
+                self.run_end[self.run_of[i]] = now
+                self.t_start[i] = math.nan
+                lost.append(i)
+            elif status == WAITING:
+                lost.append(i)
+        self.n_queue[p] = []
+        self.n_head[p] = 0
+        for i in lost:
+            self.t_status[i] = FAILED
+            if self.trace is not None:
+                self.trace.append((now, T_LOST, p, i, -1, 0.0))
+        if self.config.failure_policy == "rerun" and lost:
+            self._rerun(lost, now)
+
+    def _predecessors(self) -> list[list[int]]:
+        if self._preds is None or len(self._preds) != len(self.t_node):
+            preds: list[list[int]] = [[] for _ in self.t_node]
+            ptr, tgt = self.s_ptr, self.s_tgt
+            for i in range(len(self.t_node)):
+                for k in range(ptr[i], ptr[i + 1]):
+                    preds[tgt[k]].append(i)
+            self._preds = preds
+        return self._preds
+
+    def _rerun(self, lost: list[int], now: float) -> None:
+        preds = self._predecessors()
+        status, node, alive = self.t_status, self.t_node, self.n_alive
+        again = set(lost)
+        stack = list(lost)
+        while stack:
+            t = stack.pop()
+            for j in preds[t]:
+                if j not in again and status[j] == DONE and not alive[node[j]]:
+                    again.add(j)  # its output lived only on a failed node
+                    stack.append(j)
+        order = sorted(again, key=self.t_rank.__getitem__)
+        moved: list[int] = []
+        for t in order:
+            pin = self.t_pin[t]
+            if pin >= 0 and not alive[pin]:
+                status[t] = FAILED
+                continue
+            if self._exec_row is None:
+                status[t] = FAILED
+                continue
+            times = self._exec_row(t)
+            best, q = math.inf, -1
+            for candidate in range(len(alive)):
+                if alive[candidate] and (pin < 0 or candidate == pin):
+                    seconds = float(times[candidate])
+                    if seconds < best:
+                        best, q = seconds, candidate
+            if q < 0:
+                status[t] = FAILED
+                continue
+            if status[t] == DONE:
+                r = self.t_req[t]
+                self.r_left[r] += 1
+                self.r_finish[r] = math.nan
+            if self._vary:
+                best *= float(self._variability.exec_multipliers(self.rng, 1)[0])
+            node[t] = q
+            self.t_dur[t] = best
+            status[t] = WAITING
+            self.t_finish[t] = math.nan
+            self.t_start[t] = math.nan
+            self.t_moved_gen[t] = self.fail_gen
+            moved.append(t)
+            queue = self.n_queue[q]
+            position = bisect_right(
+                queue, self.t_rank[t], lo=self.n_head[q], key=self.t_rank.__getitem__
+            )
+            queue.insert(position, t)
+            if self.trace is not None:
+                self.trace.append((now, T_MOVE, self.t_pnode[t], t, q, 0.0))
+        # inputs: count them again, and re-send those that exist on a surviving node
+        touched: set[int] = set()
+        sends: dict[tuple[int, int], list[Any]] = {}
+        for t in moved:
+            q = node[t]
+            r = self.t_req[t]
+            pending = 0 if self.r_released[r] else 1
+            for j in preds[t]:
+                if status[j] == FAILED:
+                    pending += 1  # never arrives: t will not run
+                    continue
+                if j in again and status[j] != DONE:
+                    pending += 1  # re-run: sends when it finishes
+                    continue
+                if status[j] != DONE:
+                    pending += 1  # still to run elsewhere: sends to t's new node then
+                    continue
+                if node[j] == q:
+                    continue  # already here
+                pending += 1
+                data = self._edge_data(j, t)
+                key = (j, q) if self._per_node else (j, t)
+                g = sends.get(key)
+                if g is None:
+                    sends[key] = [data, [t]]
+                else:
+                    g[0] = max(g[0], data)
+                    g[1].append(t)
+            self.t_pending[t] = pending
+            touched.add(q)
+        for (j, _), (data, targets) in sorted(sends.items()):
+            self._send(j, node[j], node[targets[0]], data, targets)
+        for q in sorted(touched):
+            self._try_start(q)
+
+    def _edge_data(self, j: int, t: int) -> float:
+        for k in range(self.s_ptr[j], self.s_ptr[j + 1]):
+            if self.s_tgt[k] == t:
+                return self.s_data[k]
+        raise SimulationError("internal: no such dependency")  # pragma: no cover
+
+    # -- after the run ----------------------------------------------------------------------
+    def stuck_task(self) -> int | None:
+        """A task that never ran although nothing failed (a deadlock), if any."""
+        if self.fail_gen:
+            return None
+        for i, status in enumerate(self.t_status):
+            if status != DONE:
+                return i
+        return None
+
+    def horizon(self) -> float:
+        """End of the run: last task finish, transfer end or failure, seconds."""
+        ends = [0.0]
+        finishes = np.asarray(self.t_finish, dtype=float)
+        if finishes.size and not np.isnan(finishes).all():
+            ends.append(float(np.nanmax(finishes)))
+        x_end = np.asarray(self.x_end, dtype=float)
+        if x_end.size and not np.isnan(x_end).all():
+            ends.append(float(np.nanmax(x_end)))
+        ends.extend(t for t in self.n_failed_at if t is not None)
+        run_end = np.asarray(self.run_end, dtype=float)
+        if run_end.size and not np.isnan(run_end).all():
+            ends.append(float(np.nanmax(run_end)))
+        return max(ends)
+
+
+def node_state_times(
+    n_nodes: int,
+    horizons: np.ndarray,
+    run_node: np.ndarray,
+    run_start: np.ndarray,
+    run_end: np.ndarray,
+    tx_node: np.ndarray,
+    tx_start: np.ndarray,
+    tx_end: np.ndarray,
+    cores: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Time each node spends in each state, and its core-weighted busy time.
+
+    Intervals are clipped to the node's horizon. Returns arrays (one entry per node) of
+    ``busy`` (some core busy, not sending), ``transmit`` (sending, no core busy),
+    ``busy_transmit`` (both), ``idle`` (neither) seconds, and ``core_fraction`` =
+    ∫ k(t)/cores dt and ``sending`` = ∫ [sending] dt, the two integrals the energy needs.
+    """
+    h_run = horizons[run_node] if run_node.size else np.zeros(0)
+    h_tx = horizons[tx_node] if tx_node.size else np.zeros(0)
+    rs, re_ = np.minimum(run_start, h_run), np.minimum(run_end, h_run)
+    ts, te = np.minimum(tx_start, h_tx), np.minimum(tx_end, h_tx)
+    node = np.concatenate([run_node, run_node, tx_node, tx_node]).astype(np.int64)
+    time = np.concatenate([rs, re_, ts, te])
+    d_core = np.concatenate(
+        [np.ones(rs.size), -np.ones(re_.size), np.zeros(ts.size), np.zeros(te.size)]
+    )
+    d_tx = np.concatenate(
+        [np.zeros(rs.size), np.zeros(re_.size), np.ones(ts.size), -np.ones(te.size)]
+    )
+    out = {
+        name: np.zeros(n_nodes)
+        for name in ("busy", "transmit", "busy_transmit", "idle", "core_fraction", "sending")
+    }
+    if time.size:
+        order = np.lexsort((time, node))
+        node, time, d_core, d_tx = node[order], time[order], d_core[order], d_tx[order]
+        k = np.cumsum(d_core)  # every node's deltas sum to 0, so the running sum is per node
+        x = np.cumsum(d_tx)
+        same = node[1:] == node[:-1]
+        dt = np.where(same, time[1:] - time[:-1], 0.0)
+        k, x, seg_node = np.round(k[:-1]), np.round(x[:-1]), node[:-1]
+        busy = k > 0
+        sending = x > 0
+        np.add.at(out["busy"], seg_node, dt * (busy & ~sending))
+        np.add.at(out["transmit"], seg_node, dt * (~busy & sending))
+        np.add.at(out["busy_transmit"], seg_node, dt * (busy & sending))
+        np.add.at(out["core_fraction"], seg_node, dt * k / cores[seg_node])
+        np.add.at(out["sending"], seg_node, dt * sending)
+    out["idle"] = np.maximum(horizons - out["busy"] - out["transmit"] - out["busy_transmit"], 0.0)
+    return out
