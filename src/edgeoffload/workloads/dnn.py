@@ -63,13 +63,16 @@ from typing import Any
 from edgeoffload.errors import ModelError
 from edgeoffload.model import AppRequest, Dependency, NodeId, RequestId, Task, TaskGraph, TaskId
 
-__all__ = ["DNN_FORMAT", "GRANULARITIES", "DNNModel", "dnn_names", "load_dnn"]
+__all__ = ["DNN_FORMAT", "DNN_KINDS", "GRANULARITIES", "DNNModel", "dnn_names", "load_dnn"]
 
 DNN_FORMAT = 1
 """Version of the shipped DNN graph files this module reads."""
 
 GRANULARITIES: tuple[str, ...] = ("layer", "block")
 """The granularities every shipped model comes in."""
+
+DNN_KINDS: tuple[str, ...] = ("conv", "fc", "pool", "add", "concat", "flatten")
+"""Every ``Task.kind`` the shipped graphs use (a node's ``speed_by_kind`` keys)."""
 
 _PACKAGE = "edgeoffload.workloads.data.dnn"
 
@@ -189,7 +192,7 @@ def load_dnn(name: str, granularity: str = "layer") -> DNNModel:
     return _load(name, granularity)
 
 
-@functools.lru_cache(maxsize=None)  # noqa: UP033 - explicit LRU cache, as the brief asks
+@functools.cache  # unbounded LRU cache: six small files at most
 def _load(name: str, granularity: str) -> DNNModel:
     filename = f"{name}.{granularity}.json"
     try:
