@@ -1,0 +1,275 @@
+"""``edgeoffload experiment cofa``: the COFA paper's experiments on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from edgeoffload.cli._common import console, ensure_parent, require_extra
+from edgeoffload.errors import ModelError
+
+if TYPE_CHECKING:
+    from edgeoffload.experiments.cofa import CofaConfig, CofaResult
+
+__all__ = ["register"]
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction of one core in (0, 1]: {text}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "experiment",
+        help="reproduce a paper's experiment on this machine",
+        description="Reproduce a paper's experiment on this machine, with real processes.",
+    )
+    experiments = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
+    c = experiments.add_parser(
+        "cofa",
+        help="COFA's Reversi and Linpack offloading experiments (throttled client)",
+        description=(
+            "COFA's experiments: Reversi (both players AI, alpha-beta minimax to depth 6) and "
+            "Linpack, run on a throttled client ('phone', a subprocess held to a CPU quota), "
+            "locally and offloaded to a less throttled worker ('nearby device') and an "
+            "unthrottled one ('server'). Prints whole-run and computation speedups, the "
+            "offloading overhead and an energy estimate beside the paper's numbers. Needs "
+            "root and a cgroup v1 cpu hierarchy, or falls back to a SIGSTOP/SIGCONT duty cycle."
+        ),
+    )
+    c.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short run: 4 plies, Linpack n=1500, one run (about half a minute)",
+    )
+    c.add_argument(
+        "--paper-ratios",
+        action="store_true",
+        help="use the paper's device ratios (phone 1/25.6, nearby 1/9.1 of the server)",
+    )
+    c.add_argument("--runs", type=int, metavar="N", help="repetitions (default: 3; paper: 5)")
+    c.add_argument("--plies", type=int, metavar="N", help="Reversi moves per game (default: 12)")
+    c.add_argument("--depth", type=int, metavar="N", help="Reversi search depth (default: 6)")
+    c.add_argument("--linpack-n", type=int, metavar="N", help="Linpack order (default: 3000)")
+    c.add_argument(
+        "--apps",
+        metavar="LIST",
+        help="comma-separated apps to run: reversi,linpack (default: both)",
+    )
+    c.add_argument(
+        "--phone-quota",
+        type=_fraction,
+        metavar="CORES",
+        help="CPU of the phone in cores (default: 0.10)",
+    )
+    c.add_argument(
+        "--nearby-quota",
+        type=_fraction,
+        metavar="CORES",
+        help="CPU of the nearby device in cores (default: 0.28)",
+    )
+    c.add_argument(
+        "--method",
+        choices=("auto", "cgroup", "duty"),
+        help="throttling method (default: auto = cgroup v1 where possible)",
+    )
+    c.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write report.md, cofa.json and PNG charts to DIR",
+    )
+    c.add_argument("--no-plots", action="store_true", help="with --out, skip the charts")
+    c.add_argument("--json", action="store_true", help="print the results as JSON only")
+    c.set_defaults(handler=run_experiment_cofa)
+
+
+def config_from_args(args: argparse.Namespace) -> CofaConfig:
+    """The :class:`CofaConfig` the options ask for (bad values: ModelError, exit 2)."""
+    from edgeoffload.experiments.cofa import CofaConfig
+
+    changes: dict[str, Any] = {}
+    for option, name in (
+        ("runs", "runs"),
+        ("plies", "plies"),
+        ("depth", "depth"),
+        ("linpack_n", "linpack_n"),
+        ("phone_quota", "phone_quota"),
+        ("nearby_quota", "nearby_quota"),
+        ("method", "method"),
+    ):
+        value = getattr(args, option)
+        if value is not None:
+            changes[name] = value
+    if args.apps:
+        changes["apps"] = tuple(a.strip() for a in args.apps.split(",") if a.strip())
+    if args.quick and args.paper_ratios:
+        raise ModelError("choose one of --quick and --paper-ratios", "options")
+    if args.quick:
+        return CofaConfig.quick(**changes)
+    if args.paper_ratios:
+        return CofaConfig.paper_ratios(**changes)
+    return CofaConfig(**changes)
+
+
+def _total_steps(config: CofaConfig) -> int:
+    per_run = {"reversi": config.plies, "linpack": 1}
+    return sum(per_run[a] * 3 * config.runs for a in config.apps)
+
+
+def run_experiment_cofa(args: argparse.Namespace) -> int:
+    from edgeoffload.experiments.cofa import run_cofa
+
+    config = config_from_args(args)
+    out = Path(args.out) if args.out else None
+    if out is not None and not args.no_plots:
+        require_extra("matplotlib", "plot")
+    if args.json:
+        result = run_cofa(config)
+    else:
+        console.print(
+            f"[bold]COFA experiments[/bold]: phone {config.phone_quota:g} core,"
+            f" nearby {config.nearby_quota:g} core, server unthrottled;"
+            f" {', '.join(config.apps)}; {config.runs} run(s)"
+        )
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("starting the phone", total=_total_steps(config))
+
+            def on_event(event: Mapping[str, Any]) -> None:
+                kind = event.get("event")
+                if kind == "status":
+                    progress.update(task, description=str(event["text"]))
+                elif kind == "start":
+                    where = "locally" if event["target"] == "phone" else f"→ {event['target']}"
+                    progress.update(
+                        task,
+                        description=f"{event['app']} {where}, run {event['run']}/{config.runs}",
+                    )
+                elif kind == "step":
+                    progress.advance(task)
+                elif kind == "record":
+                    r = event["record"]
+                    progress.console.print(
+                        f"  {r['app']:8} {r['target']:7} run {r['run']}:"
+                        f" whole {r['whole']:7.2f} s, compute {r['compute']:7.2f} s"
+                    )
+
+            result = run_cofa(config, on_event=on_event)
+    figures: list[str] = []
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        if not args.no_plots:
+            figures = write_figures(result, out)
+        from edgeoffload.experiments.cofa import render_markdown
+
+        ensure_parent(out / "report.md").write_text(render_markdown(result, figures))
+        (out / "cofa.json").write_text(json.dumps(result.to_dict(), indent=1))
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print_result(result)
+    if out is not None:
+        console.print(f"Report, data and charts written to {out}/")
+    return 0
+
+
+def print_result(result: CofaResult) -> None:
+    """The tables: measured times, beside the paper, and the calibration."""
+    from edgeoffload.experiments.cofa import (
+        CALIBRATION_COLUMNS,
+        PAPER_COLUMNS,
+        TIME_COLUMNS,
+        calibration_rows,
+        table_rows,
+    )
+
+    rows = table_rows(result)
+    for title, columns in (
+        ("Measured (means over the runs; seconds)", TIME_COLUMNS),
+        ("Beside the paper (COFA, 2017)", PAPER_COLUMNS),
+    ):
+        table = Table(*columns, title=title, title_justify="left")
+        for row in rows:
+            table.add_row(*(row[c] for c in columns))
+        console.print(table)
+    table = Table(
+        *CALIBRATION_COLUMNS,
+        title="Calibration: the throttle probe in each role",
+        title_justify="left",
+    )
+    for row in calibration_rows(result):
+        table.add_row(*(row[c] for c in CALIBRATION_COLUMNS))
+    console.print(table)
+    console.print(
+        "nominal = the computation speedup the quotas ask for. The paper states Linpack"
+        " speedups of 2.9× and 29.2×; its own MFLOPS figures give 2.8× and 25.6× (shown)."
+    )
+
+
+def write_figures(result: CofaResult, out: Path) -> list[str]:
+    """Bar charts of our speedups and energy beside the paper's; returns the file names."""
+    from edgeoffload.experiments.cofa import nominal_speedup, paper_value
+    from edgeoffload.plots import save_figure
+    from edgeoffload.plots.offload import plot_speedups
+
+    names = []
+    summaries = result.summaries()
+    for app in result.config.apps:
+        ours: dict[str, float] = {}
+        paper: dict[str, float | None] = {}
+        nominal: dict[str, float] = {}
+        for s in summaries:
+            if s.app != app or s.target == "phone":
+                continue
+            for kind, value in (("whole", s.whole_speedup), ("compute", s.compute_speedup)):
+                label = f"{kind}\n{s.target}"
+                ours[label] = value
+                paper[label] = paper_value(app, f"{kind}_speedup", s.target)
+            nominal[f"compute\n{s.target}"] = nominal_speedup(result.config, s.target)
+        if ours:
+            name = f"{app}_speedups.png"
+            save_figure(
+                plot_speedups(ours, paper, nominal=nominal, title=f"{app}: speedup over the phone"),
+                out / name,
+            )
+            names.append(name)
+    energy = {
+        f"{s.app}\n{s.target}": 100 * s.energy_change
+        for s in summaries
+        if s.target != "phone" and s.energy_change is not None
+    }
+    if energy:
+        paper_energy: dict[str, float | None] = {}
+        for label in energy:
+            app, target = label.split("\n")
+            published = paper_value(app, "energy_change", target)
+            paper_energy[label] = None if published is None else 100 * published
+        save_figure(
+            plot_speedups(
+                energy,
+                paper_energy,
+                ylabel="phone energy vs local (%)",
+                title="Energy of the phone when offloading (estimate vs the paper's measurement)",
+            ),
+            out / "energy.png",
+        )
+        names.append("energy.png")
+    return names
