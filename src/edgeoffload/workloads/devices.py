@@ -410,7 +410,7 @@ _EDGE = DevicePreset(
         "(no multi-threaded 3.6 GHz desktop measurement was found; the RPi 4 scales 2.0x on "
         "4 cores in [S1], so this may be up to 2x optimistic)",
         "cores": _ONE_TASK + " (the estimate is an all-core rate)",
-        "memory": "[DHS] 24 GB",
+        "memory": "[DHS] the paper's edge server has 24 GB of RAM",
         **_DESKTOP_POWER_SOURCES,
     },
 )
@@ -437,7 +437,7 @@ _N7 = DevicePreset(
         "speed": "[COFA] Linpack 106.1 MFLOPS on the local device (single-threaded assumed; "
         "the paper does not say)",
         "cores": _ONE_TASK,
-        "memory": "[COFA] 1 GB",
+        "memory": "[COFA] the paper's Nexus 7 has 1 GB",
         "power.idle": "[AOSP-grouper] (cpu.idle 3.8 + cpu.awake 54.6) mA x 3.70 V "
         "[N7-battery] = 0.216 W; screen and radio off",
         "power.busy": "[AOSP-grouper] idle + cpu.active 160 mA (one core at 1.2 GHz, "
@@ -484,7 +484,7 @@ _I7_6700 = DevicePreset(
     sources={
         "speed": "[COFA] Linpack 2719.6 MFLOPS on the remote server (single-threaded assumed)",
         "cores": _ONE_TASK,
-        "memory": "[COFA] 16 GB",
+        "memory": "[COFA] the paper's server has 16 GB",
         "power.idle": "[pcper-6700K] Skylake desktop at the wall, idle 58 W; the i7-6700's "
         "own TDP is 65 W [cpuz-6700]",
         "power.busy": "[pcper-6700K] full CPU load 143.8 W with a 91 W i7-6700K: an upper "
