@@ -6,6 +6,8 @@ portfolio, the Local and Edge baselines), simulate it, or run it for real on Das
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from edgeoffload.errors import EdgeOffloadError, ModelError
 from edgeoffload.model import (
     AppRequest,
@@ -28,6 +30,21 @@ from edgeoffload.schedulers import Scheduler, get_scheduler, register_scheduler,
 
 __version__ = "0.1.0"
 
+# The runtime (offload, connect, WorkerSpec) is imported on first use, so that
+# ``import edgeoffload`` works without Dask and stays fast.
+_RUNTIME_EXPORTS = ("WorkerSpec", "connect", "offload")
+if TYPE_CHECKING:
+    from edgeoffload.runtime import WorkerSpec, connect, offload
+
+
+def __getattr__(name: str) -> object:
+    if name in _RUNTIME_EXPORTS:
+        from edgeoffload import runtime
+
+        return getattr(runtime, name)
+    raise AttributeError(f"module 'edgeoffload' has no attribute {name!r}")
+
+
 __all__ = [
     "AppRequest",
     "Assignment",
@@ -44,10 +61,13 @@ __all__ = [
     "Scheduler",
     "Task",
     "TaskGraph",
+    "WorkerSpec",
     "__version__",
+    "connect",
     "get_scheduler",
     "load_problem",
     "merge_requests",
+    "offload",
     "register_scheduler",
     "schedule",
     "validate_schedule",
