@@ -27,6 +27,7 @@ __all__ = ["COMMAND_MODULES", "entrypoint", "main", "main_parser"]
 COMMAND_MODULES: tuple[str, ...] = (
     "edgeoffload.cli.cmd_schedule",
     "edgeoffload.cli.cmd_demo",
+    "edgeoffload.cli.cmd_workloads",
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
