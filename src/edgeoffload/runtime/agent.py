@@ -1,0 +1,309 @@
+"""What runs inside a worker: COFA's *TaskExecutor*, with no Dask in sight.
+
+:class:`WorkerAgent` answers the session's requests: who are you (``hello``), which
+bundles do you hold (``has_bundles``), store this bundle (``put_bundle``), time the probe
+benchmark (``probe``), run this call (``call``), forget this client (``drop_client``).
+The worker plugin (:mod:`edgeoffload.runtime.plugins`) exposes these on the worker's Dask
+comm and starts the direct call channel (:mod:`edgeoffload.runtime.channel`) whose
+messages go to :meth:`WorkerAgent.handle_channel`.
+
+A call runs in the thread that received it (the channel) or in the agent's thread pool
+(the Dask comm handler), never on the worker's event loop, so heartbeats go on while
+user code runs. At most ``nthreads`` calls run at once; the others wait for a slot, and
+the wait is reported back so the client's decision engine sees the queue.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any, cast
+
+from edgeoffload.errors import BundleError, ModelError
+from edgeoffload.model.cluster import Node, PowerProfile, Role
+from edgeoffload.runtime.bundles import python_version
+from edgeoffload.runtime.cache import CodeCache
+from edgeoffload.runtime.channel import ChannelServer
+from edgeoffload.runtime.probe import probe_benchmark
+from edgeoffload.runtime.protocol import PROTOCOL_VERSION, Frames, dumps, loads
+
+__all__ = ["WorkerAgent", "WorkerDescription", "describe_from_preset"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerDescription:
+    """How a worker describes itself: the simulator's node model, as plain values.
+
+    ``speed`` is FLOP/s and ``power`` watts (``{"idle", "busy", "transmit"}``); both may
+    be ``None`` when neither a preset nor explicit figures were given (the decision
+    engine then relies on its probes alone).
+    """
+
+    role: str = "device"
+    preset: str | None = None
+    speed: float | None = None
+    power: Mapping[str, float] | None = None
+    cores: int | None = None
+    memory: float | None = None
+
+    def to_node(self, node_id: str) -> Node | None:
+        """The worker as a model :class:`~edgeoffload.model.cluster.Node` (needs a speed)."""
+        if self.speed is None:
+            return None
+        role = cast(Role, self.role)
+        power = PowerProfile(**self.power) if self.power else None
+        return Node(node_id, self.speed, role=role, cores=self.cores or 1, power=power)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["power"] = dict(self.power) if self.power else None
+        return data
+
+
+def describe_from_preset(
+    role: str = "device",
+    preset: str | None = None,
+    speed: float | None = None,
+    power: Mapping[str, float] | PowerProfile | None = None,
+) -> WorkerDescription:
+    """A description from a device preset and/or explicit figures (explicit ones win).
+
+    Presets come from :mod:`edgeoffload.workloads.devices` (the simulator's list).
+
+    Raises
+    ------
+    ModelError
+        Unknown role or preset, or a non-positive speed.
+    """
+    from edgeoffload.model.cluster import ROLES
+
+    if role not in ROLES:
+        raise ModelError(f"must be one of {', '.join(ROLES)}; got {role!r}", "role")
+    cores: int | None = None
+    memory: float | None = None
+    power_dict: dict[str, float] | None = None
+    if preset is not None:
+        from edgeoffload.workloads.devices import device_preset
+
+        node = device_preset(preset).to_node("probe", role=cast(Role, role))
+        speed = node.speed if speed is None else speed
+        cores, memory = node.cores, node.memory
+        if node.power is not None:
+            power_dict = {
+                "idle": node.power.idle,
+                "busy": node.power.busy,
+                "transmit": node.power.transmit,
+            }
+    if isinstance(power, PowerProfile):
+        power_dict = {"idle": power.idle, "busy": power.busy, "transmit": power.transmit}
+    elif power is not None:
+        power_dict = {k: float(power[k]) for k in ("idle", "busy", "transmit")}
+    if speed is not None and not speed > 0:
+        raise ModelError(f"must be > 0, got {speed!r}", "speed")
+    return WorkerDescription(role, preset, speed, power_dict, cores, memory)
+
+
+@dataclass
+class _Load:
+    running: int = 0
+    waiting: int = 0
+    calls: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class WorkerAgent:
+    """The edgeoffload side of one worker process.
+
+    Parameters
+    ----------
+    name
+        The worker's name (as the scheduler knows it).
+    description
+        What the worker says about itself.
+    nthreads
+        Calls that may run at once.
+    host
+        Interface for the direct call channel (the worker's own).
+    ssl_context
+        Server TLS context of the cluster, or ``None`` on an insecure cluster.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        description: WorkerDescription,
+        nthreads: int = 1,
+        host: str = "127.0.0.1",
+        ssl_context: Any = None,
+    ) -> None:
+        self.name = name
+        self.description = description
+        self.nthreads = max(1, int(nthreads))
+        self.cache = CodeCache(name)
+        self._slots = threading.Semaphore(self.nthreads)
+        self._load = _Load()
+        self.executor = ThreadPoolExecutor(
+            max_workers=self.nthreads + 4, thread_name_prefix="edgeoffload-call"
+        )
+        self.channel = ChannelServer(host, ssl_context, self.handle_channel)
+        self.channel_address = self.channel.start()
+
+    def close(self) -> None:
+        self.channel.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.cache.close()
+
+    # ---------------------------------------------------------------- control plane
+    def hello(self, client: str, python: str, protocol: int) -> dict[str, Any]:
+        """Greet a client: refuse it on a Python or protocol mismatch, else describe us."""
+        if python != python_version():
+            return {
+                "ok": False,
+                "reason": (
+                    f"worker {self.name} runs Python {python_version()} but the client runs "
+                    f"Python {python}: offloaded code and pickles need the same major.minor"
+                ),
+            }
+        if protocol != PROTOCOL_VERSION:
+            return {
+                "ok": False,
+                "reason": (
+                    f"worker {self.name} speaks edgeoffload protocol {PROTOCOL_VERSION}, the "
+                    f"client {protocol}: install the same edgeoffload version on both"
+                ),
+            }
+        return {
+            "ok": True,
+            "name": self.name,
+            "pid": os.getpid(),
+            "python": python_version(),
+            "nthreads": self.nthreads,
+            "channel": self.channel_address,
+            "cache_dir": str(self.cache.client_dir(client)),
+            "description": self.description.as_dict(),
+        }
+
+    def has_bundles(self, client: str, hashes: list[str]) -> list[str]:
+        return self.cache.has(client, hashes)
+
+    def put_bundle(self, client: str, digest: str, data: bytes) -> dict[str, Any]:
+        try:
+            self.cache.put(client, digest, bytes(data))
+        except BundleError as exc:
+            return {"ok": False, "reason": f"worker {self.name}: {exc}"}
+        return {"ok": True}
+
+    def drop_client(self, client: str) -> bool:
+        return self.cache.drop_client(client)
+
+    def load(self) -> dict[str, int]:
+        with self._load.lock:
+            return {
+                "running": self._load.running,
+                "waiting": self._load.waiting,
+                "calls": self._load.calls,
+            }
+
+    def probe(self, work: int) -> dict[str, Any]:
+        """Time the fixed probe benchmark here (in a call slot, like a real call)."""
+        with self._slot():
+            seconds = probe_benchmark(work)
+        return {"seconds": seconds, **self.load()}
+
+    # ---------------------------------------------------------------- calls
+    def handle_channel(
+        self, header: dict[str, Any], frames: list[bytearray]
+    ) -> tuple[dict[str, Any], Frames]:
+        op = header.get("op")
+        if op == "call":
+            return self.call(header, frames)
+        if op == "ping":
+            return {"status": "ok", **self.load()}, []
+        if op == "probe":
+            return {"status": "ok", **self.probe(int(header.get("work", 0)))}, []
+        return {"status": "refused", "error": f"unknown operation {op!r}"}, []
+
+    class _SlotContext:
+        def __init__(self, agent: WorkerAgent) -> None:
+            self.agent = agent
+            self.waited = 0.0
+
+        def __enter__(self) -> WorkerAgent._SlotContext:
+            load = self.agent._load
+            with load.lock:
+                load.waiting += 1
+            start = time.perf_counter()
+            self.agent._slots.acquire()
+            self.waited = time.perf_counter() - start
+            with load.lock:
+                load.waiting -= 1
+                load.running += 1
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            with self.agent._load.lock:
+                self.agent._load.running -= 1
+                self.agent._load.calls += 1
+            self.agent._slots.release()
+
+    def _slot(self) -> WorkerAgent._SlotContext:
+        return WorkerAgent._SlotContext(self)
+
+    def call(
+        self, header: Mapping[str, Any], frames: list[bytearray]
+    ) -> tuple[dict[str, Any], Frames]:
+        """Run one offloaded call; never raises (failures are reported in the reply)."""
+        client = str(header.get("client", ""))
+        digest = str(header.get("bundle", ""))
+        cold = not self.cache.loaded(client, digest)
+        try:
+            namespace = self.cache.namespace(client, digest)
+            target = namespace.resolve(str(header["module"]), str(header["qualname"]))
+            function = getattr(target, "__wrapped__", target)
+            args, kwargs = loads(frames, rename=namespace.worker_name)
+        except BundleError as exc:
+            return {"status": "refused", "error": f"worker {self.name}: {exc}"}, []
+        except Exception as exc:  # the call cannot even start here: let the client move it
+            return {
+                "status": "refused",
+                "error": f"worker {self.name} cannot prepare the call: {type(exc).__name__}: {exc}",
+            }, []
+        with self._slot() as slot:
+            start = time.perf_counter()
+            try:
+                result = function(*args, **kwargs)
+            except BaseException as exc:
+                compute = time.perf_counter() - start
+                return self._error_reply(exc, compute, slot.waited, cold)
+            compute = time.perf_counter() - start
+        try:
+            out = dumps(result)
+        except Exception as exc:
+            return self._error_reply(exc, compute, slot.waited, cold)
+        return {"status": "ok", "compute": compute, "waited": slot.waited, "cold": cold}, out
+
+    def _error_reply(
+        self, exc: BaseException, compute: float, waited: float, cold: bool
+    ) -> tuple[dict[str, Any], Frames]:
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            exc = RuntimeError(f"the offloaded function raised {type(exc).__name__}")
+        tb = "".join(traceback.format_exception(exc))
+        try:
+            out = dumps(exc)
+        except Exception:
+            out = []
+        return {
+            "status": "error",
+            "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+            "message": str(exc),
+            "traceback": tb,
+            "worker": self.name,
+            "compute": compute,
+            "waited": waited,
+            "cold": cold,
+        }, out

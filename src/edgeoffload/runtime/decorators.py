@@ -1,0 +1,205 @@
+"""``@offload``: mark a heavy function (COFA's ``@ComputeIntensive``).
+
+A marked function behaves exactly as before when no session is open: it runs locally,
+with the same result. Inside ``with edgeoffload.connect() as session:`` each call goes
+where the decision engine predicts it finishes soonest (see
+:mod:`edgeoffload.runtime.decision`); ``f.local(...)`` forces a local run and
+``f.submit(...)`` returns a :class:`concurrent.futures.Future`.
+
+It works on plain functions, on methods (the instance travels with the call, so it must
+pickle) and on static methods placed under ``@staticmethod``. The function is found on
+the worker by module and qualified name, from the code bundle of its module
+(:mod:`edgeoffload.runtime.bundles`), so it must be defined at module level (or in a
+class at module level), not inside another function.
+
+Exceptions raised remotely are re-raised as the original type when it can be rebuilt
+here, with ``__cause__`` set to a :class:`~edgeoffload.errors.RemoteTaskError` whose
+``remote_traceback`` (also in its message) is the worker's traceback — the way
+:mod:`multiprocessing` reports a worker's error. An exception that cannot be rebuilt
+becomes that :class:`~edgeoffload.errors.RemoteTaskError` itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+if TYPE_CHECKING:
+    from edgeoffload.runtime.decision import Policy
+
+__all__ = ["BoundOffloadedFunction", "OffloadedFunction", "offload", "registered_functions"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_REGISTRY: weakref.WeakSet[OffloadedFunction[Any, Any]] = weakref.WeakSet()
+
+
+def registered_functions() -> list[OffloadedFunction[Any, Any]]:
+    """Every offloaded function defined so far in this process (for pre-transfer)."""
+    return sorted(_REGISTRY, key=lambda f: f.key)
+
+
+def _current_session() -> Any:
+    from edgeoffload.runtime.session import current_session
+
+    return current_session()
+
+
+class OffloadedFunction(Generic[P, R]):
+    """A function marked with :func:`offload`.
+
+    Attributes
+    ----------
+    key
+        ``"module:qualname"``: how sessions, history and stats name the function.
+    deadline
+        Seconds a remote call may take before it is abandoned and moved (``None``: the
+        session's default).
+    policy
+        A decision policy for this function only (``None``: the session's).
+    """
+
+    def __init__(
+        self,
+        function: Callable[P, R],
+        *,
+        deadline: float | None = None,
+        policy: str | Policy | None = None,
+    ) -> None:
+        if isinstance(function, (staticmethod, classmethod)):
+            raise TypeError(
+                "put @offload under @staticmethod, not above it (classmethods cannot be offloaded)"
+            )
+        if deadline is not None and not deadline > 0:
+            raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
+        functools.update_wrapper(self, function)
+        self.__wrapped__: Callable[P, R] = function
+        self.module: str = function.__module__
+        self.qualname: str = function.__qualname__
+        if "<locals>" in self.qualname:
+            raise TypeError(
+                f"{self.qualname}: @offload needs a function defined at module level "
+                "(or in a module-level class): a worker finds it by name"
+            )
+        self.key = f"{self.module}:{self.qualname}"
+        self.deadline = deadline
+        self.policy = policy
+        _REGISTRY.add(self)
+
+    def __repr__(self) -> str:
+        return f"<offloaded function {self.key}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        session = _current_session()
+        if session is None:
+            return self.__wrapped__(*args, **kwargs)
+        result: R = session.call(self, args, kwargs)
+        return result
+
+    def local(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run here, whatever the decision engine would say (recorded in the stats)."""
+        session = _current_session()
+        if session is None:
+            return self.__wrapped__(*args, **kwargs)
+        result: R = session.call(self, args, kwargs, force_local=True)
+        return result
+
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        """Start a call and return its future (with no session: runs now, locally)."""
+        session = _current_session()
+        if session is None:
+            future: Future[R] = Future()
+            try:
+                future.set_result(self.__wrapped__(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+            return future
+        submitted: Future[R] = session.submit(self, args, kwargs)
+        return submitted
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> OffloadedFunction[P, R]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type[Any]) -> BoundOffloadedFunction[R]: ...
+
+    def __get__(
+        self, instance: object | None, owner: type[Any] | None = None
+    ) -> OffloadedFunction[P, R] | BoundOffloadedFunction[R]:
+        if instance is None:
+            return self
+        return BoundOffloadedFunction(self, instance)
+
+
+class BoundOffloadedFunction(Generic[R]):
+    """An offloaded method bound to an instance: ``board.score`` for ``Board.score``."""
+
+    __slots__ = ("__func__", "__self__")
+
+    def __init__(self, function: OffloadedFunction[Any, R], instance: object) -> None:
+        self.__func__ = function
+        self.__self__ = instance
+
+    def __repr__(self) -> str:
+        return f"<bound offloaded method {self.__func__.key} of {self.__self__!r}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> R:
+        return self.__func__(self.__self__, *args, **kwargs)
+
+    def local(self, *args: Any, **kwargs: Any) -> R:
+        return self.__func__.local(self.__self__, *args, **kwargs)
+
+    def submit(self, *args: Any, **kwargs: Any) -> Future[R]:
+        return self.__func__.submit(self.__self__, *args, **kwargs)
+
+
+@overload
+def offload(function: Callable[P, R], /) -> OffloadedFunction[P, R]: ...
+
+
+@overload
+def offload(
+    *, deadline: float | None = None, policy: str | Policy | None = None
+) -> Callable[[Callable[P, R]], OffloadedFunction[P, R]]: ...
+
+
+def offload(
+    function: Callable[P, R] | None = None,
+    /,
+    *,
+    deadline: float | None = None,
+    policy: str | Policy | None = None,
+) -> OffloadedFunction[P, R] | Callable[[Callable[P, R]], OffloadedFunction[P, R]]:
+    """Mark ``function`` as worth offloading.
+
+    Parameters
+    ----------
+    function
+        The function (when used as ``@offload`` without arguments).
+    deadline
+        Seconds a remote call may take before it is abandoned and moved elsewhere;
+        default: the session's (``connect(deadline=...)``, 120 s unless set).
+    policy
+        A policy name (``"latency"``, ``"energy"``, ``"always-local"``,
+        ``"always-remote"``) or instance, for this function only.
+
+    Examples
+    --------
+    >>> import edgeoffload
+    >>> @edgeoffload.offload
+    ... def square(x):
+    ...     return x * x
+    >>> square(7)  # no session: runs locally
+    49
+    """
+    if function is not None:
+        return OffloadedFunction(function, deadline=deadline, policy=policy)
+
+    def decorate(f: Callable[P, R]) -> OffloadedFunction[P, R]:
+        return OffloadedFunction(f, deadline=deadline, policy=policy)
+
+    return decorate

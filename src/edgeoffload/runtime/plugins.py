@@ -1,0 +1,133 @@
+"""The Dask plugins that turn Dask workers into COFA remotes.
+
+:class:`EdgeOffloadWorkerPlugin` starts a :class:`~edgeoffload.runtime.agent.WorkerAgent`
+in the worker and registers its handlers on the worker's comm:
+
+=============================  ===========================================================
+``edgeoffload_hello``          version checks; the worker's description and channel address
+``edgeoffload_has_bundles``    which of these bundle hashes do you hold for me?
+``edgeoffload_put_bundle``     store this bundle (hash, format, requirements checked)
+``edgeoffload_call``           run one call (the ``transport="comm"`` path)
+``edgeoffload_probe``          time the probe benchmark
+``edgeoffload_drop_client``    delete a client's bundles (sent by the scheduler plugin)
+=============================  ===========================================================
+
+:class:`EdgeOffloadSchedulerPlugin` sees clients leave (disconnect, or the scheduler
+dropping a client whose connection died) and tells every worker to drop that client's
+bundles.
+
+To implement your own worker-side extension, follow Dask's recipe: subclass
+:class:`distributed.diagnostics.plugin.WorkerPlugin`, override ``setup``/``teardown``,
+and pass an instance to ``edgeoffload worker`` by wrapping the command in your own
+script; keep Dask calls in :mod:`edgeoffload.runtime._dask`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
+
+from edgeoffload.runtime import _dask
+from edgeoffload.runtime.agent import WorkerAgent, WorkerDescription
+
+if TYPE_CHECKING:
+    from distributed import Scheduler, Worker
+
+__all__ = ["HANDLERS", "EdgeOffloadSchedulerPlugin", "EdgeOffloadWorkerPlugin"]
+
+HANDLERS = (
+    "edgeoffload_hello",
+    "edgeoffload_has_bundles",
+    "edgeoffload_put_bundle",
+    "edgeoffload_call",
+    "edgeoffload_probe",
+    "edgeoffload_drop_client",
+)
+
+
+class EdgeOffloadWorkerPlugin(WorkerPlugin):
+    """Starts the edgeoffload agent in a worker and exposes it on the worker's comm.
+
+    Parameters
+    ----------
+    description
+        How the worker describes itself (role, preset, speed, power); plain values so
+        the plugin pickles to the worker process.
+    """
+
+    name = "edgeoffload"
+    idempotent = True
+
+    def __init__(self, description: Mapping[str, Any] | None = None) -> None:
+        self.description = dict(description or {})
+        self.agent: WorkerAgent | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"description": self.description, "agent": None}
+
+    def setup(self, worker: Worker) -> None:
+        description = WorkerDescription(**self.description)
+        agent = WorkerAgent(
+            _dask.worker_name(worker),
+            description,
+            nthreads=_dask.worker_nthreads(worker),
+            host=_dask.worker_host(worker),
+            ssl_context=_dask.worker_ssl_context(worker),
+        )
+        self.agent = agent
+
+        async def hello(comm: Any, client: str, python: str, protocol: int) -> dict[str, Any]:
+            return agent.hello(client, python, protocol)
+
+        async def has_bundles(comm: Any, client: str, hashes: list[str]) -> list[str]:
+            return agent.has_bundles(client, hashes)
+
+        async def put_bundle(comm: Any, client: str, digest: str, data: bytes) -> dict[str, Any]:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                agent.executor, agent.put_bundle, client, digest, data
+            )
+
+        async def call(comm: Any, header: dict[str, Any], frames: list[bytes]) -> dict[str, Any]:
+            loop = asyncio.get_running_loop()
+            reply, out = await loop.run_in_executor(
+                agent.executor, agent.call, header, [bytearray(f) for f in frames]
+            )
+            return {"header": reply, "frames": [bytes(f) for f in out]}
+
+        async def probe(comm: Any, work: int) -> dict[str, Any]:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(agent.executor, agent.probe, work)
+
+        async def drop_client(comm: Any, client: str) -> bool:
+            return agent.drop_client(client)
+
+        _dask.add_worker_handlers(
+            worker,
+            {
+                "edgeoffload_hello": hello,
+                "edgeoffload_has_bundles": has_bundles,
+                "edgeoffload_put_bundle": put_bundle,
+                "edgeoffload_call": call,
+                "edgeoffload_probe": probe,
+                "edgeoffload_drop_client": drop_client,
+            },
+        )
+
+    def teardown(self, worker: Worker) -> None:
+        _dask.remove_worker_handlers(worker, HANDLERS)
+        if self.agent is not None:
+            self.agent.close()
+            self.agent = None
+
+
+class EdgeOffloadSchedulerPlugin(SchedulerPlugin):
+    """Tells every worker to drop a client's bundles when the client leaves."""
+
+    name = "edgeoffload-scheduler"
+
+    def remove_client(self, scheduler: Scheduler, client: str) -> None:
+        _dask.scheduler_broadcast(scheduler, "edgeoffload_drop_client", client=client)

@@ -1,0 +1,175 @@
+"""Wire format between a session and a worker: pickled payloads and framed messages.
+
+A message is a small JSON header plus a list of binary frames. Payloads (a call's
+arguments, its result or its exception) are pickled with protocol 5; large ``bytes``
+objects and buffer-protocol objects (numpy arrays) travel as separate frames, out of
+band, so they are neither copied into the pickle nor re-packed on the way.
+
+On a socket (the direct call channel, :mod:`edgeoffload.runtime.channel`) a message is::
+
+    "!II"  header length, number of frames
+    "!Q"   size of each frame
+    header (UTF-8 JSON), then the frames
+
+Names of application modules differ on the two sides: a worker loads a client's bundle
+under a private prefix (``_eo_<client>_<hash>.app`` for the client's ``app``, see
+:mod:`edgeoffload.runtime.cache`), so unpickling renames module references: the worker
+maps the client's names to its prefixed ones, the client strips the prefix from results.
+
+Security: pickle runs code while loading. Only peers that passed the cluster's mutual TLS
+(or, on an insecure loopback cluster, processes of this machine) ever reach these
+functions; see ``docs/runtime.md``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import socket
+import ssl
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "Frames",
+    "client_module_name",
+    "dumps",
+    "loads",
+    "recv_message",
+    "send_message",
+]
+
+PROTOCOL_VERSION = 1
+"""Version of this wire format and of the worker handlers' arguments."""
+
+Frames = list[bytes | bytearray | memoryview]
+
+_PREFIX = struct.Struct("!II")
+_SIZE = struct.Struct("!Q")
+_OUT_OF_BAND = 64 * 1024  # bytes objects at least this large travel as their own frame
+_MAX_HEADER = 16 * 1024 * 1024
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is bytes and len(obj) >= _OUT_OF_BAND:
+            return bytes, (pickle.PickleBuffer(obj),)
+        return NotImplemented
+
+
+def dumps(obj: object) -> Frames:
+    """Pickle ``obj`` into frames: the pickle stream, then its out-of-band buffers."""
+    buffers: list[pickle.PickleBuffer] = []
+    stream = io.BytesIO()
+    _Pickler(stream, protocol=5, buffer_callback=buffers.append).dump(obj)
+    frames: Frames = [stream.getbuffer()]
+    frames.extend(b.raw() for b in buffers)
+    return frames
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(
+        self, file: io.BytesIO, buffers: Sequence[Any], rename: Callable[[str], str] | None
+    ) -> None:
+        super().__init__(file, buffers=buffers)
+        self._rename = rename
+
+    def find_class(self, module: str, name: str) -> Any:
+        if self._rename is not None:
+            module = self._rename(module)
+        return super().find_class(module, name)
+
+
+def loads(frames: Sequence[Any], rename: Callable[[str], str] | None = None) -> Any:
+    """Inverse of :func:`dumps`; ``rename`` maps module names found in the stream."""
+    if not frames:
+        raise ValueError("empty payload")
+    return _Unpickler(io.BytesIO(frames[0]), frames[1:], rename).load()
+
+
+def client_module_name(module: str) -> str:
+    """A worker-side module name as the client knows it (``_eo_x.app`` -> ``app``)."""
+    if module.startswith("_eo_"):
+        _, sep, rest = module.partition(".")
+        if sep:
+            return rest
+    return module
+
+
+def _nbytes(frame: bytes | bytearray | memoryview) -> int:
+    return frame.nbytes if isinstance(frame, memoryview) else len(frame)
+
+
+def send_message(sock: socket.socket, header: dict[str, Any], frames: Sequence[Any] = ()) -> int:
+    """Write one message; return the bytes sent."""
+    head = json.dumps(header, separators=(",", ":")).encode()
+    sizes = [_nbytes(f) for f in frames]
+    prefix = _PREFIX.pack(len(head), len(sizes)) + b"".join(_SIZE.pack(n) for n in sizes)
+    small = prefix + head
+    total = len(small) + sum(sizes)
+    if isinstance(sock, ssl.SSLSocket):
+        pending = [small, *frames]
+        # coalesce small frames: one TLS record each is costly
+        out: list[Any] = []
+        for part in pending:
+            if out and isinstance(out[-1], bytearray) and _nbytes(part) < _OUT_OF_BAND:
+                out[-1] += part
+            elif _nbytes(part) < _OUT_OF_BAND:
+                out.append(bytearray(part))
+            else:
+                out.append(part)
+        for part in out:
+            sock.sendall(part)
+        return total
+    views = [memoryview(small)] + [memoryview(f).cast("B") for f in frames if _nbytes(f)]
+    while views:
+        sent = sock.sendmsg(views[:512])
+        while sent and views:
+            first = views[0]
+            if sent >= first.nbytes:
+                sent -= first.nbytes
+                views.pop(0)
+            else:
+                views[0] = first[sent:]
+                sent = 0
+    return total
+
+
+def _recv_into(sock: socket.socket, view: memoryview) -> None:
+    got, size = 0, view.nbytes
+    while got < size:
+        n = sock.recv_into(view[got:], size - got)
+        if n == 0:
+            raise ConnectionResetError("connection closed by the peer")
+        got += n
+
+
+def recv_message(sock: socket.socket) -> tuple[dict[str, Any], list[bytearray], int]:
+    """Read one message: (header, frames, bytes received)."""
+    prefix = bytearray(_PREFIX.size)
+    _recv_into(sock, memoryview(prefix))
+    head_len, count = _PREFIX.unpack(prefix)
+    if head_len > _MAX_HEADER or count > 1_000_000:
+        raise ConnectionError("malformed message (not an edgeoffload peer?)")
+    sizes_raw = bytearray(_SIZE.size * count)
+    if count:
+        _recv_into(sock, memoryview(sizes_raw))
+    sizes = [_SIZE.unpack_from(sizes_raw, i * _SIZE.size)[0] for i in range(count)]
+    head = bytearray(head_len)
+    _recv_into(sock, memoryview(head))
+    frames = []
+    for n in sizes:
+        frame = bytearray(n)
+        if n:
+            _recv_into(sock, memoryview(frame))
+        frames.append(frame)
+    try:
+        header = json.loads(head)
+    except ValueError as exc:
+        raise ConnectionError(f"malformed message header: {exc}") from None
+    if not isinstance(header, dict):
+        raise ConnectionError("malformed message header")
+    return header, frames, _PREFIX.size + len(sizes_raw) + head_len + sum(sizes)

@@ -1,0 +1,1 @@
+"""A small application used by the runtime tests: shipped to workers as a bundle."""
