@@ -104,9 +104,9 @@ REFERENCES: Mapping[str, str] = types.MappingProxyType(
         "AOSP-angler": "Nexus 6P power_profile.xml, LineageOS/android_device_huawei_angler "
         "overlay/frameworks/base/core/res/res/xml/power_profile.xml (mA: cpu.idle 0.1449, "
         "cpu.awake 9.488, cpu.active 379.97 at every frequency, wifi.active 98.05).",
-        "N7-battery": "PC Perspective, Google Nexus 7 review (2012): 16 Wh battery; with "
+        "pcper-N7": "PC Perspective, Google Nexus 7 review (2012): 16 Wh battery; with "
         "4325 mAh (power_profile) that is 3.70 V nominal.",
-        "6P-battery": "TechSpot, Google Nexus 6P review p.5: 13.28 Wh, 3450 mAh at 3.85 V; "
+        "techspot-6P": "TechSpot, Google Nexus 6P review p.5: 13.28 Wh, 3450 mAh at 3.85 V; "
         "p.3: 3 GB RAM. https://www.techspot.com/review/1109-google-nexus-6p/",
         "pcper-6700K": "PC Perspective, 'The Intel Core i7-6700K Review - Skylake First for "
         "Enthusiasts' (2015), p.10: Z170 system at the wall, idle 58 W, full load "
@@ -439,7 +439,7 @@ _N7 = DevicePreset(
         "cores": _ONE_TASK,
         "memory": "[COFA] the paper's Nexus 7 has 1 GB",
         "power.idle": "[AOSP-grouper] (cpu.idle 3.8 + cpu.awake 54.6) mA x 3.70 V "
-        "[N7-battery] = 0.216 W; screen and radio off",
+        "[pcper-N7] = 0.216 W; screen and radio off",
         "power.busy": "[AOSP-grouper] idle + cpu.active 160 mA (one core at 1.2 GHz, "
         "marked '!ESTIMATES!' in the file) x 3.70 V = 0.808 W",
         "power.transmit": "[AOSP-grouper] idle + wifi.active 31.0 mA x 3.70 V = 0.331 W",
@@ -464,9 +464,9 @@ _6P = DevicePreset(
     sources={
         "speed": "[COFA] Linpack 298.5 MFLOPS on the remote device (single-threaded assumed)",
         "cores": _ONE_TASK,
-        "memory": "[6P-battery] TechSpot review p.3: 3 GB LPDDR4",
+        "memory": "[techspot-6P] TechSpot review p.3: 3 GB LPDDR4",
         "power.idle": "[AOSP-angler] (cpu.idle 0.145 + cpu.awake 9.488) mA x 3.85 V "
-        "[6P-battery] = 0.037 W; screen and radio off",
+        "[techspot-6P] = 0.037 W; screen and radio off",
         "power.busy": "[AOSP-angler] idle + cpu.active 379.97 mA (one core) x 3.85 V = 1.50 W",
         "power.transmit": "[AOSP-angler] idle + wifi.active 98.05 mA x 3.85 V = 0.415 W",
     },
