@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test lint typecheck unit bench clean dnn-dags
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: lint typecheck unit ## lint, type-check and run the whole test suite
 
 bench: $(STAMP) ## run the benchmarks (see benchmarks/README.md)
 	$(BIN)/python benchmarks/run_all.py
+
+dnn-dags: ## regenerate the shipped DNN DAGs (torch in its own .venv-dnn; docs/workloads.md)
+	@test -x .venv-dnn/bin/python || $(PYTHON) -m venv .venv-dnn
+	.venv-dnn/bin/python -m pip install --quiet --disable-pip-version-check torch==2.13.0 torchvision==0.28.0
+	.venv-dnn/bin/python tools/dnn_dags/extract.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache
