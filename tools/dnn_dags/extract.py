@@ -620,6 +620,23 @@ def _check(doc: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _write_if_changed(path: Path, doc: dict[str, Any]) -> None:
+    """Write ``doc`` unless the file already holds the same content (date aside)."""
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            old = None
+        if old is not None:
+            same = dict(doc, provenance=dict(doc["provenance"]))
+            same["provenance"]["generated"] = old.get("provenance", {}).get("generated")
+            if json.loads(_dump(same)) == old:
+                print(f"  {path.name}: unchanged")
+                return
+    path.write_text(_dump(doc))
+    print(f"  {path.name}: written")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
@@ -644,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
             problems += _check(doc) if granularity == "layer" else []
             if not args.check:
                 args.out.mkdir(parents=True, exist_ok=True)
-                (args.out / f"{name}.{granularity}.json").write_text(_dump(doc))
+                _write_if_changed(args.out / f"{name}.{granularity}.json", doc)
     if args.variants:
         for name, macs in variant_macs().items():
             print(f"{name:15s} {macs / 1e9:.4f} GMACs")
