@@ -375,6 +375,7 @@ async def _serve_worker(
         "plugins": tuple(plugins),
         "dashboard": False,
         "memory_limit": 0,
+        "protocol": "tls" if security is not None else "tcp",
     }
     server_class = distributed.Nanny if nanny else distributed.Worker
     server: Any = server_class(scheduler_address, **options)
