@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgeoffload.cli.cmd_demo",
     "edgeoffload.cli.cmd_workloads",
     "edgeoffload.cli.cmd_runtime",
+    "edgeoffload.cli.cmd_experiment",
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
