@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -206,7 +207,7 @@ def print_result(result: CofaResult) -> None:
         ("Measured (means over the runs; seconds)", TIME_COLUMNS),
         ("Beside the paper (COFA, 2017)", PAPER_COLUMNS),
     ):
-        table = Table(*columns, title=title, title_justify="left")
+        table = Table(*columns, title=title, title_justify="left", box=box.SIMPLE_HEAD)
         for row in rows:
             table.add_row(*(row[c] for c in columns))
         console.print(table)
@@ -214,12 +215,14 @@ def print_result(result: CofaResult) -> None:
         *CALIBRATION_COLUMNS,
         title="Calibration: the throttle probe in each role",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
     )
     for row in calibration_rows(result):
         table.add_row(*(row[c] for c in CALIBRATION_COLUMNS))
     console.print(table)
     console.print(
-        "nominal = the computation speedup the quotas ask for. The paper states Linpack"
+        "×: speedup over the phone, (the paper's). asked = the computation speedup the"
+        " quotas ask for; probe = the one the calibration probe measured. The paper states Linpack"
         " speedups of 2.9× and 29.2×; its own MFLOPS figures give 2.8× and 25.6× (shown)."
     )
 

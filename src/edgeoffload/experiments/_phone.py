@@ -212,11 +212,8 @@ def _phone_power(preset: str | None) -> dict[str, float] | None:
 
 def run(plan: Mapping[str, Any]) -> None:
     """Start the session, calibrate, warm up, run every item, tear everything down."""
+    from edgeoffload.runtime import WorkerSpec, connect
     from edgeoffload.runtime.throttle import throttle_available
-
-    # typed loosely until the runtime's session API is committed
-    edgeoffload: Any = importlib.import_module("edgeoffload")
-    WorkerSpec: Any = importlib.import_module("edgeoffload.runtime").WorkerSpec  # noqa: N806
 
     method = plan.get("method", "auto")
     for module in ("reversi", "linpack", "cofa_probe"):
@@ -233,7 +230,7 @@ def run(plan: Mapping[str, Any]) -> None:
     ]
     emit("status", text=f"starting {len(specs)} workers")
     with ExitStack() as stack:
-        session = stack.enter_context(edgeoffload.connect(workers=specs, policy=policy))
+        session = stack.enter_context(connect(workers=specs, policy=policy))
         emit(
             "environment",
             facts={
