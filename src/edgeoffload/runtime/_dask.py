@@ -69,6 +69,7 @@ __all__ = [
     "worker_host",
     "worker_name",
     "worker_nthreads",
+    "worker_plugins",
     "worker_ssl_context",
 ]
 
@@ -157,6 +158,11 @@ def add_worker_handlers(worker: Worker, handlers: Mapping[str, Callable[..., Any
         if op in worker.handlers and not op.startswith("edgeoffload_"):
             raise OffloadError(f"refusing to replace Dask's own worker handler {op!r}")
     worker.handlers.update(handlers)
+
+
+def worker_plugins(worker: Worker) -> list[Any]:
+    """The plugins running on a worker (``Worker.plugins``)."""
+    return list(worker.plugins.values())
 
 
 def remove_worker_handlers(worker: Worker, names: Sequence[str]) -> None:
@@ -415,8 +421,8 @@ def ensure_plugins(client: Client, worker_plugin: Any, scheduler_plugin: Any) ->
     Both are idempotent: workers and a scheduler that have them already keep theirs.
     """
     with map_exceptions("registering the edgeoffload plugins"):
-        client.register_plugin(scheduler_plugin, idempotent=True)
-        client.register_plugin(worker_plugin, idempotent=True)
+        client.register_plugin(scheduler_plugin)
+        client.register_plugin(worker_plugin)
 
 
 def wait_for_workers(client: Client, n_workers: int, timeout: float) -> None:

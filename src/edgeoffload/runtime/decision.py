@@ -248,7 +248,7 @@ class AlwaysRemotePolicy(Policy):
         if not remote:
             return estimates[0], "policy always-remote, but no worker is available"
         if not any(e.known for e in remote):
-            best = min(remote, key=lambda e: e.benchmark)
+            best = min(remote, key=lambda e: e.compute + e.queue)
         else:
             best = min(remote, key=lambda e: e.total)
         return best, f"policy always-remote: {best.name} is the best worker"

@@ -56,19 +56,36 @@ class EdgeOffloadWorkerPlugin(WorkerPlugin):
     description
         How the worker describes itself (role, preset, speed, power); plain values so
         the plugin pickles to the worker process.
+    fallback
+        Registered by a session on a cluster it did not start: it sets up only on
+        workers that do not run the plugin already (so a worker started with
+        ``edgeoffload worker --preset ...`` keeps its own description).
     """
 
-    name = "edgeoffload"
     idempotent = True
 
-    def __init__(self, description: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, description: Mapping[str, Any] | None = None, fallback: bool = False
+    ) -> None:
         self.description = dict(description or {})
+        self.fallback = fallback
+        self.name = "edgeoffload-fallback" if fallback else "edgeoffload"
         self.agent: WorkerAgent | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"description": self.description, "agent": None}
+        return {
+            "description": self.description,
+            "fallback": self.fallback,
+            "name": self.name,
+            "agent": None,
+        }
 
     def setup(self, worker: Worker) -> None:
+        if self.fallback and any(
+            isinstance(p, EdgeOffloadWorkerPlugin) and p is not self and p.agent is not None
+            for p in _dask.worker_plugins(worker)
+        ):
+            return
         description = WorkerDescription(**self.description)
         agent = WorkerAgent(
             _dask.worker_name(worker),
@@ -94,7 +111,7 @@ class EdgeOffloadWorkerPlugin(WorkerPlugin):
         async def call(comm: Any, header: dict[str, Any], frames: list[bytes]) -> dict[str, Any]:
             loop = asyncio.get_running_loop()
             reply, out = await loop.run_in_executor(
-                agent.executor, agent.call, header, [bytearray(f) for f in frames]
+                agent.executor, agent.handle_channel, header, [bytearray(f) for f in frames]
             )
             return {"header": reply, "frames": [bytes(f) for f in out]}
 
@@ -128,6 +145,7 @@ class EdgeOffloadSchedulerPlugin(SchedulerPlugin):
     """Tells every worker to drop a client's bundles when the client leaves."""
 
     name = "edgeoffload-scheduler"
+    idempotent = True
 
     def remove_client(self, scheduler: Scheduler, client: str) -> None:
         _dask.scheduler_broadcast(scheduler, "edgeoffload_drop_client", client=client)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -87,6 +87,7 @@ class WorkerInfo:
     slots: int
     usable: bool
     note: str = ""
+    pid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -252,10 +253,3 @@ def summary_tables(stats: SessionStats) -> list[Any]:
     ):
         totals.add_row(label, str(value))
     return [workers, calls, totals]
-
-
-def merge_counts(items: Sequence[Mapping[str, int]]) -> dict[str, int]:
-    out: Counter[str] = Counter()
-    for item in items:
-        out.update(item)
-    return dict(out)

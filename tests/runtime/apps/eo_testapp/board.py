@@ -93,3 +93,12 @@ class Scorer:
     @edgeoffload.offload
     def weighted(self, board: Board) -> int:
         return board.total() * self.factor
+
+
+@edgeoffload.offload
+def slow_pid(path: str, seconds: float, value: int) -> int:
+    """Write the process id to ``path``, then sleep: lets a test kill it mid-call."""
+    with open(path, "w") as handle:
+        handle.write(str(os.getpid()))
+    time.sleep(seconds)
+    return value
