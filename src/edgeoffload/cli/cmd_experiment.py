@@ -276,3 +276,63 @@ def write_figures(result: CofaResult, out: Path) -> list[str]:
         )
         names.append("energy.png")
     return names
+
+
+def step_offload(out: Path | None) -> None:
+    """Demo step: a throttled phone offloads Reversi and Linpack, and it pays.
+
+    Skipped, in one line saying why, where Dask is not installed or no process can be
+    throttled (not root, no cgroup v1 and no signals).
+    """
+    import importlib.util
+
+    from edgeoffload.experiments.demo import offload_demo
+    from edgeoffload.runtime.throttle import throttle_available
+
+    reason = throttle_available("auto")
+    if importlib.util.find_spec("distributed") is None:
+        reason = "Dask is not installed (pip install 'edgeoffload[runtime]')"
+    if reason is not None:
+        console.print(f"\nOffloading demo skipped: {reason}")
+        return
+
+    console.print(
+        "\n[bold]Offloading that pays[/bold]: the client is a 'phone' held to 0.1 of a core;"
+        " a 'nearby' worker has 0.28 of a core, the 'server' an unthrottled one."
+    )
+    with console.status("starting the phone and its two workers…") as status:
+
+        def on_event(event: Mapping[str, Any]) -> None:
+            if event.get("event") == "start":
+                how = "alone" if event["target"] == "phone" else "with offloading"
+                status.update(f"{event['app']} on the phone {how}…")
+
+        rows = offload_demo(on_event=on_event)
+    table = Table(
+        "app",
+        "work",
+        "phone alone (s)",
+        "offloaded (s)",
+        "speedup",
+        "calls ran",
+        title="Same work on the phone, alone and offloading (decided per call)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for r in rows:
+        where = ", ".join(f"{k} {v}" for k, v in sorted(r.where.items()))
+        table.add_row(
+            r.app, r.work, f"{r.local:.2f}", f"{r.offloaded:.2f}", f"{r.speedup:.1f}×", where
+        )
+    console.print(table)
+    console.print(f"First decision: {rows[0].reason}")
+    if out is not None:
+        from edgeoffload.plots import save_figure
+        from edgeoffload.plots.offload import plot_speedups
+
+        ax = plot_speedups(
+            {r.app: r.speedup for r in rows},
+            ylabel="speedup from offloading (×)",
+            title="Throttled phone (0.1 core): offloading speedup",
+        )
+        save_figure(ax, ensure_parent(out / "offload_speedup.png"))

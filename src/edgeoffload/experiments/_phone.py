@@ -12,18 +12,22 @@ The plan::
      "workers": [{"name": "nearby", "quota": 0.28, "preset": "nexus6p", "role": "device"},
                  {"name": "server", "quota": null, "preset": "i7-6700", "role": "edge"}],
      "phone_preset": "nexus7",
-     "calibrate": [0.1],            # phone quotas to calibrate the probe at
+     "calibrate": [0.1],            # phone quotas to calibrate the probe at (null: none)
+     "warm_up": true,               # one small call per app and worker first
      "items": [{"app": "reversi", "kind": "game", "depth": 6, "plies": 12,
                 "target": "phone", "quota": 0.1, "run": 1}, ...]}
 
 Item kinds: ``game`` (Reversi, ``plies`` moves from the start), ``position`` (one
 Reversi search at the position after ``opening`` plies), ``linpack`` (``n``, ``seed``).
-``target`` is ``phone`` (a local call) or a worker's name (every call of the item is
-pinned to it by :class:`PinnedPolicy`); ``quota`` is the phone's CPU while the item runs.
+``target`` is ``phone`` (a local call), a worker's name (every call of the item is
+pinned to it by :class:`PinnedPolicy`), or ``auto`` (the decision engine's latency
+policy chooses, per call); ``quota`` is the phone's CPU while the item runs.
 
 The session starts *before* the phone throttles itself, so that worker processes it
 starts are not born inside the phone's cgroup; each measured item runs inside
-``throttled(quota)``.
+``throttled(quota)``. The session timed its local probe at connect, unthrottled, so for
+an ``auto`` item the phone times it again while throttled and gives the decision engine
+the new figure (``session.engine.set_probe``), then restores the old one.
 
 Events: ``status``, ``environment``, ``calibration``, ``start``, ``step``, ``record``,
 ``error`` (then exit code 1), ``done``.
@@ -38,11 +42,12 @@ import platform
 import sys
 import time
 import traceback
-from collections.abc import Mapping, Sequence
-from contextlib import ExitStack, nullcontext
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import replace
 from typing import Any, ClassVar
 
-from edgeoffload.runtime.decision import Estimate, Policy
+from edgeoffload.runtime.decision import LOCAL, Estimate, LatencyPolicy, Policy
 
 __all__ = ["PinnedPolicy", "main"]
 
@@ -56,27 +61,35 @@ def emit(event: str, **fields: Any) -> None:
 class PinnedPolicy(Policy):
     """Send every call to the worker named :attr:`target` (the experiment decides).
 
-    If that worker is not available the call runs locally, and the stats say so.
+    If that worker is not available the call runs locally, and the stats say so. With
+    ``target = None`` the default latency policy decides (the ``auto`` target).
     """
 
     name: ClassVar[str] = "pinned"
 
     def __init__(self, target: str | None = None) -> None:
         self.target = target
+        self._auto = LatencyPolicy()
 
     def choose(self, function: str, estimates: Sequence[Estimate]) -> tuple[Estimate, str]:
+        if self.target is None:
+            return self._auto.choose(function, estimates)
         for e in estimates:
             if e.name == self.target and not e.is_local:
                 return e, f"experiment: pinned to {self.target}"
         return estimates[0], f"experiment: {self.target} unavailable, ran locally"
 
 
-def _where(stats_before: int, session: Any) -> tuple[dict[str, int], int, int]:
+def _where(stats_before: int, session: Any) -> tuple[dict[str, int], int, int, list[str]]:
     records = session.stats().records[stats_before:]
     where: dict[str, int] = {}
+    reasons: list[str] = []
     for r in records:
         where[r.where] = where.get(r.where, 0) + 1
-    return where, sum(r.bytes_sent for r in records), sum(r.bytes_received for r in records)
+        if r.reason not in reasons:
+            reasons.append(r.reason)
+    sent = sum(r.bytes_sent for r in records)
+    return where, sent, sum(r.bytes_received for r in records), reasons
 
 
 def _opening(reversi: Any, plies: int) -> tuple[Any, int]:
@@ -94,7 +107,7 @@ def run_item(item: Mapping[str, Any], session: Any, policy: PinnedPolicy) -> dic
     """Run one measurement item (the caller has throttled this process)."""
     target = item["target"]
     local = target == "phone"
-    policy.target = None if local else target
+    policy.target = None if local or target == "auto" else target
     before = len(session.stats().records)
     c0 = time.process_time()
     mflops: float | None = None
@@ -127,7 +140,7 @@ def run_item(item: Mapping[str, Any], session: Any, policy: PinnedPolicy) -> dic
     else:
         raise ValueError(f"unknown app {item['app']!r}")
     phone_cpu = time.process_time() - c0
-    where, sent, received = _where(before, session)
+    where, sent, received, reasons = _where(before, session)
     return {
         "app": item["app"],
         "target": target,
@@ -142,7 +155,26 @@ def run_item(item: Mapping[str, Any], session: Any, policy: PinnedPolicy) -> dic
         "mflops": mflops,
         "quota": item.get("quota"),
         "label": item.get("label"),
+        "reasons": reasons[:3],
     }
+
+
+@contextmanager
+def _slow_phone(session: Any, quota: float | None, method: str, reprobe: bool) -> Iterator[Any]:
+    """Throttle this process; with ``reprobe``, tell the decision engine how slow it is."""
+    with _throttle(quota, method) as handle:
+        old = session.engine.probe(LOCAL)
+        if reprobe and handle is not None and old is not None:
+            from edgeoffload.runtime.probe import probe_benchmark
+
+            probe_benchmark(session.probe_work)  # spend the new group's first period
+            seconds = min(probe_benchmark(session.probe_work) for _ in range(3))
+            session.engine.set_probe(LOCAL, replace(old, benchmark=seconds))
+        try:
+            yield handle
+        finally:
+            if reprobe and old is not None:
+                session.engine.set_probe(LOCAL, old)
 
 
 def _throttle(quota: float | None, method: str) -> Any:
@@ -158,7 +190,7 @@ def _calibrate(plan: Mapping[str, Any], session: Any, policy: PinnedPolicy) -> N
     probe = importlib.import_module("cofa_probe").probe
     method = plan.get("method", "auto")
     n = 1_000_000
-    for quota in plan.get("calibrate", []):
+    for quota in plan.get("calibrate") or []:
         best: tuple[float, float] | None = None
         with _throttle(quota, method) as handle:
             probe.local(20_000)  # spend the new group's first full period
@@ -188,7 +220,11 @@ def _calibrate(plan: Mapping[str, Any], session: Any, policy: PinnedPolicy) -> N
 
 
 def _warm_up(plan: Mapping[str, Any], session: Any, policy: PinnedPolicy) -> None:
-    """One small call of each app on each worker: imports the bundles there."""
+    """One small call of each app on each worker: imports the bundles there.
+
+    The calls enter the decision engine's history, so plans with ``auto`` items turn
+    the warm-up off.
+    """
     apps = {item["app"] for item in plan["items"]}
     for worker in plan["workers"]:
         policy.target = worker["name"]
@@ -243,14 +279,17 @@ def run(plan: Mapping[str, Any]) -> None:
             },
             phone_power=_phone_power(plan.get("phone_preset")),
         )
-        emit("status", text="warming up the workers")
-        _warm_up(plan, session, policy)
-        emit("status", text="calibrating the throttles")
-        _calibrate(plan, session, policy)
+        if plan.get("warm_up", True):
+            emit("status", text="warming up the workers")
+            _warm_up(plan, session, policy)
+        if plan.get("calibrate") is not None:
+            emit("status", text="calibrating the throttles")
+            _calibrate(plan, session, policy)
         for item in plan["items"]:
             emit("start", app=item["app"], target=item["target"], run=item.get("run", 1),
                  label=item.get("label"))  # fmt: skip
-            with _throttle(item.get("quota"), method):
+            auto = item["target"] == "auto"
+            with _slow_phone(session, item.get("quota"), method, reprobe=auto):
                 record = run_item(item, session, policy)
             emit("record", record=record)
         stats = session.stats()
