@@ -284,6 +284,11 @@ def _analyse(root: str) -> _Analysis:
             raise BundleError(f"cannot read {path} for packaging: {exc}") from exc
         imports = _imported_names(source, str(path), _package_of(name, is_package))
         queue.extend(sorted(imports.items()))
+    if root not in result.shipped:
+        raise BundleError(
+            f"cannot package module {root!r}: it has no source file of its own to ship (it "
+            "belongs to the standard library or an installed distribution)"
+        )
     # unresolved modules that turned out to be attributes of shipped modules are fine
     result.unresolved = {u for u in result.unresolved if u.rpartition(".")[0] not in result.shipped}
     return result

@@ -53,18 +53,48 @@ _OUT_OF_BAND = 64 * 1024  # bytes objects at least this large travel as their ow
 _MAX_HEADER = 16 * 1024 * 1024
 
 
-class _Pickler(pickle.Pickler):
-    def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is bytes and len(obj) >= _OUT_OF_BAND:
-            return bytes, (pickle.PickleBuffer(obj),)
-        return NotImplemented
+class _LargeBytes:
+    """A large ``bytes`` object pickled out of band (pickle never does that for bytes)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return bytes, (pickle.PickleBuffer(self.data),)
+
+
+def _wrap_large_bytes(obj: Any, depth: int) -> Any:
+    """Wrap large bytes found near the top of ``obj`` (args, kwargs values, a result)."""
+    kind = type(obj)
+    if kind is bytes:
+        return _LargeBytes(obj) if len(obj) >= _OUT_OF_BAND else obj
+    if depth <= 0:
+        return obj
+    if kind is tuple and len(obj) <= 1000:
+        items = [_wrap_large_bytes(x, depth - 1) for x in obj]
+        return obj if all(a is b for a, b in zip(items, obj, strict=True)) else tuple(items)
+    if kind is list and len(obj) <= 1000:
+        items = [_wrap_large_bytes(x, depth - 1) for x in obj]
+        return obj if all(a is b for a, b in zip(items, obj, strict=True)) else items
+    if kind is dict and len(obj) <= 1000:
+        values = {k: _wrap_large_bytes(v, depth - 1) for k, v in obj.items()}
+        return obj if all(values[k] is v for k, v in obj.items()) else values
+    return obj
 
 
 def dumps(obj: object) -> Frames:
-    """Pickle ``obj`` into frames: the pickle stream, then its out-of-band buffers."""
+    """Pickle ``obj`` into frames: the pickle stream, then its out-of-band buffers.
+
+    Buffer-protocol objects (numpy arrays) go out of band wherever they are; large
+    ``bytes`` objects do within three levels of containers (a call's ``(args, kwargs)``).
+    """
     buffers: list[pickle.PickleBuffer] = []
     stream = io.BytesIO()
-    _Pickler(stream, protocol=5, buffer_callback=buffers.append).dump(obj)
+    pickle.Pickler(stream, protocol=5, buffer_callback=buffers.append).dump(
+        _wrap_large_bytes(obj, 3)
+    )
     frames: Frames = [stream.getbuffer()]
     frames.extend(b.raw() for b in buffers)
     return frames

@@ -1,0 +1,62 @@
+"""@offload with no session: same results, same exceptions; misuse is refused early."""
+
+from __future__ import annotations
+
+import pytest
+
+import edgeoffload
+from edgeoffload.runtime.decorators import OffloadedFunction, offload
+
+app = pytest.importorskip("eo_testapp.board")
+
+
+def test_runs_locally_without_a_session() -> None:
+    board = app.Board([1, 2, 3])
+    assert app.score(board, 2) == app.score.local(board, 2) == 22
+    assert app.score.submit(board, 2).result() == 22
+
+
+def test_keeps_name_docstring_and_wraps() -> None:
+    assert isinstance(app.score, OffloadedFunction)
+    assert app.score.__name__ == "score"
+    assert app.where.__doc__ == "The process id that ran the call."
+    assert app.score.key == "eo_testapp.board:score"
+
+
+def test_methods_bind_like_methods() -> None:
+    scorer = app.Scorer(2)
+    board = app.Board([1, 1, 1])
+    assert scorer.weighted(board) == scorer.weighted.local(board) == 12
+    assert app.Scorer.weighted(scorer, board) == 12
+    assert scorer.weighted.submit(board).result() == 12
+
+
+def test_submit_without_session_carries_exceptions() -> None:
+    future = app.fail.submit("x")
+    with pytest.raises(app.AppError):
+        future.result()
+
+
+@offload(deadline=3.0, policy="energy")
+def _with_options(x: int) -> int:
+    return x
+
+
+def test_options() -> None:
+    assert (_with_options.deadline, _with_options.policy) == (3.0, "energy")
+    assert _with_options(4) == 4
+
+
+def test_nested_functions_are_refused() -> None:
+    with pytest.raises(TypeError, match="module level"):
+
+        @edgeoffload.offload
+        def inner() -> None:
+            return None
+
+
+def test_bad_deadline_and_staticmethod_order() -> None:
+    with pytest.raises(ValueError, match="deadline"):
+        offload(deadline=0)(len)
+    with pytest.raises(TypeError, match="under @staticmethod"):
+        offload(staticmethod(len))  # type: ignore[arg-type]
