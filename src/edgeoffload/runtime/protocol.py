@@ -51,6 +51,7 @@ _PREFIX = struct.Struct("!II")
 _SIZE = struct.Struct("!Q")
 _OUT_OF_BAND = 64 * 1024  # bytes objects at least this large travel as their own frame
 _MAX_HEADER = 16 * 1024 * 1024
+_WAITALL = getattr(socket, "MSG_WAITALL", 0)
 
 
 class _LargeBytes:
@@ -170,8 +171,11 @@ def send_message(sock: socket.socket, header: dict[str, Any], frames: Sequence[A
 
 def _recv_into(sock: socket.socket, view: memoryview) -> None:
     got, size = 0, view.nbytes
+    # MSG_WAITALL: one system call (and one release of the GIL) per frame, not one per
+    # chunk; re-taking the GIL dozens of times per megabyte is slow in a busy process
+    flags = 0 if isinstance(sock, ssl.SSLSocket) else _WAITALL
     while got < size:
-        n = sock.recv_into(view[got:], size - got)
+        n = sock.recv_into(view[got:], size - got, flags)
         if n == 0:
             raise ConnectionResetError("connection closed by the peer")
         got += n
