@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint typecheck unit bench bench-offload clean dnn-dags
+.PHONY: setup demo test lint typecheck unit bench bench-offload bench-runtime clean dnn-dags
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: lint typecheck unit ## lint, type-check and run the whole test suite
 
 bench: $(STAMP) ## run the benchmarks (see benchmarks/README.md)
 	$(BIN)/python benchmarks/run_all.py
+
+bench-runtime: $(STAMP) ## offloaded no-op round trip vs Dask submit, a Ray actor and raw TCP
+	$(BIN)/python benchmarks/bench_runtime.py
 
 bench-offload: $(STAMP) ## offloaded Reversi/Linpack speedup vs the client's throttling factor
 	$(BIN)/python benchmarks/bench_offload_speedup.py --plot
