@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgeoffload.cli.cmd_workloads",
     "edgeoffload.cli.cmd_runtime",
     "edgeoffload.cli.cmd_experiment",
+    "edgeoffload.cli.cmd_simulate",
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
