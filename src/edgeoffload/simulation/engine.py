@@ -220,6 +220,7 @@ class Engine:
         self.x_gen: list[int] = []
         self.x_task: list[int] = []
 
+        self.t_bypass: set[int] = set()
         self.fail_gen = 0
         self._preds: list[list[int]] | None = None
         self.trace: list[tuple[float, int, int, int, int, float]] | None = (
@@ -271,13 +272,17 @@ class Engine:
         succ_target: Sequence[int],
         succ_data: Sequence[float],
         in_degree: Sequence[int],
+        bypass: Sequence[int] = (),
     ) -> int:
         """Append a block of tasks; return the global index of its first task.
 
-        Indexes inside the block (``succ_target``, ``order``) are local to it. ``order``
-        lists the block's tasks in queue order (by scheduled start, then finish, then
-        topological position); each node's queue gets them in that order, after what it
-        already holds. ``duration`` is the cost model's execution time on ``node``.
+        Indexes inside the block (``succ_target``, ``order``, ``bypass``) are local to it.
+        ``order`` lists the block's tasks in queue order (by scheduled start, then finish,
+        then topological position); each node's queue gets them in that order, after what
+        it already holds. ``duration`` is the cost model's execution time on ``node``.
+        ``bypass`` lists entry tasks that occupy no core and join no queue: they start as
+        soon as their request is released (a camera handing a frame to its radio while its
+        processor is busy).
         """
         base = len(self.t_node)
         m = len(node)
@@ -315,18 +320,47 @@ class Engine:
         queues = self.n_queue
         next_rank = self._next_rank
         touched = set()
+        free_running = set(bypass)
         for k in order:
             i = base + k
             rank[i] = next_rank
             next_rank += 1
+            if k in free_running:
+                continue
             p = node[k]
             queues[p].append(i)
             touched.add(p)
         self._next_rank = next_rank
         self._preds = None
+        for k in sorted(free_running):
+            i = base + k
+            if in_degree[k]:
+                raise SimulationError("internal: only entry tasks may bypass the queue")
+            self.t_bypass.add(i)
+            if not pending[k]:
+                self._start_bypass(i)
         for p in sorted(touched):
             self._try_start(p)
         return base
+
+    def _start_bypass(self, i: int) -> None:
+        """Start entry task ``i`` now, outside its node's queue and cores."""
+        env = self.env
+        now = env.now
+        p = self.t_node[i]
+        self.t_status[i] = RUNNING
+        self.t_start[i] = now
+        self.t_runs[i] += 1
+        self.run_of[i] = len(self.run_node)
+        self.run_node.append(p)
+        self.run_start.append(now)
+        self.run_end.append(math.nan)
+        self.n_free[p] -= 1  # given back when it finishes: its core use nets to zero
+        ev = Timeout(env, self.t_dur[i], i)
+        ev.callbacks.append(self._on_finish)
+        self.t_ev[i] = ev
+        if self.trace is not None:
+            self.trace.append((now, T_START, p, i, -1, 0.0))
 
     # -- the hot path -----------------------------------------------------------------------
     def _try_start(self, p: int) -> None:
@@ -544,7 +578,10 @@ class Engine:
         for i in self.r_tasks[r]:
             pending[i] -= 1
             if not pending[i]:
-                touched.add(self.t_node[i])
+                if i in self.t_bypass:
+                    self._start_bypass(i)
+                else:
+                    touched.add(self.t_node[i])
         self.r_tasks[r] = []
         for p in sorted(touched):
             self._try_start(p)

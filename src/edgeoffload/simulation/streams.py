@@ -135,6 +135,9 @@ class Placement:
     start: Sequence[float]
     finish: Sequence[float]
     algorithm: str = ""
+    early_source: bool = False
+    """Whether the frame's source (task 0, zero work) is dispatched at arrival, outside
+    the camera's queue, while the camera's processor is still busy with earlier work."""
 
 
 class RequestTemplate:
@@ -203,15 +206,49 @@ class SchedulerPlanner:
 
     Each frame becomes a one-request problem arriving at ``arrival`` on the cluster with
     every node's ``available_from`` set to when the work already planned on it ends.
+
+    Parameters
+    ----------
+    scheduler
+        A scheduler or a registered name (with ``params``).
+    early_dispatch
+        The frame's source task (zero work, pinned to the camera) stands for the camera
+        handing the image to its radio, which it can do while its processor is busy. The
+        schedulers' model cannot say so (``available_from`` holds every task back), so
+        with ``early_dispatch`` (default) the planner first plans with the camera free
+        from the arrival on; if that plan puts no computation on the camera before the
+        camera's earlier work ends, it is kept and the source is dispatched at arrival,
+        outside the camera's queue. Otherwise the frame is planned again with the camera
+        busy, the source included.
     """
 
-    def __init__(self, scheduler: Scheduler | str, **params: object) -> None:
+    def __init__(
+        self, scheduler: Scheduler | str, *, early_dispatch: bool = True, **params: object
+    ) -> None:
         self.scheduler = (
             get_scheduler(scheduler, **params) if isinstance(scheduler, str) else scheduler
         )
         self.name = self.scheduler.name
+        self.early_dispatch = early_dispatch
 
     def plan(
+        self, template: RequestTemplate, arrival: float, available_from: Sequence[float]
+    ) -> Placement:
+        camera = template.camera
+        busy_until = available_from[camera]
+        if self.early_dispatch and busy_until > arrival:
+            relaxed = list(available_from)
+            relaxed[camera] = arrival
+            placement = self._plan(template, arrival, relaxed)
+            if all(
+                start >= busy_until
+                for i, (p, start) in enumerate(zip(placement.node, placement.start, strict=True))
+                if p == camera and i != 0
+            ):
+                return dataclasses.replace(placement, early_source=True)
+        return self._plan(template, arrival, available_from)
+
+    def _plan(
         self, template: RequestTemplate, arrival: float, available_from: Sequence[float]
     ) -> Placement:
         base = template.problem
@@ -474,6 +511,7 @@ def simulate_stream(
             succ_target=template.succ_target,
             succ_data=template.succ_data,
             in_degree=template.in_degree,
+            bypass=(0,) if placement.early_source else (),
         )
 
     for k, frame in enumerate(frames):

@@ -130,7 +130,6 @@ class _Stream(_Strict):
 
 
 class _StreamOptions(_Strict):
-    algorithm: str = "dhs"
     max_in_flight: int | None = Field(default=None, ge=1)
     drop_late: bool = False
 
@@ -259,8 +258,9 @@ class Scenario:
         ``(node, time)`` node failures to inject.
     failure_policy
         ``fail`` or ``rerun``.
-    stream_algorithm, max_in_flight, drop_late
-        How streams are planned and admitted.
+    max_in_flight, drop_late
+        How stream frames are admitted (every algorithm of :attr:`algorithms` plans
+        them in turn).
     """
 
     name: str
@@ -278,7 +278,6 @@ class Scenario:
     transfer_cv: float = 0.0
     failures: tuple[tuple[NodeId, float], ...] = ()
     failure_policy: str = "fail"
-    stream_algorithm: str = "dhs"
     max_in_flight: int | None = None
     drop_late: bool = False
     condition_descriptions: Mapping[str, str] = field(default_factory=dict)
@@ -569,7 +568,6 @@ def scenario_from_dict(data: Any) -> Scenario:
         transfer_cv=spec.variability.transfer_cv,
         failures=tuple((f.node, f.at) for f in spec.failures),
         failure_policy=spec.failure_policy,
-        stream_algorithm=spec.stream_options.algorithm,
         max_in_flight=spec.stream_options.max_in_flight,
         drop_late=spec.stream_options.drop_late,
         condition_descriptions=descriptions,

@@ -1,0 +1,786 @@
+"""``edgeoffload simulate``, ``export``, ``sweep``, ``calibrate`` and ``scenarios``.
+
+Thin: parse the arguments, load the scenario, call the simulation library, render tables
+and write figures, CSV and a markdown report. simpy and matplotlib are imported only when
+a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+from edgeoffload.cli._common import console, ensure_parent, require_extra
+from edgeoffload.errors import ModelError
+
+if TYPE_CHECKING:
+    from edgeoffload.simulation.experiment import ExperimentResult
+    from edgeoffload.simulation.streams import StreamResult
+    from edgeoffload.workloads.scenarios import Scenario
+
+__all__ = ["demo_step", "register"]
+
+DEFAULT_SCENARIO = "dhs-paper"
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas, got {text!r}"
+        ) from None
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "simulate",
+        help="simulate a scenario (default: the DHS paper's experiment)",
+        description=(
+            "Schedule every condition of SCENARIO (a scenario file or a built-in name; default "
+            f"{DEFAULT_SCENARIO}) with each of its algorithms, simulate every schedule "
+            "--repetitions times, and print latency per condition and algorithm, predicted "
+            "and simulated, with the DHS paper's published results beside ours. Stream "
+            "scenarios run their frame streams with each algorithm. Figures (PNG), CSV and "
+            "a markdown report go to --out."
+        ),
+    )
+    p.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, metavar="SCENARIO")
+    p.add_argument(
+        "--out",
+        default="results/simulate",
+        metavar="DIR",
+        help="where figures, CSV and the report go (default: results/simulate)",
+    )
+    p.add_argument(
+        "--repetitions",
+        "-n",
+        type=int,
+        metavar="N",
+        help="simulated runs per case (default: the scenario's)",
+    )
+    p.add_argument("--seed", type=int, metavar="S", help="seed (default: the scenario's)")
+    p.add_argument(
+        "--condition",
+        "-c",
+        action="append",
+        metavar="C",
+        help="run only this condition (repeatable)",
+    )
+    p.add_argument(
+        "--algorithms",
+        "-a",
+        type=_names,
+        metavar="A,B",
+        help="algorithms to compare (default: the scenario's)",
+    )
+    p.add_argument("--no-plots", action="store_true", help="write no figures")
+    p.set_defaults(handler=run_simulate)
+
+    e = subparsers.add_parser(
+        "export",
+        help="write the problem file a scenario compiles to",
+        description=(
+            "Compile the requests of SCENARIO (one condition) to the problem file that "
+            "'edgeoffload schedule' and outside tools read (docs/problem-file.md)."
+        ),
+    )
+    e.add_argument("scenario", metavar="SCENARIO", help="scenario file or built-in name")
+    e.add_argument("--condition", "-c", metavar="C", help="which condition (default: the first)")
+    e.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    e.set_defaults(handler=run_export)
+
+    s = subparsers.add_parser(
+        "sweep",
+        help="sweep bandwidth, camera count, request mix and DHS thresholds",
+        description=(
+            "Run a grid of variations of SCENARIO in parallel processes: every link's "
+            "bandwidth times each --bandwidth-scale, each --cameras count (cameras copied "
+            "from the scenario's in turn), each --mix (the paper's conditions scaled to the "
+            "camera count) and each --delta1/--delta2. Writes sweep.csv and plots to --out."
+        ),
+    )
+    s.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, metavar="SCENARIO")
+    s.add_argument(
+        "--bandwidth-scale",
+        type=_floats,
+        default=[0.25, 0.5, 1.0, 2.0, 4.0, 8.0],
+        metavar="X,Y",
+        help="factors on every link's bandwidth (default 0.25..8)",
+    )
+    s.add_argument(
+        "--cameras", type=_ints, default=[4], metavar="N,M", help="camera counts (default 4)"
+    )
+    s.add_argument(
+        "--mix",
+        type=_names,
+        default=["U-H", "U-L", "B-H", "B-L"],
+        metavar="M,N",
+        help="request mixes: U-H, U-L, B-H, B-L (default all)",
+    )
+    s.add_argument(
+        "--delta1",
+        type=_floats,
+        default=[0.1],
+        metavar="X,Y",
+        help="DHS δ1 values, seconds (default 0.1)",
+    )
+    s.add_argument(
+        "--delta2", type=_floats, default=[1.0], metavar="X,Y", help="DHS δ2 values (default 1)"
+    )
+    s.add_argument(
+        "--algorithms",
+        "-a",
+        type=_names,
+        metavar="A,B",
+        help="algorithms (default: the scenario's)",
+    )
+    s.add_argument(
+        "--repetitions",
+        "-n",
+        type=int,
+        default=3,
+        metavar="N",
+        help="simulated runs per point (default 3)",
+    )
+    s.add_argument("--workers", type=int, metavar="N", help="processes (default: cores)")
+    s.add_argument("--out", default="results/sweep", metavar="DIR")
+    s.add_argument("--no-plots", action="store_true", help="write no figures")
+    s.set_defaults(handler=run_sweep_command)
+
+    c = subparsers.add_parser(
+        "calibrate",
+        help="find the DHS thresholds that pick the best list scheduler most often",
+        description=(
+            "Generate varied problems from SCENARIO's devices and network (camera counts, "
+            "bandwidths, request counts, uneven loads), find the fastest of HEFT, CPOP and "
+            "PEFT on each by simulation, and score every δ1 × δ2 of a grid by how often "
+            "DHS's rule picks it; report the best thresholds and how the paper's (0.1 s, 1) "
+            "do. Writes calibration_problems.csv, calibration_grid.csv and a heat map."
+        ),
+    )
+    c.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, metavar="SCENARIO")
+    c.add_argument(
+        "--problems", type=int, default=60, metavar="N", help="problems to generate (default 60)"
+    )
+    c.add_argument("--seed", type=int, default=0, metavar="S")
+    c.add_argument("--delta1", type=_floats, metavar="X,Y", help="δ1 grid, seconds")
+    c.add_argument("--delta2", type=_floats, metavar="X,Y", help="δ2 grid")
+    c.add_argument(
+        "--repetitions",
+        "-n",
+        type=int,
+        default=2,
+        metavar="N",
+        help="simulated runs per problem and scheduler (default 2)",
+    )
+    c.add_argument("--workers", type=int, metavar="N", help="processes (default: cores)")
+    c.add_argument("--out", default="results/calibrate", metavar="DIR")
+    c.add_argument("--no-plots", action="store_true", help="write no figures")
+    c.set_defaults(handler=run_calibrate)
+
+    g = subparsers.add_parser(
+        "scenarios",
+        help="list the built-in scenarios",
+        description="List the scenarios shipped with edgeoffload ('simulate NAME' runs one).",
+    )
+    g.set_defaults(handler=run_scenarios)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+@contextmanager
+def _progress(description: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not enabled,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
+    ensure_parent(path)
+    with path.open("w", newline="") as handle:
+        if rows:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return path
+
+
+def _plots_wanted(args: argparse.Namespace) -> bool:
+    if args.no_plots:
+        return False
+    require_extra("matplotlib", "plot")
+    return True
+
+
+# -- simulate -------------------------------------------------------------------------------------
+def run_simulate(args: argparse.Namespace) -> int:
+    require_extra("simpy", "sim")
+    from edgeoffload.workloads.scenarios import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    if args.repetitions is not None and args.repetitions < 1:
+        raise ModelError(f"must be >= 1, got {args.repetitions}", "--repetitions")
+    out = Path(args.out)
+    plots = _plots_wanted(args)
+    if scenario.conditions:
+        result = _experiment(scenario, args.repetitions, args.seed, args.condition, args.algorithms)
+        _print_experiment(result, scenario)
+        _save_experiment(result, scenario, out, plots)
+    if scenario.streams:
+        if args.condition:
+            raise ModelError("stream scenarios have no conditions", "--condition")
+        results = _streams(scenario, args.seed, args.algorithms)
+        _print_streams(results, scenario)
+        _save_streams(results, scenario, out, plots)
+    console.print(f"Report, CSV and figures written to {out}/")
+    return 0
+
+
+def _experiment(
+    scenario: Scenario,
+    repetitions: int | None,
+    seed: int | None,
+    conditions: Sequence[str] | None,
+    algorithms: Sequence[str] | None,
+) -> ExperimentResult:
+    from edgeoffload.simulation.experiment import run_experiment
+
+    with _progress(f"simulating {scenario.name}") as update:
+        return run_experiment(
+            scenario,
+            repetitions=repetitions,
+            seed=seed,
+            conditions=conditions,
+            algorithms=algorithms,
+            progress=update,
+        )
+
+
+def _print_experiment(result: ExperimentResult, scenario: Scenario) -> None:
+    from edgeoffload.simulation.experiment import paper_comparison
+    from edgeoffload.simulation.report import paper_differences
+
+    table = Table(
+        "algorithm",
+        *result.conditions,
+        title=(
+            f"{scenario.name}: mean request latency, ms — simulated (mean ± sd of "
+            f"{result.repetitions} runs) / predicted by the scheduler"
+        ),
+        title_justify="left",
+    )
+    classes = [
+        f"[dim]DHS class {result.loads[c].condition}, spread "
+        f"{result.loads[c].spread * 1e3:.0f} ms, A/n {result.loads[c].requests_per_camera:.2f}"
+        "[/dim]"
+        for c in result.conditions
+    ]
+    table.add_row("", *classes)
+    for algorithm in result.algorithms:
+        cells = []
+        for condition in result.conditions:
+            case = result.case(condition, algorithm)
+            pick = f" → {case.chosen}" if case.chosen else ""
+            best = result.winner(condition, among=result.algorithms)
+            style = "bold green" if algorithm == best else ""
+            cells.append(
+                f"[{style}]{case.latency * 1e3:.1f} ± {case.latency_std * 1e3:.1f}[/{style}]"
+                if style
+                else f"{case.latency * 1e3:.1f} ± {case.latency_std * 1e3:.1f}"
+            )
+            cells[-1] += f" / {case.predicted_latency * 1e3:.1f}{pick}"
+        table.add_row(algorithm, *cells)
+    console.print(table)
+    rows = paper_comparison(result)
+    if rows:
+        paper = Table(
+            "published figure",
+            "paper",
+            "ours (simulated)",
+            "agrees",
+            "detail",
+            title="The DHS paper beside ours",
+            title_justify="left",
+        )
+        for row in rows:
+            agrees = "-" if row.agrees is None else ("yes" if row.agrees else "[red]no[/red]")
+            paper.add_row(row.quantity, row.paper, row.ours, agrees, row.note)
+        console.print(paper)
+        console.print("[bold]Why ours differ[/bold]")
+        for headline, text in paper_differences(result, scenario):
+            console.print(f" • [bold]{_escape(headline)}[/bold] {_escape(text)}")
+
+
+def _save_experiment(result: ExperimentResult, scenario: Scenario, out: Path, plots: bool) -> None:
+    from edgeoffload.simulation.experiment import PAPER
+    from edgeoffload.simulation.report import experiment_markdown
+
+    rows = []
+    for case in result.cases:
+        load = result.loads[case.condition]
+        rows.append(
+            {
+                "condition": case.condition,
+                "dhs_class": load.condition,
+                "algorithm": case.algorithm,
+                "chosen": case.chosen or "",
+                "predicted_latency_s": case.predicted_latency,
+                "latency_s": case.latency,
+                "latency_sd_s": case.latency_std,
+                "latency_min_s": case.latency_min,
+                "latency_max_s": case.latency_max,
+                "predicted_makespan_s": case.predicted_makespan,
+                "makespan_s": case.makespan,
+                "energy_j": case.energy,
+                "completed_runs": case.completed,
+                "repetitions": result.repetitions,
+            }
+        )
+    _write_csv(out / f"{scenario.name}.csv", rows)
+    figures: dict[str, str] = {}
+    if plots:
+        from edgeoffload.plots import save_figure
+        from edgeoffload.plots.simulation import (
+            plot_latency_by_condition,
+            plot_percent_of_local,
+            plot_sim_gantt,
+        )
+
+        save_figure(
+            plot_latency_by_condition(
+                result.table("latency"),
+                predicted=result.table("predicted_latency"),
+                errors=result.table("latency_std"),
+                title=f"{scenario.name}: latency per algorithm and condition (cf. paper Fig. 1)",
+            ),
+            ensure_parent(out / "fig1_latency.png"),
+        )
+        figures["Fig. 1: latency per algorithm and condition"] = "fig1_latency.png"
+        percent = result.percent_of_local()
+        if percent:
+            shown = [a for a in ("dhs", "edge") if a in result.algorithms]
+            paper = {c: 100.0 - v for c, v in PAPER.improvement.items()}
+            save_figure(
+                plot_percent_of_local(
+                    percent,
+                    algorithms=shown,
+                    paper=paper,
+                    title=f"{scenario.name}: latency as % of Local (cf. paper Fig. 2)",
+                ),
+                out / "fig2_percent_of_local.png",
+            )
+            figures["Fig. 2: DHS and Edge latency as % of Local"] = "fig2_percent_of_local.png"
+        for condition in result.conditions:
+            for algorithm in ("dhs", "local", "edge"):
+                if algorithm not in result.algorithms:
+                    continue
+                run = result.case(condition, algorithm).first_run
+                name = f"gantt_{condition}_{algorithm}.png"
+                save_figure(
+                    plot_sim_gantt(
+                        run,
+                        title=(
+                            f"{condition}, {algorithm}: simulated run 1, makespan "
+                            f"{run.makespan:.3g} s (predicted {run.predicted_makespan:.3g} s, "
+                            "dashed)"
+                        ),
+                    ),
+                    out / name,
+                )
+                figures[f"Gantt chart, {condition}, {algorithm} (simulated)"] = name
+    report = ensure_parent(out / "report.md")
+    report.write_text(experiment_markdown(result, scenario, figures))
+
+
+def _streams(
+    scenario: Scenario, seed: int | None, algorithms: Sequence[str] | None
+) -> list[StreamResult]:
+    from edgeoffload.simulation.experiment import (
+        check_algorithms,
+        frame_streams,
+        scheduler_for,
+        sim_config,
+    )
+    from edgeoffload.simulation.streams import SchedulerPlanner, simulate_stream
+
+    names = list(algorithms) if algorithms else list(scenario.algorithms)
+    check_algorithms(names)
+    streams = frame_streams(scenario)
+    config = sim_config(scenario)
+    results = []
+    with _progress(f"streaming {scenario.name}") as update:
+        for k, name in enumerate(names):
+            results.append(
+                simulate_stream(
+                    scenario.cluster,
+                    streams,
+                    SchedulerPlanner(scheduler_for(name, scenario)),
+                    config,
+                    rng=scenario.seed if seed is None else seed,
+                    max_in_flight=scenario.max_in_flight,
+                    drop_late=scenario.drop_late,
+                )
+            )
+            update(k + 1, len(names))
+    return results
+
+
+def _print_streams(results: Sequence[StreamResult], scenario: Scenario) -> None:
+    table = Table(
+        "planner",
+        "frames",
+        "done",
+        "dropped",
+        "missed",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "fps out",
+        "max queue",
+        "energy J",
+        title=(
+            f"{scenario.name}: frames scheduled on arrival (offered "
+            f"{results[0].offered_rate:.1f} fps)"
+        ),
+        title_justify="left",
+    )
+    for r in results:
+        table.add_row(
+            r.algorithm,
+            str(r.frames),
+            str(r.completed),
+            str(r.dropped),
+            str(r.deadline_misses),
+            f"{r.latency_p50 * 1e3:.1f}",
+            f"{r.latency_p95 * 1e3:.1f}",
+            f"{r.latency_p99 * 1e3:.1f}",
+            f"{r.throughput:.1f}",
+            str(r.max_in_flight),
+            f"{r.sim.energy:.1f}",
+        )
+    console.print(table)
+
+
+def _save_streams(
+    results: Sequence[StreamResult], scenario: Scenario, out: Path, plots: bool
+) -> None:
+    from edgeoffload.simulation.report import stream_markdown
+
+    rows = [
+        {
+            "algorithm": r.algorithm,
+            "frames": r.frames,
+            "completed": r.completed,
+            "dropped": r.dropped,
+            "deadline_misses": r.deadline_misses,
+            "latency_mean_s": r.latency_mean,
+            "latency_p50_s": r.latency_p50,
+            "latency_p95_s": r.latency_p95,
+            "latency_p99_s": r.latency_p99,
+            "throughput_fps": r.throughput,
+            "offered_fps": r.offered_rate,
+            "max_in_flight": r.max_in_flight,
+            "mean_in_flight": r.mean_in_flight,
+            "energy_j": r.sim.energy,
+        }
+        for r in results
+    ]
+    _write_csv(out / f"{scenario.name}.csv", rows)
+    text = stream_markdown(results, scenario)
+    if plots:
+        from edgeoffload.plots import save_figure
+        from edgeoffload.plots.simulation import plot_latency_cdf
+
+        deadlines = {s.deadline for s in scenario.streams}
+        save_figure(
+            plot_latency_cdf(
+                {r.algorithm: r.sim.latencies for r in results},
+                deadline=deadlines.pop() if len(deadlines) == 1 else None,
+                title=f"{scenario.name}: frame latency",
+            ),
+            ensure_parent(out / "stream_latency_cdf.png"),
+        )
+        text += "\n![frame latency distribution](stream_latency_cdf.png)\n"
+    name = "report.md" if not scenario.conditions else "streams.md"
+    ensure_parent(out / name).write_text(text)
+
+
+# -- export ---------------------------------------------------------------------------------------
+def run_export(args: argparse.Namespace) -> int:
+    from edgeoffload.model import problem_to_dict
+    from edgeoffload.workloads.scenarios import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    condition = args.condition
+    if condition is None and len(scenario.condition_names) > 1:
+        print(
+            f"edgeoffload: exporting condition {scenario.condition_names[0]!r} of "
+            f"{', '.join(scenario.condition_names)} (choose one with --condition)",
+            file=sys.stderr,
+        )
+    problem = scenario.problem(condition)
+    text = json.dumps(problem_to_dict(problem), indent=1) + "\n"
+    if args.output:
+        ensure_parent(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# -- sweep ----------------------------------------------------------------------------------------
+def run_sweep_command(args: argparse.Namespace) -> int:
+    require_extra("simpy", "sim")
+    from edgeoffload.simulation.sweep import run_sweep, sweep_points
+    from edgeoffload.workloads.scenarios import load_scenario
+
+    load_scenario(args.scenario)  # one-line error on a bad scenario before any process starts
+    for name, values in (("--bandwidth-scale", args.bandwidth_scale), ("--cameras", args.cameras)):
+        if not values or min(values) <= 0:
+            raise ModelError("needs positive values", name)
+    if args.repetitions < 1:
+        raise ModelError(f"must be >= 1, got {args.repetitions}", "--repetitions")
+    plots = _plots_wanted(args)
+    points = sweep_points(
+        bandwidth_scales=args.bandwidth_scale,
+        cameras=args.cameras,
+        mixes=args.mix,
+        delta1=args.delta1,
+        delta2=args.delta2,
+    )
+    out = Path(args.out)
+    with _progress(f"sweeping {len(points)} points") as update:
+        rows = run_sweep(
+            args.scenario,
+            points,
+            algorithms=args.algorithms,
+            repetitions=args.repetitions,
+            workers=args.workers,
+            progress=update,
+        )
+    path = _write_csv(out / "sweep.csv", rows)
+    _print_sweep(rows)
+    if plots:
+        from edgeoffload.plots import save_figure
+        from edgeoffload.plots.simulation import plot_sweep
+
+        for mix in dict.fromkeys(r["mix"] for r in rows):
+            subset = [r for r in rows if r["mix"] == mix]
+            if len(args.bandwidth_scale) > 1:
+                save_figure(
+                    plot_sweep(
+                        subset,
+                        "edge_link_mbps",
+                        "latency",
+                        logx=True,
+                        xlabel="camera-edge link (Mbit/s)",
+                        ylabel="mean request latency (s)",
+                        title=f"{mix}: bandwidth",
+                    ),
+                    out / f"sweep_bandwidth_{mix}.png",
+                )
+            if len(args.cameras) > 1:
+                save_figure(
+                    plot_sweep(
+                        subset,
+                        "cameras",
+                        "latency",
+                        xlabel="cameras",
+                        ylabel="mean request latency (s)",
+                        title=f"{mix}: cameras",
+                    ),
+                    out / f"sweep_cameras_{mix}.png",
+                )
+    console.print(f"{len(rows)} rows written to {path}")
+    return 0
+
+
+def _print_sweep(rows: Sequence[dict[str, Any]]) -> None:
+    algorithms = list(dict.fromkeys(r["algorithm"] for r in rows))
+    table = Table(
+        "mix",
+        "cameras",
+        "bw ×",
+        "δ1",
+        "δ2",
+        "DHS class",
+        *algorithms,
+        title="mean request latency, ms (simulated)",
+        title_justify="left",
+    )
+    points: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        points.setdefault(row["point"], {"row": row})[row["algorithm"]] = row["latency"]
+    for entry in points.values():
+        row = entry["row"]
+        values = {a: entry.get(a) for a in algorithms}
+        best = min((v for v in values.values() if v is not None), default=None)
+        cells = []
+        for a in algorithms:
+            v = values[a]
+            cell = "-" if v is None else f"{v * 1e3:.1f}"
+            cells.append(
+                f"[bold green]{cell}[/bold green]" if v is not None and v == best else cell
+            )
+        table.add_row(
+            row["mix"],
+            str(row["cameras"]),
+            f"{row['bandwidth_scale']:g}",
+            f"{row['delta1']:g}",
+            f"{row['delta2']:g}",
+            row["dhs_condition"],
+            *cells,
+        )
+    console.print(table)
+
+
+# -- calibrate ------------------------------------------------------------------------------------
+def run_calibrate(args: argparse.Namespace) -> int:
+    require_extra("simpy", "sim")
+    from edgeoffload.simulation.sweep import calibrate
+    from edgeoffload.workloads.scenarios import load_scenario
+
+    load_scenario(args.scenario)
+    if args.problems < 1:
+        raise ModelError(f"must be >= 1, got {args.problems}", "--problems")
+    plots = _plots_wanted(args)
+    grid: dict[str, Any] = {}
+    if args.delta1:
+        grid["delta1"] = args.delta1
+    if args.delta2:
+        grid["delta2"] = args.delta2
+    with _progress(f"calibrating on {args.problems} problems") as update:
+        result = calibrate(
+            args.scenario,
+            problems=args.problems,
+            seed=args.seed,
+            repetitions=args.repetitions,
+            workers=args.workers,
+            progress=update,
+            **grid,
+        )
+    out = Path(args.out)
+    _write_csv(out / "calibration_problems.csv", list(result.problems))
+    _write_csv(
+        out / "calibration_grid.csv",
+        [
+            {
+                "delta1": d1,
+                "delta2": d2,
+                "accuracy": result.accuracy[i][j],
+                "regret": result.regret[i][j],
+            }
+            for i, d1 in enumerate(result.delta1)
+            for j, d2 in enumerate(result.delta2)
+        ],
+    )
+    table = Table(
+        "δ1 \\ δ2",
+        *(f"{d:g}" for d in result.delta2),
+        title="share of problems where DHS picks the fastest list scheduler",
+        title_justify="left",
+    )
+    for i, d1 in enumerate(result.delta1):
+        cells = []
+        for j, d2 in enumerate(result.delta2):
+            cell = f"{result.accuracy[i][j]:.2f}"
+            if (d1, d2) == result.best:
+                cell = f"[bold green]{cell}[/bold green]"
+            cells.append(cell)
+        table.add_row(f"{d1:g}", *cells)
+    console.print(table)
+    always = ", ".join(f"{k.upper()} {v:.0%}" for k, v in result.always.items())
+    console.print(
+        f"Best thresholds: δ1 = {result.best[0]:g} s, δ2 = {result.best[1]:g}: DHS picks the "
+        f"fastest in {result.best_accuracy:.0%} of {len(result.problems)} problems.\n"
+        f"The paper's rule (δ1 = 0.1 s, δ2 = 1): {result.paper_accuracy:.0%}, its pick "
+        f"{result.paper_regret:.1%} slower than the fastest on average.\n"
+        f"Fastest list scheduler per problem: {always}."
+    )
+    if plots:
+        from edgeoffload.plots import save_figure
+        from edgeoffload.plots.simulation import plot_calibration
+
+        save_figure(
+            plot_calibration(
+                result.accuracy,
+                result.delta1,
+                result.delta2,
+                marks={"paper": (0.1, 1.0), "best": result.best},
+            ),
+            ensure_parent(out / "calibration.png"),
+        )
+    console.print(f"Written to {out}/")
+    return 0
+
+
+# -- scenarios ------------------------------------------------------------------------------------
+def run_scenarios(args: argparse.Namespace) -> int:
+    from edgeoffload.workloads.scenarios import builtin_scenario_names, load_scenario
+
+    table = Table("name", "conditions", "streams", "description", box=None, pad_edge=False)
+    for name in builtin_scenario_names():
+        scenario = load_scenario(name)
+        table.add_row(
+            name,
+            ", ".join(scenario.condition_names) or "-",
+            str(len(scenario.streams)),
+            scenario.description,
+        )
+    console.print(table)
+    return 0
+
+
+# -- demo -----------------------------------------------------------------------------------------
+def demo_step(out: Path | None) -> None:
+    """The DHS paper's experiment, 5 simulated runs per case (a few seconds)."""
+    require_extra("simpy", "sim")
+    from edgeoffload.workloads.scenarios import load_scenario
+
+    scenario = load_scenario(DEFAULT_SCENARIO)
+    console.rule("[bold]The DHS paper's experiment, simulated[/bold]")
+    result = _experiment(scenario, 5, None, None, None)
+    _print_experiment(result, scenario)
+    if out is not None:
+        _save_experiment(result, scenario, out / "simulate", plots=True)
+        console.print(f"Report and figures written to {out / 'simulate'}/")
