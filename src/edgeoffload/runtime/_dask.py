@@ -203,6 +203,21 @@ def scheduler_broadcast(scheduler: Scheduler, op: str, **kwargs: Any) -> None:
 # --------------------------------------------------------------------------- clusters
 
 
+def _worker_environ() -> dict[str, Any]:
+    """Dask's pre-spawn environment for worker processes, without its malloc trimming.
+
+    Dask sets ``MALLOC_TRIM_THRESHOLD_=65536`` so that long-lived workers return memory to
+    the OS. Setting it at all turns off glibc's adaptive mmap threshold, so every buffer
+    of a large message is a fresh ``mmap`` and page-faults in again: measured here, it
+    adds about 0.8 ms to each 1 MB call. Offloading workers keep glibc's default.
+    """
+    import dask
+
+    current = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
+    current.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return current
+
+
 def start_local_cluster(
     workers: Sequence[Mapping[str, Any]],
     scheduler_plugins: Sequence[Any] = (),
@@ -245,7 +260,12 @@ def start_local_cluster(
         },
     }
     with (
-        dask.config.set({"distributed.scheduler.worker-ttl": "30s"}),
+        dask.config.set(
+            {
+                "distributed.scheduler.worker-ttl": "30s",
+                "distributed.nanny.pre-spawn-environ": _worker_environ(),
+            }
+        ),
         map_exceptions("starting the local cluster"),
     ):
         return distributed.SpecCluster(
@@ -404,7 +424,12 @@ def run_worker(
     on_start: Callable[[str], None],
 ) -> None:
     """Run a worker (under a nanny that restarts it, by default) until interrupted."""
-    with map_exceptions(f"worker {name}"):
+    import dask
+
+    with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environ()}),
+        map_exceptions(f"worker {name}"),
+    ):
         asyncio.run(
             _serve_worker(
                 scheduler_address, name, host, security, nthreads, plugins, nanny, on_start
