@@ -15,6 +15,7 @@ from rich.table import Table
 
 from edgeoffload.cli._common import console, ensure_parent
 from edgeoffload.cli.cmd_experiment import step_offload
+from edgeoffload.cli.cmd_simulate import demo_step as step_simulate
 from edgeoffload.model import Problem, Schedule, request_outcomes, validate_schedule
 from edgeoffload.schedulers import get_scheduler
 from edgeoffload.workloads import builtin_problem
@@ -99,7 +100,7 @@ def step_schedule(out: Path | None) -> None:
         console.print(f"Figures written to {out}/")
 
 
-DEMO_STEPS: list[Callable[[Path | None], None]] = [step_schedule, step_offload]
+DEMO_STEPS: list[Callable[[Path | None], None]] = [step_schedule, step_simulate, step_offload]
 
 
 def run_demo(args: argparse.Namespace) -> int:
