@@ -352,7 +352,13 @@ def _print_experiment(result: ExperimentResult, scenario: Scenario) -> None:
             console.print(f" • [bold]{_escape(headline)}[/bold] {_escape(text)}")
 
 
-def _save_experiment(result: ExperimentResult, scenario: Scenario, out: Path, plots: bool) -> None:
+def _save_experiment(
+    result: ExperimentResult,
+    scenario: Scenario,
+    out: Path,
+    plots: bool,
+    gantt: Sequence[str] = ("dhs", "local", "edge"),
+) -> None:
     from edgeoffload.simulation.experiment import PAPER
     from edgeoffload.simulation.report import experiment_markdown
 
@@ -412,7 +418,7 @@ def _save_experiment(result: ExperimentResult, scenario: Scenario, out: Path, pl
             )
             figures["Fig. 2: DHS and Edge latency as % of Local"] = "fig2_percent_of_local.png"
         for condition in result.conditions:
-            for algorithm in ("dhs", "local", "edge"):
+            for algorithm in gantt:
                 if algorithm not in result.algorithms:
                     continue
                 run = result.case(condition, algorithm).first_run
@@ -782,5 +788,5 @@ def demo_step(out: Path | None) -> None:
     result = _experiment(scenario, 5, None, None, None)
     _print_experiment(result, scenario)
     if out is not None:
-        _save_experiment(result, scenario, out / "simulate", plots=True)
+        _save_experiment(result, scenario, out / "simulate", plots=True, gantt=("dhs",))
         console.print(f"Report and figures written to {out / 'simulate'}/")
