@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgeoffload.cli.cmd_runtime",
     "edgeoffload.cli.cmd_experiment",
     "edgeoffload.cli.cmd_simulate",
+    "edgeoffload.cli.cmd_netem",
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
