@@ -104,8 +104,9 @@ class TestCodeTransfer:
         stats = session.stats()
         bundle = session.bundles()["eo_testapp.board"]
         sent_at_connect = stats.code_bytes_sent
-        assert stats.bundle_transfers == 2  # one per worker, at connect
-        assert sent_at_connect == 2 * bundle.size
+        ours = [t for t in stats.transfers if t.bundle == bundle.hash]
+        assert sorted(t.worker for t in ours) == ["worker-0", "worker-1"]  # at connect
+        assert sum(t.bytes for t in ours) == 2 * bundle.size
         for i in range(6):
             app.score(app.Board([i]), 1)
         after = session.stats()
@@ -119,7 +120,12 @@ class TestCodeTransfer:
         session.refresh(full=True)
         after = session.stats()
         assert after.code_bytes_sent == before.code_bytes_sent
-        assert after.cache_hits == before.cache_hits + 2
+        digest = session.bundles()["eo_testapp.board"].hash
+        new = after.transfers[len(before.transfers) :]
+        assert sorted((t.worker, t.bytes, t.hit) for t in new if t.bundle == digest) == [
+            ("worker-0", 0, True),
+            ("worker-1", 0, True),
+        ]
         assert app.score(app.Board([2]), 2) == app.score.local(app.Board([2]), 2)
 
     def test_bundle_is_small_and_records_requirements(self, session: Session) -> None:
