@@ -29,7 +29,8 @@ below gigabit Ethernet.
 
 Command line (what :class:`~edgeoffload.netem.network.EmulatedNetwork` runs)::
 
-    python -m edgeoffload.netem.forwarder CONFIG.json
+    python -I path/to/edgeoffload/netem/forwarder.py CONFIG.json   # stdlib only
+    python -m edgeoffload.netem.forwarder CONFIG.json               # the same
 
 ``CONFIG.json``::
 

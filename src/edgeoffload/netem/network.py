@@ -437,13 +437,11 @@ class EmulatedNetwork:
     def _start_forwarder(self) -> None:
         config = self._write_forwarder_config()
         log = (self.state_dir / "forwarder.log").open("wb")
-        package_root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        argv = ["ip", "netns", "exec", self.hub, sys.executable, "-m"]
-        argv += ["edgeoffload.netem.forwarder", str(config)]
+        # run as a script in isolated mode: it needs only the standard library
+        script = str(Path(__file__).resolve().with_name("forwarder.py"))
+        argv = ["ip", "netns", "exec", self.hub, sys.executable, "-I", script, str(config)]
         self._forwarder = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True
+            argv, stdout=subprocess.PIPE, stderr=log, start_new_session=True
         )
         log.close()
         self._forwarder_pid = self._forwarder.pid
