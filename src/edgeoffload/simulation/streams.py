@@ -145,6 +145,8 @@ class RequestTemplate:
 
     Attributes
     ----------
+    stream
+        The stream it was made for.
     problem
         The frame as a problem arriving at time 0 on the cluster with nothing busy; its
         task ids are ``frame/TASK``.
@@ -155,6 +157,7 @@ class RequestTemplate:
     __slots__ = (
         "camera",
         "exec",
+        "stream",
         "in_degree",
         "local_ids",
         "position",
@@ -165,6 +168,7 @@ class RequestTemplate:
     )
 
     def __init__(self, stream: FrameStream, cluster: Cluster) -> None:
+        self.stream = stream
         request = AppRequest("frame", stream.app, stream.camera, 0.0, stream.input_data)
         self.problem = merge_requests([request], cluster)
         graph, costs = self.problem.graph, self.problem.costs
