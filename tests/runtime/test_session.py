@@ -213,3 +213,20 @@ def test_latency_policy_keeps_tiny_calls_local(shared_cluster: LocalCluster) -> 
         app.score(app.Board([1]), 1)
         assert s.stats().records[-1].where == "local"
         assert "local predicted" in s.stats().records[-1].reason
+
+
+def test_throttled_worker_is_probed_slower_and_avoided() -> None:
+    """A worker held to 0.2 of a core probes several times slower than its peer, and the
+    latency policy sends a heavy call to the peer."""
+    from edgeoffload.runtime import WorkerSpec
+    from edgeoffload.runtime.throttle import throttle_available
+
+    if throttle_available("auto") is not None:
+        pytest.skip(f"cannot throttle here: {throttle_available('auto')}")
+    specs = [WorkerSpec("slow", cpu_quota=0.2), WorkerSpec("fast")]
+    with edgeoffload.connect(workers=specs) as s:
+        probes = {w.name: w.benchmark for w in s.stats().workers}
+        assert probes["slow"] > 2 * probes["fast"], probes
+        assert app.spin(200_000) == app.spin.local(200_000)
+        assert s.stats().records[0].where in ("fast", "local")
+        assert s.stats().records[0].where != "slow"

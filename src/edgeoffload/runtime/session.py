@@ -186,6 +186,7 @@ class LocalCluster:
         self.specs = {s.name: s for s in specs}
         descriptions = {s.name: s.description().as_dict() for s in specs}
         self._throttles: dict[str, tuple[int, Any]] = {}
+        self._default_quota: float | None = None
         self._closed = threading.Event()
         self._cluster = _dask.start_local_cluster(
             [
@@ -216,12 +217,36 @@ class LocalCluster:
     def worker_pids(self) -> dict[str, int | None]:
         return _dask.local_worker_pids(self._cluster)
 
+    def free_restarted_workers(self) -> None:
+        """Keep workers out of this process's CPU quota when their nanny restarts them.
+
+        A worker process restarted after this process was throttled (cgroup method) would
+        be born in this process's cgroup; workers without a quota of their own are then
+        moved to a group allowing every core.
+        """
+        self._default_quota = float(os.cpu_count() or 1)
+        self._apply_quotas()
+        if self._watcher is None:
+            self._watcher = threading.Thread(
+                target=self._watch, name="edgeoffload-throttle-watch", daemon=True
+            )
+            self._watcher.start()
+
     def _apply_quotas(self) -> None:
         from edgeoffload.runtime import throttle
 
         for name, pid in self.worker_pids().items():
             spec = self.specs.get(name)
-            if spec is None or spec.cpu_quota is None or pid is None:
+            quota = spec.cpu_quota if spec is not None else None
+            if quota is None and self._default_quota is not None:
+                known = self._throttles.get(name)
+                if known is None:  # started before the client was throttled: leave it
+                    self._throttles[name] = (pid or 0, None)
+                    continue
+                if known[0] == pid:
+                    continue
+                quota = self._default_quota
+            if quota is None or pid is None:
                 continue
             current = self._throttles.get(name)
             if current is not None and current[0] == pid:
@@ -232,14 +257,14 @@ class LocalCluster:
             reason = throttle.throttle_available("auto")
             if reason is not None:
                 warnings.warn(
-                    f"cannot throttle worker {name} to {spec.cpu_quota} core(s): {reason}",
+                    f"cannot throttle worker {name} to {quota} core(s): {reason}",
                     RuntimeWarning,
                     stacklevel=2,
                 )
                 self._throttles[name] = (pid, None)
                 continue
             try:
-                handle = throttle.apply_cpu_quota(pid, spec.cpu_quota, name=f"worker-{name}")
+                handle = throttle.apply_cpu_quota(pid, quota, name=f"worker-{name}")
             except (OffloadError, ValueError) as exc:
                 warnings.warn(f"cannot throttle worker {name}: {exc}", RuntimeWarning, stacklevel=2)
                 handle = None
@@ -381,25 +406,31 @@ class Session:
         self._monitor: threading.Thread | None = None
         self._executor: ThreadPoolExecutor | None = None
         try:
+            if self.policy.needs_power and _client_power(client) is None:
+                raise OffloadError(
+                    f"policy {self.policy.name!r} needs the client's power figures: pass "
+                    "client=WorkerSpec('phone', preset=...) or client=PowerProfile(...)"
+                )
+            if address is None:
+                # workers start before the client is throttled, so they are not born in
+                # its cgroup; workers the nannies restart later are freed by the cluster
+                self.cluster = LocalCluster(workers, n_workers=n_workers, timeout=timeout)
+                self.address = self.cluster.address
             if client_cpu_quota is not None:
                 from edgeoffload.runtime import throttle
 
                 self._throttle = throttle.apply_cpu_quota(
                     os.getpid(), client_cpu_quota, name="client"
                 )
+                if self.cluster is not None and self._throttle.method == "cgroup":
+                    self.cluster.free_restarted_workers()
             self.local_benchmark = min(probe_benchmark(probe_work) for _ in range(3))
             self.engine = DecisionEngine(self.local_benchmark, _client_power(client))
-            if self.policy.needs_power and self.engine.client_power is None:
-                raise OffloadError(
-                    f"policy {self.policy.name!r} needs the client's power figures: pass "
-                    "client=WorkerSpec('phone', preset=...) or client=PowerProfile(...)"
-                )
-            if address is None:
-                self.cluster = LocalCluster(workers, n_workers=n_workers, timeout=timeout)
-                self.address = self.cluster.address
+            if self.cluster is not None:
                 self._client = _dask.open_client(self.address, None, timeout)
                 _dask.wait_for_workers(self._client, len(self.cluster.specs), timeout)
             else:
+                assert address is not None
                 self.address = address
                 self._client = _dask.open_client(
                     address, _dask.load_security(security, "client"), timeout
