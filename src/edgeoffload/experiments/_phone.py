@@ -121,11 +121,13 @@ def run_item(item: Mapping[str, Any], session: Any, policy: PinnedPolicy) -> dic
 
             game = reversi.play_game(item["depth"], item["plies"], move=search, on_move=on_move)
             whole, compute, calls = game.seconds, game.compute_seconds, len(game.moves)
+            compute_cpu = game.compute_cpu_seconds
         else:
             board, player = _opening(reversi, item["opening"])
             t0 = time.perf_counter()
             result = search(board, player, item["depth"])
             whole, compute, calls = time.perf_counter() - t0, result.seconds, 1
+            compute_cpu = result.cpu_seconds
             emit("step", app="reversi", target=target, done=1)
     elif item["app"] == "linpack":
         linpack = importlib.import_module("linpack")
@@ -133,6 +135,7 @@ def run_item(item: Mapping[str, Any], session: Any, policy: PinnedPolicy) -> dic
         t0 = time.perf_counter()
         result = call(item["n"], item.get("seed", 0))
         whole, compute, calls = time.perf_counter() - t0, result.seconds, 1
+        compute_cpu = result.cpu_seconds
         mflops = result.mflops
         if not result.residual < 100:
             raise RuntimeError(f"Linpack residual {result.residual:.3g}: the solve is wrong")
@@ -147,6 +150,7 @@ def run_item(item: Mapping[str, Any], session: Any, policy: PinnedPolicy) -> dic
         "run": item.get("run", 1),
         "whole": whole,
         "compute": compute,
+        "compute_cpu": compute_cpu,
         "calls": calls,
         "where": where,
         "phone_cpu": phone_cpu,

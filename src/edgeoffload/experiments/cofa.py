@@ -189,6 +189,9 @@ class RunRecord:
         Wall seconds on the phone, everything included.
     compute
         Seconds the computation took where it ran (searches or the solve).
+    compute_cpu
+        CPU seconds of that computation (below ``compute`` when its CPU was shared or
+        throttled).
     calls
         Heavy calls made (Reversi: one per ply; Linpack: one).
     where
@@ -212,6 +215,7 @@ class RunRecord:
     sent: int = 0
     received: int = 0
     mflops: float | None = None
+    compute_cpu: float = 0.0
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunRecord:
@@ -267,6 +271,9 @@ class TargetSummary:
         Linpack: mean MFLOPS of the solve where it ran.
     where
         Calls per place, summed over the runs.
+    compute_share
+        CPU seconds per wall second of the computation: the share of a core it got
+        (≈ the quota when throttled; below 1 unthrottled means other processes competed).
     """
 
     app: str
@@ -282,6 +289,7 @@ class TargetSummary:
     energy_change: float | None
     mflops: float | None
     where: Mapping[str, int]
+    compute_share: float | None = None
 
 
 def phone_energy(
@@ -389,6 +397,11 @@ class CofaResult:
                         energy_change=change,
                         mflops=fmean(mf) if mf else None,
                         where=where,
+                        compute_share=(
+                            sum(r.compute_cpu for r in rs) / sum(r.compute for r in rs)
+                            if all(r.compute_cpu > 0 for r in rs) and compute > 0
+                            else None
+                        ),
                     )
                 )
         return out
@@ -559,6 +572,7 @@ def table_rows(result: CofaResult) -> list[dict[str, str]]:
                 "whole (s)": _fmt(s.whole, ".2f") + (f" ±{s.whole_sd:.2f}" if s.runs > 1 else ""),
                 "compute (s)": _fmt(s.compute, ".2f"),
                 "overhead (s)": _fmt(s.overhead, ".2f"),
+                "CPU share": _fmt(s.compute_share, ".2f"),
                 "calls ran": where,
                 "whole × (paper)": _beside(
                     _fmt(s.whole_speedup, ".2f", "×"),
@@ -613,6 +627,7 @@ TIME_COLUMNS = (
     "whole (s)",
     "compute (s)",
     "overhead (s)",
+    "CPU share",
     "calls ran",
 )
 """Columns of the measured-times table."""
@@ -674,7 +689,9 @@ def render_markdown(result: CofaResult, figures: Sequence[str] = ()) -> str:
         " paper's in brackets; *asked*: the computation speedup the CPU quotas ask for;"
         " *probe*: the one the calibration probe measured (the"
         " phone's framework threads share its quota, and a throttled process loses cache"
-        " state at every throttling period, so it is slower than its quota). Energy: the"
+        " state at every throttling period, so it is slower than its quota); *CPU share*:"
+        " CPU seconds per wall second of the computation (the server below 1.0 means other"
+        " processes on this shared machine took part of its core). Energy: the"
         " phone's estimated energy per run (locally, in joules; offloaded, the change against"
         " local). The paper states Linpack speedups of 2.9× and 29.2×, but its own MFLOPS"
         " figures give 2.8× and 25.6×; the table shows the latter, the stated ones in"
