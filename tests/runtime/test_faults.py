@@ -75,3 +75,33 @@ def test_every_worker_failing_falls_back_locally(cluster: LocalCluster) -> None:
         assert record.outcome == "fallback"
         assert {a.worker for a in record.attempts} == {w.name for w in session.stats().workers}
         assert session.stats().fallbacks == 1
+
+
+def test_silent_client_loses_its_code_and_sends_it_again() -> None:
+    """A client not heard from for a while has its bundles dropped by the scheduler
+    plugin; its next call finds them gone, sends them again and still succeeds."""
+    from edgeoffload.runtime.plugins import EdgeOffloadSchedulerPlugin
+
+    with (
+        LocalCluster(n_workers=1) as own,
+        edgeoffload.connect(own.address, policy="always-remote") as session,
+    ):
+        board = app.Board([1, 2, 3])
+        assert app.score(board, 1) == 11
+        (name,) = session.workers()
+        folder = session.worker_cache_dir(name)
+        assert folder is not None and any(folder.glob("*.zip"))
+        # a plugin that calls a client silent after 0.3 s (Dask clients heartbeat
+        # every few seconds, so this one soon counts as gone)
+        impatient = EdgeOffloadSchedulerPlugin(0.3, 0.1, name="edgeoffload-impatient")
+        session._client.register_plugin(impatient)
+        deadline = time.monotonic() + 15
+        while folder.exists():
+            assert time.monotonic() < deadline, "the silent client's code was not dropped"
+            time.sleep(0.1)
+        session._client.unregister_scheduler_plugin("edgeoffload-impatient")
+        assert app.score(board, 2) == 22
+        record = session.stats().records[-1]
+        assert record.where == name
+        assert "not in this worker's cache" in record.attempts[0].error
+        assert record.code_bytes == session.bundles()["eo_testapp.board"].size

@@ -11,7 +11,8 @@ any of it moves):
   first parameter is named ``comm`` is called as ``handler(comm, **message)``.
 - ``Client.rpc(address).<op>(**kwargs)`` (a ``ConnectionPool`` with the client's TLS
   arguments) and ``Client.sync(coroutine_function, ...)``.
-- ``Scheduler.rpc(address)``, ``Scheduler.workers`` and ``Scheduler.clients``.
+- ``Scheduler.rpc(address)``, ``Scheduler.workers`` and ``Scheduler.clients`` (with
+  ``ClientState.last_seen``, refreshed by client heartbeats).
 - ``Security.get_connection_args(role)["ssl_context"]`` and
   ``Security.get_listen_args(role)["ssl_context"]``.
 - ``SpecCluster`` with ``{"cls": nanny_class, "options": {...}}`` worker specs, and ``Nanny``
@@ -65,6 +66,7 @@ __all__ = [
     "run_scheduler",
     "run_worker",
     "scheduler_broadcast",
+    "silent_clients",
     "start_local_cluster",
     "worker_host",
     "worker_name",
@@ -198,6 +200,19 @@ def scheduler_broadcast(scheduler: Scheduler, op: str, **kwargs: Any) -> None:
 
     with contextlib.suppress(RuntimeError):
         asyncio.get_running_loop().create_task(send_all())
+
+
+def silent_clients(scheduler: Scheduler, older_than: float) -> list[str]:
+    """Clients whose last heartbeat is older than ``older_than`` seconds
+    (``Scheduler.clients[id].last_seen``; Dask's internal pseudo-client excluded)."""
+    import time
+
+    now = time.time()
+    return [
+        client
+        for client, state in list(scheduler.clients.items())
+        if client != "fire-and-forget" and now - float(state.last_seen) > older_than
+    ]
 
 
 # --------------------------------------------------------------------------- clusters

@@ -142,10 +142,54 @@ class EdgeOffloadWorkerPlugin(WorkerPlugin):
 
 
 class EdgeOffloadSchedulerPlugin(SchedulerPlugin):
-    """Tells every worker to drop a client's bundles when the client leaves."""
+    """Tells every worker to drop a client's bundles when the client leaves.
+
+    A client leaves when it disconnects or its connection dies (``remove_client``), or
+    when it has not heartbeated for ``stale_after`` seconds (checked every
+    ``check_every`` seconds; Dask clients heartbeat every few seconds). A client that
+    comes back after that finds its bundles gone and sends them again.
+    """
 
     name = "edgeoffload-scheduler"
     idempotent = True
 
+    def __init__(
+        self,
+        stale_after: float = 60.0,
+        check_every: float = 10.0,
+        name: str = "edgeoffload-scheduler",
+    ) -> None:
+        self.name = name
+        self.stale_after = stale_after
+        self.check_every = check_every
+        self._dropped: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "stale_after": self.stale_after,
+            "check_every": self.check_every,
+            "_dropped": set(),
+            "_task": None,
+        }
+
+    async def start(self, scheduler: Scheduler) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._watch(scheduler))
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _watch(self, scheduler: Scheduler) -> None:
+        while True:
+            await asyncio.sleep(self.check_every)
+            silent = set(_dask.silent_clients(scheduler, self.stale_after))
+            self._dropped &= silent  # a client heard from again may be dropped later
+            for client in silent - self._dropped:
+                self._dropped.add(client)
+                _dask.scheduler_broadcast(scheduler, "edgeoffload_drop_client", client=client)
+
     def remove_client(self, scheduler: Scheduler, client: str) -> None:
+        self._dropped.discard(client)
         _dask.scheduler_broadcast(scheduler, "edgeoffload_drop_client", client=client)

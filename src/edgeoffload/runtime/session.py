@@ -311,6 +311,7 @@ class _Payload:
         self.frames: list[Any] | None = None
         self.nbytes: int | None = None
         self.code_bytes = 0
+        self.resent: set[str] = set()
 
     def get(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Any]:
         if self.frames is None:
@@ -611,7 +612,8 @@ class Session:
                 worker.channel.close()
             worker.channel = ChannelClient(str(reply["channel"]), self._ssl)
         for bundle in list(self._bundles.values()):
-            self._push(worker, bundle)
+            with contextlib.suppress(_RefusedError):  # noted in worker.refused, warned
+                self._push(worker, bundle)
         self._probe(worker)
         worker.usable = True
 
@@ -882,6 +884,11 @@ class Session:
             error = str(reply.get("error", "refused"))
             if "not in this worker's cache" in error or "was modified" in error:
                 worker.pushed.discard(bundle.hash)
+            if "not in this worker's cache" in error and worker.address not in payload_box.resent:
+                # the worker dropped our code (it thought we had left): send it again
+                payload_box.resent.add(worker.address)
+                attempts.append(Attempt(worker.name, error))
+                return _RETRY
             if "was modified" in error:
                 worker.refused[bundle.hash] = error
             excluded.add(worker.address)
