@@ -21,7 +21,61 @@ from edgeoffload.simulation.records import (
     TraceEvent,
 )
 
-__all__ = ["simulate"]
+__all__ = ["ExecTimes", "edge_arrays", "simulate"]
+
+
+class ExecTimes:
+    """Execution times of a problem's tasks, computed as :class:`~edgeoffload.model.CostModel`
+    computes them (``exec_times`` where given, else ``work / speed`` for the task's kind)
+    but only where asked: a T×P table of a million tasks on a thousand nodes would not fit
+    in memory. The same floating-point operations give the same values bit for bit.
+    """
+
+    __slots__ = ("_kind", "_overrides", "_speeds", "_work")
+
+    def __init__(self, problem: Problem) -> None:
+        graph, cluster = problem.graph, problem.cluster
+        kinds: dict[str | None, int] = {None: 0}
+        kind_of = [kinds.setdefault(t.kind, len(kinds)) for t in graph.tasks]
+        self._kind = np.asarray(kind_of, dtype=np.int64)
+        self._speeds = np.array(
+            [[node.speed_for(kind) for node in cluster.nodes] for kind in kinds], dtype=float
+        )
+        self._work = np.array(
+            [np.nan if t.work is None else t.work for t in graph.tasks], dtype=float
+        )
+        index = {node_id: p for p, node_id in enumerate(cluster.node_ids)}
+        self._overrides = {
+            graph.index(task): {index[node]: seconds for node, seconds in row.items()}
+            for task, row in problem.exec_times.items()
+        }
+
+    def on(self, node: np.ndarray) -> np.ndarray:
+        """Execution time of task *i* on node ``node[i]``, seconds, for every task."""
+        out: np.ndarray = self._work / self._speeds[self._kind, node]
+        for i, row in self._overrides.items():
+            p = int(node[i])
+            if p in row:
+                out[i] = row[p]
+        return out
+
+    def row(self, i: int) -> np.ndarray:
+        """Execution time of task ``i`` on every node, seconds."""
+        out: np.ndarray = self._work[i] / self._speeds[self._kind[i]]
+        for p, seconds in self._overrides.get(i, {}).items():
+            out[p] = seconds
+        return out
+
+
+def edge_arrays(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source index, target index and data (bytes) of every dependency, in graph order."""
+    graph = problem.graph
+    index = graph.index
+    deps = graph.dependencies
+    source = np.fromiter((index(d.source) for d in deps), dtype=np.int64, count=len(deps))
+    target = np.fromiter((index(d.target) for d in deps), dtype=np.int64, count=len(deps))
+    data = np.fromiter((d.data for d in deps), dtype=float, count=len(deps))
+    return source, target, data
 
 
 def simulate(
@@ -85,7 +139,7 @@ def simulate(
         rng = np.random.default_rng(0 if rng is None else rng)
     if config.validate:
         validate_schedule(problem, schedule)
-    graph, cluster, costs = problem.graph, problem.cluster, problem.costs
+    graph, cluster = problem.graph, problem.cluster
     n = len(graph)
     node_index = {node_id: p for p, node_id in enumerate(cluster.node_ids)}
     try:
@@ -95,27 +149,22 @@ def simulate(
         raise SimulationError(f"the schedule does not place task or node {exc}") from None
     start = np.fromiter((a.start for a in placed), dtype=float, count=n)
     finish = np.fromiter((a.finish for a in placed), dtype=float, count=n)
-    duration = costs.exec[np.arange(n), node]
+    times = ExecTimes(problem)
+    duration = times.on(node)
 
     position = np.empty(n, dtype=np.int64)
     position[np.asarray(graph.topological_order, dtype=np.int64)] = np.arange(n)
     order = np.lexsort((position, finish, start))
 
-    source, target, data = costs.edge_source, costs.edge_target, costs.data
+    source, target, data = edge_arrays(problem)
     by_source = np.argsort(source, kind="stable")
     succ_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(source, minlength=n), out=succ_ptr[1:])
     in_degree = np.bincount(target, minlength=n)
     pin = [node_index[t.pinned] if t.pinned is not None else -1 for t in graph.tasks]
 
-    engine = Engine(
-        cluster.nodes,
-        costs.latency,
-        costs.bandwidth,
-        config,
-        rng,
-        exec_row=lambda i: costs.exec[i],
-    )
+    latency, bandwidth = cluster.link_matrices()
+    engine = Engine(cluster.nodes, latency, bandwidth, config, rng, exec_row=times.row)
     requests = problem.effective_requests
     request_index = [engine.add_request(r.arrival, gated=r.arrival > 0) for r in requests]
     task_request = np.asarray(problem.task_requests, dtype=np.int64)

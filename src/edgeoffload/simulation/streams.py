@@ -25,7 +25,7 @@ from edgeoffload.model import AppRequest, Cluster, Problem, Request, merge_reque
 from edgeoffload.model._checks import check_id, check_number
 from edgeoffload.model.task_graph import NodeId, TaskGraph
 from edgeoffload.schedulers import Scheduler, get_scheduler
-from edgeoffload.simulation.batch import collect_result
+from edgeoffload.simulation.batch import ExecTimes, collect_result, edge_arrays
 from edgeoffload.simulation.config import SimConfig
 from edgeoffload.simulation.engine import Engine
 from edgeoffload.simulation.records import RequestResult, SimResult
@@ -151,17 +151,17 @@ class RequestTemplate:
         The frame as a problem arriving at time 0 on the cluster with nothing busy; its
         task ids are ``frame/TASK``.
     exec
-        Its cost model's T×P execution times, seconds.
+        T×P execution times, seconds (the cost model's values).
     """
 
     __slots__ = (
         "camera",
         "exec",
-        "stream",
         "in_degree",
         "local_ids",
         "position",
         "problem",
+        "stream",
         "succ_data",
         "succ_ptr",
         "succ_target",
@@ -171,15 +171,16 @@ class RequestTemplate:
         self.stream = stream
         request = AppRequest("frame", stream.app, stream.camera, 0.0, stream.input_data)
         self.problem = merge_requests([request], cluster)
-        graph, costs = self.problem.graph, self.problem.costs
+        graph = self.problem.graph
         n = len(graph)
         self.camera = cluster.index(stream.camera)
-        self.exec: np.ndarray = costs.exec
+        times = ExecTimes(self.problem)
+        self.exec: np.ndarray = np.stack([times.row(i) for i in range(n)])
         self.local_ids = tuple(t.id.split("/", 1)[1] for t in graph.tasks)
         position = np.empty(n, dtype=np.int64)
         position[np.asarray(graph.topological_order, dtype=np.int64)] = np.arange(n)
         self.position = position
-        source, target, data = costs.edge_source, costs.edge_target, costs.data
+        source, target, data = edge_arrays(self.problem)
         by_source = np.argsort(source, kind="stable")
         ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(source, minlength=n), out=ptr[1:])
@@ -439,7 +440,6 @@ def simulate_stream(
     if len(set(names)) != len(names):
         raise ModelError("two streams share a name; give them distinct names", "streams")
     frames.sort(key=lambda f: (f.arrival, f.stream))
-    first = templates[0].problem.costs
     owner: list[_Frame] = []  # engine request index -> frame
 
     def exec_row(i: int) -> np.ndarray:
@@ -447,7 +447,8 @@ def simulate_stream(
         row: np.ndarray = templates[frame.stream].exec[i - frame.base]
         return row
 
-    engine = Engine(cluster.nodes, first.latency, first.bandwidth, config, rng, exec_row)
+    latency, bandwidth = cluster.link_matrices()
+    engine = Engine(cluster.nodes, latency, bandwidth, config, rng, exec_row)
     n_nodes = len(cluster)
     planned_free = [n.available_from for n in cluster.nodes]
     in_flight = [0] * n_nodes
