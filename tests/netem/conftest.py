@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -49,22 +49,28 @@ def topology_name(suffix: str = "") -> str:
     return f"t{os.getpid()}{suffix}"[:12]
 
 
-def build(topology: Topology) -> Iterator[EmulatedNetwork]:
-    """Build ``topology`` (after removing stale ones), yield it, tear it down."""
-    reason = netns_unavailable()
-    if reason is not None:
-        pytest.skip(f"no emulated network: {reason}")
-    cleanup_stale()
-    net = EmulatedNetwork(topology)
-    net.up()
-    try:
-        yield net
-    finally:
+@pytest.fixture(scope="module")
+def make_network() -> Iterator[Callable[[Topology], EmulatedNetwork]]:
+    """Factory: build a topology (after removing stale ones); all are torn down after
+    the module. Skips the test, with the reason, where namespaces are not allowed."""
+    built: list[EmulatedNetwork] = []
+
+    def make(topology: Topology) -> EmulatedNetwork:
+        reason = netns_unavailable()
+        if reason is not None:
+            pytest.skip(f"no emulated network: {reason}")
+        cleanup_stale()
+        net = EmulatedNetwork(topology).up()
+        built.append(net)
+        return net
+
+    yield make
+    for net in reversed(built):
         net.down()
 
 
 @pytest.fixture(scope="module")
-def camera_net() -> Iterator[EmulatedNetwork]:
+def camera_net(make_network: Callable[[Topology], EmulatedNetwork]) -> EmulatedNetwork:
     """Edge server, three cameras on Wi-Fi and a client behind a 20 ms, 50 Mbit/s link."""
     topology = camera_cluster_topology(
         topology_name(),
@@ -72,4 +78,4 @@ def camera_net() -> Iterator[EmulatedNetwork]:
         client_link=CLIENT_LINK,
         seed=7,
     )
-    yield from build(topology)
+    return make_network(topology)

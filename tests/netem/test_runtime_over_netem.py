@@ -1,0 +1,198 @@
+"""The offloading runtime across an emulated network: scheduler, workers and client on
+separate hosts with their own addresses, mutual TLS, Wi-Fi-like links and a link cut
+while a call runs.
+
+Started exactly as an operator would: ``edgeoffload certs``, ``edgeoffload scheduler`` on
+the edge host, ``edgeoffload worker`` on each camera and on the edge host, and a client
+program in the client's namespace that opens ``edgeoffload.connect(address, security=)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgeoffload.netem import EmulatedNetwork, LinkSpec, Topology, camera_cluster_topology
+
+pytestmark = [pytest.mark.netns, pytest.mark.dask, pytest.mark.slow]
+
+MBIT = 1e6 / 8  # bytes/s per Mbit/s
+PORT = 8786
+EDGEOFFLOAD = [sys.executable, "-m", "edgeoffload"]
+
+APP = textwrap.dedent(
+    """
+    import socket
+    import time
+    from pathlib import Path
+
+    import edgeoffload
+
+
+    def _my_address():
+        # the address this namespace uses towards the edge host (no packet is sent)
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.connect(("10.77.0.1", 9))
+            return probe.getsockname()[0]
+        finally:
+            probe.close()
+
+
+    @edgeoffload.offload(policy="always-remote")
+    def double(x):
+        return 2 * x, _my_address()
+
+
+    @edgeoffload.offload(policy="always-remote", deadline=4.0)
+    def slow(x, marker, seconds):
+        Path(marker).write_text(_my_address())
+        time.sleep(seconds)
+        return x + 1, _my_address()
+    """
+)
+
+CLIENT = textwrap.dedent(
+    """
+    import json, sys, time
+    sys.path.insert(0, sys.argv[1])
+    import edgeoffload
+    import netapp
+
+    def say(**data):
+        print(json.dumps(data), flush=True)
+
+    with edgeoffload.connect(
+        sys.argv[2], security=sys.argv[3], wait_for_workers=4, timeout=90, max_retries=2
+    ) as session:
+        say(phase="connected", workers=sorted(w.name for w in session.stats().workers))
+        say(phase="double", results=[netapp.double(i) for i in range(4)],
+            where=[r.where for r in session.stats().records])
+        say(phase="slow")
+        start = time.monotonic()
+        value = netapp.slow(41, sys.argv[4], 2.0)
+        record = session.stats().records[-1]
+        say(phase="slow-done", value=value, where=record.where, outcome=record.outcome,
+            attempts=[str(a) for a in record.attempts], seconds=time.monotonic() - start)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def cluster_net(
+    make_network: Callable[[Topology], EmulatedNetwork],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, Any]:
+    """Scheduler + edge worker on ``edge``, a worker per camera, all with mutual TLS."""
+    pytest.importorskip("distributed")
+    pytest.importorskip("cryptography")
+    from edgeoffload.runtime.security import make_certificates
+
+    topology = camera_cluster_topology(
+        f"r{os.getpid()}"[:12],
+        camera_link=LinkSpec(bandwidth=77.6 * MBIT, delay=0.003),
+        client_link=LinkSpec(bandwidth=50 * MBIT, delay=0.020),
+    )
+    folder = tmp_path_factory.mktemp("netem-runtime")
+    certs = folder / "certs"
+    net = make_network(topology)
+    make_certificates(certs, [h.address for h in topology.hosts])
+    edge = net.address("edge")
+    address = f"tls://{edge}:{PORT}"
+    scheduler_log = folder / "scheduler.log"
+    _start(
+        net,
+        "edge",
+        ["scheduler", "--host", edge, "--port", str(PORT), "--tls", str(certs), "--no-dashboard"],
+        scheduler_log,
+    )
+    _wait_for(scheduler_log, "listening at", 60)
+    workers = {"edge": ("edge", "edge-server")} | {
+        f"cam{i}": ("camera", "jetson-tx2") for i in (1, 2, 3)
+    }
+    for name, (role, preset) in workers.items():
+        argv = ["worker", "--name", name, "--scheduler", address, "--host", net.address(name)]
+        argv += ["--tls", str(certs), "--role", role, "--preset", preset, "--no-nanny"]
+        _start(net, name, argv, folder / f"worker-{name}.log")
+    for name in workers:
+        _wait_for(folder / f"worker-{name}.log", "listening at", 60)
+    return {"net": net, "address": address, "certs": certs, "folder": folder}
+
+
+def _start(net: EmulatedNetwork, host: str, args: list[str], log: Path) -> None:
+    with log.open("wb") as out:
+        net.popen(host, [*EDGEOFFLOAD, *args], stdout=out, stderr=subprocess.STDOUT)
+
+
+def _wait_for(log: Path, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{log.name}: no {text!r} after {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def test_client_in_its_own_namespace_offloads_over_tls_and_survives_a_cut(
+    cluster_net: dict[str, Any],
+) -> None:
+    """Calls from the client host run on the other hosts; cutting the link of the worker
+    running a call moves the call elsewhere and it still returns the right result."""
+    net: EmulatedNetwork = cluster_net["net"]
+    folder: Path = cluster_net["folder"]
+    app_dir = folder / "app"
+    app_dir.mkdir(exist_ok=True)
+    (app_dir / "netapp.py").write_text(APP, encoding="utf-8")
+    (folder / "client.py").write_text(CLIENT, encoding="utf-8")
+    marker = folder / "started-at"
+    argv = [sys.executable, str(folder / "client.py"), str(app_dir)]
+    argv += [cluster_net["address"], str(cluster_net["certs"]), str(marker)]
+    client = net.popen("client", argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert client.stdout is not None
+    events: dict[str, dict[str, Any]] = {}
+    cut_host = None
+    try:
+        for line in client.stdout:
+            event = json.loads(line)
+            events[event["phase"]] = event
+            if event["phase"] == "slow":
+                deadline = time.monotonic() + 30
+                while not marker.exists() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert marker.exists(), "the slow call never started on a worker"
+                time.sleep(0.05)
+                started_at = marker.read_text().strip()
+                cut_host = next(h.name for h in net.topology.hosts if h.address == started_at)
+                net.cut(cut_host)
+        client.wait(60)
+    finally:
+        if cut_host is not None:
+            net.restore(cut_host)
+        if client.poll() is None:
+            client.kill()
+    stderr = client.stderr.read() if client.stderr else ""
+    assert client.returncode == 0, stderr[-3000:]
+
+    assert events["connected"]["workers"] == ["cam1", "cam2", "cam3", "edge"]
+    results = events["double"]["results"]
+    assert [r[0] for r in results] == [0, 2, 4, 6]
+    client_address = net.address("client")
+    worker_addresses = {net.address(h) for h in ("edge", "cam1", "cam2", "cam3")}
+    assert all(r[1] in worker_addresses and r[1] != client_address for r in results)
+    assert all(w != "local" for w in events["double"]["where"])
+
+    done = events["slow-done"]
+    assert done["value"][0] == 42
+    assert cut_host is not None
+    assert done["where"] != cut_host, done
+    assert len(done["attempts"]) >= 1, done
+    assert done["seconds"] >= 4.0  # the deadline passed before the call moved
