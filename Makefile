@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint typecheck unit bench bench-offload bench-runtime clean dnn-dags
+.PHONY: setup demo test lint typecheck unit bench bench-offload bench-runtime bench-simulator clean dnn-dags
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench: $(STAMP) ## run the benchmarks (see benchmarks/README.md)
 
 bench-runtime: $(STAMP) ## offloaded no-op round trip vs Dask submit, a Ray actor and raw TCP
 	$(BIN)/python benchmarks/bench_runtime.py
+
+bench-simulator: $(STAMP) ## simulated tasks per second, batch and stream, 10-1000 nodes, up to 1M tasks
+	$(BIN)/python benchmarks/bench_simulator.py
 
 bench-offload: $(STAMP) ## offloaded Reversi/Linpack speedup vs the client's throttling factor
 	$(BIN)/python benchmarks/bench_offload_speedup.py --plot
