@@ -163,6 +163,8 @@ class TestLinpack:
         assert r.max_error < 1e-8
         assert isinstance(r.residual, float)
         assert r.mflops == pytest.approx(linpack.flops(300) / r.seconds / 1e6)
+        assert r.total_seconds >= r.seconds > 0  # generating and checking are extra work
+        assert r.total_cpu_seconds >= r.cpu_seconds > 0
 
     def test_system_is_seeded(self, linpack: ModuleType) -> None:
         """The same seed gives the same system; b is the row sums of A."""

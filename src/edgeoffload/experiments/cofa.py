@@ -25,8 +25,9 @@ What is measured (every figure on this machine, nothing modelled but the energy)
 * **whole run**: wall time on the phone for a whole game (a fixed number of plies) or a
   Linpack call, including the phone's own work (game logic, the offloading framework)
   and every transfer;
-* **computation**: the time the searches or the solve took where they ran (measured by
-  the app itself, inside the offloaded function);
+* **computation**: the time the offloaded function took where it ran (measured by the
+  app itself, inside the function): the searches, or generating, solving and checking
+  the Linpack system (its MFLOPS count the solve alone, as Linpack does);
 * **overhead**: whole run minus computation;
 * **energy**: the phone's energy from its preset's power figures (busy while its own
   CPU works, transmitting during the rest of the offloading overhead, idle while the
@@ -188,7 +189,8 @@ class RunRecord:
     whole
         Wall seconds on the phone, everything included.
     compute
-        Seconds the computation took where it ran (searches or the solve).
+        Seconds the offloaded function took where it ran (searches; Linpack: generate,
+        solve and check).
     compute_cpu
         CPU seconds of that computation (below ``compute`` when its CPU was shared or
         throttled).
