@@ -152,8 +152,8 @@ class Engine:
                 self._at(node.available_from, self._on_open, p)
         self._lat = latency
         self._bw = bandwidth
-        self._lat_rows: dict[int, list[float]] = {}
-        self._bw_rows: dict[int, list[float]] = {}
+        self._pairs: dict[int, tuple[float, float]] = {}
+        self._n_nodes = n_nodes
 
         # network
         network = config.network
@@ -459,12 +459,13 @@ class Engine:
         if not left:
             self._try_start(self.t_node[t])
 
-    def _rows(self, p: int) -> tuple[list[float], list[float]]:
-        lat = self._lat_rows.get(p)
-        if lat is None:
-            lat = self._lat_rows[p] = self._lat[p].tolist()
-            self._bw_rows[p] = self._bw[p].tolist()
-        return lat, self._bw_rows[p]
+    def _link(self, p: int, q: int) -> tuple[float, float]:
+        """Latency (s) and bandwidth (bytes/s) from node ``p`` to ``q``, cached per pair."""
+        key = p * self._n_nodes + q
+        link = self._pairs.get(key)
+        if link is None:
+            link = self._pairs[key] = (float(self._lat[p, q]), float(self._bw[p, q]))
+        return link
 
     def _transfer_multiplier(self) -> float:
         pos = self._xmult_pos
@@ -475,8 +476,7 @@ class Engine:
         return self._xmult[pos]
 
     def _send(self, i: int, p: int, q: int, data: float, targets: Sequence[int]) -> None:
-        lat_row, bw_row = self._rows(p)
-        latency = lat_row[q]
+        latency, bandwidth = self._link(p, q)
         env = self.env
         now = env.now
         k = len(self.x_src)
@@ -494,15 +494,15 @@ class Engine:
             channel = self._channel(p, q)
         if channel is None:
             if self._vary:
-                seconds = latency + data / bw_row[q] * self._transfer_multiplier()
+                seconds = latency + data / bandwidth * self._transfer_multiplier()
             else:
-                seconds = latency + data / bw_row[q]  # the cost model's expression
+                seconds = latency + data / bandwidth  # the cost model's expression
             self.x_end.append(now + seconds)
             ev = Timeout(env, seconds, k)
             ev.callbacks.append(self._on_receive)
             return
         self.x_end.append(math.nan)
-        airtime = data / bw_row[q]
+        airtime = data / bandwidth
         if self._vary:
             airtime *= self._transfer_multiplier()
         if latency > 0:

@@ -143,44 +143,84 @@ class Placement:
 class RequestTemplate:
     """One stream's frame as a single-request problem, built once and reused per frame.
 
-    Attributes
+    Parameters
     ----------
     stream
-        The stream it was made for.
+        The stream.
+    cluster
+        The cluster.
+    like
+        A template of another stream with the same application and input size: its
+        tables are shared (they do not depend on the camera), which keeps many streams
+        cheap.
+
+    Attributes
+    ----------
+    stream, cluster
+        What it was made for.
+    camera
+        Index of the stream's camera in the cluster.
     problem
-        The frame as a problem arriving at time 0 on the cluster with nothing busy; its
-        task ids are ``frame/TASK``.
+        The frame as a problem arriving at time 0 on the cluster with nothing busy (its
+        task ids are ``frame/TASK``, the source ``frame/input`` is task 0); built on first
+        use.
     exec
         T×P execution times, seconds (the cost model's values).
+    order
+        Task indexes in topological order.
     """
 
     __slots__ = (
+        "_problem",
         "camera",
+        "cluster",
         "exec",
         "in_degree",
         "local_ids",
+        "order",
         "position",
-        "problem",
         "stream",
         "succ_data",
         "succ_ptr",
         "succ_target",
     )
 
-    def __init__(self, stream: FrameStream, cluster: Cluster) -> None:
+    def __init__(
+        self, stream: FrameStream, cluster: Cluster, like: RequestTemplate | None = None
+    ) -> None:
         self.stream = stream
-        request = AppRequest("frame", stream.app, stream.camera, 0.0, stream.input_data)
-        self.problem = merge_requests([request], cluster)
-        graph = self.problem.graph
-        n = len(graph)
+        self.cluster = cluster
         self.camera = cluster.index(stream.camera)
-        times = ExecTimes(self.problem)
+        self._problem: Problem | None = None
+        if (
+            like is not None
+            and like.stream.app is stream.app
+            and like.stream.input_data == stream.input_data
+            and like.cluster is cluster
+        ):
+            for name in (
+                "exec",
+                "in_degree",
+                "local_ids",
+                "order",
+                "position",
+                "succ_data",
+                "succ_ptr",
+                "succ_target",
+            ):
+                setattr(self, name, getattr(like, name))
+            return
+        problem = self.problem
+        graph = problem.graph
+        n = len(graph)
+        times = ExecTimes(problem)
         self.exec: np.ndarray = np.stack([times.row(i) for i in range(n)])
         self.local_ids = tuple(t.id.split("/", 1)[1] for t in graph.tasks)
+        self.order: tuple[int, ...] = graph.topological_order
         position = np.empty(n, dtype=np.int64)
         position[np.asarray(graph.topological_order, dtype=np.int64)] = np.arange(n)
         self.position = position
-        source, target, data = edge_arrays(self.problem)
+        source, target, data = edge_arrays(problem)
         by_source = np.argsort(source, kind="stable")
         ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(source, minlength=n), out=ptr[1:])
@@ -188,6 +228,14 @@ class RequestTemplate:
         self.succ_target: list[int] = target[by_source].tolist()
         self.succ_data: list[float] = data[by_source].tolist()
         self.in_degree: list[int] = np.bincount(target, minlength=n).tolist()
+
+    @property
+    def problem(self) -> Problem:
+        if self._problem is None:
+            stream = self.stream
+            request = AppRequest("frame", stream.app, stream.camera, 0.0, stream.input_data)
+            self._problem = merge_requests([request], self.cluster)
+        return self._problem
 
 
 class Planner(Protocol):
@@ -299,7 +347,7 @@ class LocalPlanner:
         start = [0.0] * n
         finish = [0.0] * n
         t = max(arrival, available_from[p])
-        for i in template.problem.graph.topological_order:
+        for i in template.order:
             start[i] = t
             t = t + column[i]
             finish[i] = t
@@ -359,6 +407,24 @@ class StreamResult:
     sim: SimResult
     scheduling_seconds: float = field(default=0.0, compare=False)
     simulation_seconds: float = field(default=0.0, compare=False)
+
+
+class _Availability(Sequence[float]):
+    """When each node is free for a new frame: the plan's end on it, or now (O(1) each)."""
+
+    __slots__ = ("_alive", "_free", "_now")
+
+    def __init__(self, now: float, free: list[float], alive: list[bool]) -> None:
+        self._now, self._free, self._alive = now, free, alive
+
+    def __len__(self) -> int:
+        return len(self._free)
+
+    def __getitem__(self, p: int) -> float:  # type: ignore[override]
+        if not self._alive[p]:
+            return _FAR
+        free = self._free[p]
+        return free if free > self._now else self._now
 
 
 @dataclass(slots=True)
@@ -431,7 +497,12 @@ def simulate_stream(
     for s in streams:
         if s.camera not in cluster:
             raise ModelError(f"unknown node {s.camera!r}", f"stream {s.label!r}.camera")
-    templates = [RequestTemplate(s, cluster) for s in streams]
+    templates: list[RequestTemplate] = []
+    shared: dict[tuple[int, float], RequestTemplate] = {}  # streams of one app share tables
+    for s in streams:
+        template = RequestTemplate(s, cluster, shared.get((id(s.app), s.input_data)))
+        shared.setdefault((id(s.app), s.input_data), template)
+        templates.append(template)
     frames: list[_Frame] = []
     for k, s in enumerate(streams):
         for j, t in enumerate(s.arrivals(rng).tolist()):
@@ -481,9 +552,7 @@ def simulate_stream(
             frame.dropped = True
             return
         template = templates[frame.stream]
-        available = [
-            max(now, planned_free[p]) if engine.n_alive[p] else _FAR for p in range(n_nodes)
-        ]
+        available = _Availability(now, planned_free, engine.n_alive)
         tick = time.perf_counter()
         placement = planner.plan(template, now, available)
         spent[0] += time.perf_counter() - tick
