@@ -230,3 +230,14 @@ def test_throttled_worker_is_probed_slower_and_avoided() -> None:
         assert app.spin(200_000) == app.spin.local(200_000)
         assert s.stats().records[0].where in ("fast", "local")
         assert s.stats().records[0].where != "slow"
+
+
+def test_unpicklable_arguments_run_locally(session: Session) -> None:
+    """Arguments that cannot be pickled (a lock) make the call run here, with the reason."""
+    import threading
+
+    board = app.Board([1], {"lock": threading.Lock()})  # type: ignore[dict-item]
+    assert app.score(board, 1) == 3
+    last = session.stats().records[-1]
+    assert last.where == "local" and last.outcome == "fallback"
+    assert "cannot be pickled" in last.attempts[0].error

@@ -863,7 +863,14 @@ class Session:
         if worker is None:
             excluded.add(decision.node)
             return _RETRY
-        payload = payload_box.get(args, kwargs)
+        try:
+            payload = payload_box.get(args, kwargs)
+        except Exception as exc:  # unpicklable arguments: only a local run can take them
+            excluded.update(self.engine.nodes())
+            attempts.append(
+                Attempt(worker.name, f"arguments cannot be pickled: {type(exc).__name__}: {exc}")
+            )
+            return _RETRY
         try:
             payload_box.code_bytes += self._push(worker, bundle)
             reply, frames, sent, received = self._remote_call(
