@@ -171,9 +171,12 @@ class SimConfig:
     failure_policy
         ``"fail"`` (default): lost tasks are reported failed and everything that needs
         them never runs. ``"rerun"``: each lost task, and each finished task whose output
-        lived only on a failed node and is still needed, runs again on the surviving node
-        where it executes fastest (ties by node order), queued by its scheduled start;
-        inputs are re-sent from where they are. Pinned tasks cannot move and fail.
+        lived only on a failed node and is still needed, runs again on a surviving node,
+        taken in the schedule's order: the node that minimises its execution time plus the
+        longest transfer of its inputs from where they are (or will be) to that node, an
+        estimate that ignores queues (ties by node order). It joins that node's queue by
+        its scheduled start; its inputs are re-sent from where they are. Pinned tasks
+        cannot move and fail.
     record_trace
         Keep a :class:`~edgeoffload.simulation.records.TraceEvent` per task start and
         finish, transfer start and end, and failure (default ``True``; turn it off for

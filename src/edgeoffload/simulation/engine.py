@@ -650,15 +650,22 @@ class Engine:
                 status[t] = FAILED
                 continue
             times = self._exec_row(t)
-            best, q = math.inf, -1
+            inputs = [(node[j], self._edge_data(j, t)) for j in preds[t] if status[j] != FAILED]
+            best, q, run_time = math.inf, -1, 0.0
             for candidate in range(len(alive)):
                 if alive[candidate] and (pin < 0 or candidate == pin):
                     seconds = float(times[candidate])
-                    if seconds < best:
-                        best, q = seconds, candidate
+                    wait = 0.0
+                    for source, data in inputs:
+                        if source != candidate:
+                            latency, bandwidth = self._link(source, candidate)
+                            wait = max(wait, latency + data / bandwidth)
+                    if seconds + wait < best:
+                        best, q, run_time = seconds + wait, candidate, seconds
             if q < 0:
                 status[t] = FAILED
                 continue
+            best = run_time
             if status[t] == DONE:
                 r = self.t_req[t]
                 self.r_left[r] += 1
