@@ -432,6 +432,11 @@ class Session:
                 _dask.wait_for_workers(self._client, len(self.cluster.specs), timeout)
             else:
                 assert address is not None
+                if address.startswith("tls://") and security is None:
+                    raise SecurityError(
+                        f"{address} is a TLS cluster: pass the client's certificates, "
+                        "connect(address, security='certs/') (see 'edgeoffload certs')"
+                    )
                 self.address = address
                 self._client = _dask.open_client(
                     address, _dask.load_security(security, "client"), timeout
