@@ -41,3 +41,29 @@ def test_messages_over_a_socket() -> None:
     assert header == {"op": "call", "n": 1}
     assert [bytes(f) for f in out] == [b"", bytes(300_000), b"abc"]
     assert count == sent
+
+
+def test_buffered_reader_keeps_message_boundaries() -> None:
+    """Two messages sent back to back, one with a frame larger than the buffer, are read
+    apart through one Reader."""
+    from edgeoffload.runtime.protocol import Reader
+
+    a, b = socket.socketpair()
+    big = bytes(range(256)) * 600  # 153,600 bytes: larger than the 64 KB buffer
+    out: list[object] = []
+
+    def reader() -> None:
+        buffered = Reader(b)
+        out.append(recv_message(b, buffered))
+        out.append(recv_message(b, buffered))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    send_message(a, {"n": 1}, [b"small"])
+    send_message(a, {"n": 2}, [big, b"tail"])
+    thread.join(10)
+    a.close()
+    b.close()
+    (h1, f1, _), (h2, f2, _) = out  # type: ignore[misc]
+    assert h1 == {"n": 1} and [bytes(f) for f in f1] == [b"small"]
+    assert h2 == {"n": 2} and [bytes(f) for f in f2] == [big, b"tail"]

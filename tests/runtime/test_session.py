@@ -225,8 +225,15 @@ def test_throttled_worker_is_probed_slower_and_avoided() -> None:
         pytest.skip(f"cannot throttle here: {throttle_available('auto')}")
     specs = [WorkerSpec("slow", cpu_quota=0.2), WorkerSpec("fast")]
     with edgeoffload.connect(workers=specs) as s:
-        probes = {w.name: w.benchmark for w in s.stats().workers}
-        assert probes["slow"] > 1.5 * probes["fast"], probes  # 5x in CPU time; load blurs it
+        seen = []
+        for _ in range(3):  # 5x in CPU time; a machine busy with other work blurs it
+            probes = {w.name: w.benchmark for w in s.stats().workers}
+            seen.append(probes)
+            if probes["slow"] > 1.5 * probes["fast"]:
+                break
+            s.refresh(full=True)  # probe again
+        else:
+            raise AssertionError(f"the throttled worker never probed slower: {seen}")
         assert app.spin(200_000) == app.spin.local(200_000)
         assert s.stats().records[0].where in ("fast", "local")
         assert s.stats().records[0].where != "slow"

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from edgeoffload.runtime.protocol import Frames, recv_message, send_message
+from edgeoffload.runtime.protocol import Frames, Reader, recv_message, send_message
 
 __all__ = ["ChannelClient", "ChannelServer", "split_address"]
 
@@ -112,8 +112,9 @@ class ChannelServer:
                 conn.settimeout(None)
             with self._lock:
                 self._connections.add(conn)
+            reader = Reader(conn)
             while not self._closed.is_set():
-                header, frames, _ = recv_message(conn)
+                header, frames, _ = recv_message(conn, reader)
                 reply, out = self.handler(header, frames)
                 send_message(conn, reply, out)
         except (OSError, ConnectionError, ValueError) as exc:
@@ -162,7 +163,7 @@ class ChannelClient:
         self.ssl_context = ssl_context if self.scheme == "tls" else None
         self.connect_timeout = connect_timeout
         self.max_idle = max_idle
-        self._idle: list[socket.socket] = []
+        self._idle: list[tuple[socket.socket, Reader]] = []
         self._lock = threading.Lock()
         self._closed = False
 
@@ -193,16 +194,18 @@ class ChannelClient:
         with self._lock:
             if self._closed:
                 raise ConnectionError(f"channel to {self.address} is closed")
-            sock = self._idle.pop() if self._idle else None
-        if sock is None:
+            pooled = self._idle.pop() if self._idle else None
+        if pooled is None:
             limit = self.connect_timeout if timeout is None else min(timeout, self.connect_timeout)
             sock = self._open(max(limit, 0.001))
+            pooled = (sock, Reader(sock))
+        sock, reader = pooled
         try:
             sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 1e-3))
             sent = send_message(sock, header, frames)
             if deadline is not None:
                 sock.settimeout(max(deadline - time.monotonic(), 1e-3))
-            reply, out, received = recv_message(sock)
+            reply, out, received = recv_message(sock, reader)
         except BaseException:
             with contextlib.suppress(OSError):
                 sock.close()
@@ -211,13 +214,13 @@ class ChannelClient:
             if self._closed or len(self._idle) >= self.max_idle:
                 sock.close()
             else:
-                self._idle.append(sock)
+                self._idle.append(pooled)
         return reply, out, sent, received
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-        for sock in idle:
+        for sock, _ in idle:
             with contextlib.suppress(OSError):
                 sock.close()

@@ -88,7 +88,8 @@ class OffloadedFunction(Generic[P, R]):
         self.key = f"{self.module}:{self.qualname}"
         self.deadline = deadline
         self.policy = policy
-        _REGISTRY.add(self)
+        if not self.module.startswith("_eo_"):  # not a worker's copy of a client's bundle
+            _REGISTRY.add(self)
 
     def __repr__(self) -> str:
         return f"<offloaded function {self.key}>"

@@ -35,6 +35,7 @@ from typing import Any
 __all__ = [
     "PROTOCOL_VERSION",
     "Frames",
+    "Reader",
     "client_module_name",
     "dumps",
     "loads",
@@ -181,24 +182,62 @@ def _recv_into(sock: socket.socket, view: memoryview) -> None:
         got += n
 
 
-def recv_message(sock: socket.socket) -> tuple[dict[str, Any], list[bytearray], int]:
-    """Read one message: (header, frames, bytes received)."""
+class Reader:
+    """Buffered reads from one socket: a small message costs one system call, not four.
+
+    Frames larger than the buffer are read straight into their own memory (with
+    ``MSG_WAITALL``), so big payloads are not copied twice.
+    """
+
+    def __init__(self, sock: socket.socket, size: int = 64 * 1024) -> None:
+        self.sock = sock
+        self._buffer = bytearray(size)
+        self._view = memoryview(self._buffer)
+        self._start = 0
+        self._end = 0
+
+    def read_into(self, target: memoryview) -> None:
+        size, got = target.nbytes, 0
+        while got < size:
+            if self._start == self._end:
+                if size - got >= len(self._buffer):
+                    _recv_into(self.sock, target[got:])
+                    return
+                n = self.sock.recv_into(self._view)
+                if n == 0:
+                    raise ConnectionResetError("connection closed by the peer")
+                self._start, self._end = 0, n
+            take = min(self._end - self._start, size - got)
+            target[got : got + take] = self._view[self._start : self._start + take]
+            self._start += take
+            got += take
+
+
+def recv_message(
+    sock: socket.socket, reader: Reader | None = None
+) -> tuple[dict[str, Any], list[bytearray], int]:
+    """Read one message: (header, frames, bytes received).
+
+    Pass the connection's :class:`Reader` to read through its buffer (then always use it
+    for that socket: it may hold the start of the next message).
+    """
+    read = reader.read_into if reader is not None else lambda v: _recv_into(sock, v)
     prefix = bytearray(_PREFIX.size)
-    _recv_into(sock, memoryview(prefix))
+    read(memoryview(prefix))
     head_len, count = _PREFIX.unpack(prefix)
     if head_len > _MAX_HEADER or count > 1_000_000:
         raise ConnectionError("malformed message (not an edgeoffload peer?)")
     sizes_raw = bytearray(_SIZE.size * count)
     if count:
-        _recv_into(sock, memoryview(sizes_raw))
+        read(memoryview(sizes_raw))
     sizes = [_SIZE.unpack_from(sizes_raw, i * _SIZE.size)[0] for i in range(count)]
     head = bytearray(head_len)
-    _recv_into(sock, memoryview(head))
+    read(memoryview(head))
     frames = []
     for n in sizes:
         frame = bytearray(n)
         if n:
-            _recv_into(sock, memoryview(frame))
+            read(memoryview(frame))
         frames.append(frame)
     try:
         header = json.loads(head)
