@@ -53,6 +53,11 @@ APP = textwrap.dedent(
         return 2 * x, _my_address()
 
 
+    @edgeoffload.offload(policy="always-remote")
+    def size_of(blob):
+        return len(blob)
+
+
     @edgeoffload.offload(policy="always-remote", deadline=4.0)
     def slow(x, marker, seconds):
         Path(marker).write_text(_my_address())
@@ -83,6 +88,22 @@ CLIENT = textwrap.dedent(
         record = session.stats().records[-1]
         say(phase="slow-done", value=value, where=record.where, outcome=record.outcome,
             attempts=[str(a) for a in record.attempts], seconds=time.monotonic() - start)
+    """
+)
+
+
+DECIDE = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    import edgeoffload
+    import netapp
+
+    blob = bytes(1_000_000)
+    address, certs = sys.argv[2], sys.argv[3]
+    with edgeoffload.connect(address, security=certs, wait_for_workers=4, timeout=90) as s:
+        sizes = [netapp.size_of(blob) for _ in range(6)]
+        print(json.dumps({"sizes": sizes, "where": [r.where for r in s.stats().records]}))
     """
 )
 
@@ -148,14 +169,8 @@ def test_client_in_its_own_namespace_offloads_over_tls_and_survives_a_cut(
     """Calls from the client host run on the other hosts; cutting the link of the worker
     running a call moves the call elsewhere and it still returns the right result."""
     net: EmulatedNetwork = cluster_net["net"]
-    folder: Path = cluster_net["folder"]
-    app_dir = folder / "app"
-    app_dir.mkdir(exist_ok=True)
-    (app_dir / "netapp.py").write_text(APP, encoding="utf-8")
-    (folder / "client.py").write_text(CLIENT, encoding="utf-8")
-    marker = folder / "started-at"
-    argv = [sys.executable, str(folder / "client.py"), str(app_dir)]
-    argv += [cluster_net["address"], str(cluster_net["certs"]), str(marker)]
+    marker = cluster_net["folder"] / "started-at"
+    argv = _client(cluster_net, "client.py", CLIENT, str(marker))
     client = net.popen("client", argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert client.stdout is not None
     events: dict[str, dict[str, Any]] = {}
@@ -196,3 +211,51 @@ def test_client_in_its_own_namespace_offloads_over_tls_and_survives_a_cut(
     assert done["where"] != cut_host, done
     assert len(done["attempts"]) >= 1, done
     assert done["seconds"] >= 4.0  # the deadline passed before the call moved
+
+
+def _client(cluster_net: dict[str, Any], name: str, script: str, *args: str) -> list[str]:
+    """argv of the client program ``script`` (saved as ``name``), the app importable."""
+    folder: Path = cluster_net["folder"]
+    app_dir = folder / "app"
+    app_dir.mkdir(exist_ok=True)
+    (app_dir / "netapp.py").write_text(APP, encoding="utf-8")
+    path = folder / name
+    path.write_text(script, encoding="utf-8")
+    address, certs = cluster_net["address"], str(cluster_net["certs"])
+    return [sys.executable, str(path), str(app_dir), address, certs, *args]
+
+
+def test_a_slow_link_moves_calls_to_the_worker_the_cost_model_prefers(
+    cluster_net: dict[str, Any],
+) -> None:
+    """With 1 MB arguments, calls go to the worker whose path the cost model (latency +
+    data / bandwidth) ranks first; putting a 20 ms, 50 Mbit/s link in front of it moves
+    them to the worker that is now first."""
+    net: EmulatedNetwork = cluster_net["net"]
+    original = net.topology
+    fast = LinkSpec()  # unlimited, no delay
+    slow = LinkSpec(bandwidth=50 * MBIT, delay=0.020)
+    nbytes = 1_000_000
+    chosen = {}
+    try:
+        for phase, fast_host in (("a", "edge"), ("b", "cam1")):
+            net.set_link("client", fast)
+            for host in ("edge", "cam1", "cam2", "cam3"):
+                net.set_link(host, fast if host == fast_host else slow)
+            predicted = {}
+            for host in ("edge", "cam1", "cam2", "cam3"):
+                link = net.topology.link_between("client", host)
+                predicted[host] = 2 * link.latency + nbytes / link.bandwidth
+            best = min(predicted, key=predicted.__getitem__)
+            assert best == fast_host
+            out = net.run("client", _client(cluster_net, "decide.py", DECIDE), timeout=120).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+            assert result["sizes"] == [nbytes] * 6
+            chosen[phase] = result["where"]
+            # the first call has no history (COFA's rule: fastest benchmark); the rest
+            # are predicted from the probes' round trip and bandwidth
+            assert result["where"][1:] == [best] * 5, (phase, result, predicted)
+    finally:
+        for host in original.hosts:
+            net.set_link(host.name, host.link)
+    assert chosen["a"][-1] != chosen["b"][-1]
