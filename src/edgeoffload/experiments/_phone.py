@@ -6,12 +6,15 @@ stdin, runs it and writes JSON lines (events) to stdout; :func:`run_phone` in
 (``reversi``, ``linpack``, ``cofa_probe``) must be importable: the parent puts their
 temporary folder on ``PYTHONPATH``, so the bundler ships them as application code.
 
-The plan::
+The plan (``address``: the cluster to join, added by the runner, which starts the
+workers described under ``workers``)::
 
-    {"method": "auto",
+    {"address": "tcp://127.0.0.1:40123",
+     "method": "auto",
      "workers": [{"name": "nearby", "quota": 0.28, "preset": "nexus6p", "role": "device"},
                  {"name": "server", "quota": null, "preset": "i7-6700", "role": "edge"}],
      "phone_preset": "nexus7",
+     "session_quota": null,         # CPU of the phone for the whole session (cores)
      "calibrate": [0.1],            # phone quotas to calibrate the probe at (null: none)
      "warm_up": true,               # one small call per app and worker first
      "items": [{"app": "reversi", "kind": "game", "depth": 6, "plies": 12,
@@ -21,13 +24,11 @@ Item kinds: ``game`` (Reversi, ``plies`` moves from the start), ``position`` (on
 Reversi search at the position after ``opening`` plies), ``linpack`` (``n``, ``seed``).
 ``target`` is ``phone`` (a local call), a worker's name (every call of the item is
 pinned to it by :class:`PinnedPolicy`), or ``auto`` (the decision engine's latency
-policy chooses, per call); ``quota`` is the phone's CPU while the item runs.
-
-The session starts *before* the phone throttles itself, so that worker processes it
-starts are not born inside the phone's cgroup; each measured item runs inside
-``throttled(quota)``. The session timed its local probe at connect, unthrottled, so for
-an ``auto`` item the phone times it again while throttled and gives the decision engine
-the new figure (``session.engine.set_probe``), then restores the old one.
+policy chooses, per call); ``quota`` is the phone's CPU while the item runs (each item
+runs inside ``throttled(quota)``). With ``session_quota`` the phone is throttled for the
+whole session instead (``connect(client_cpu_quota=...)``), so that the decision engine's
+probe of the phone, taken at connect, sees the slow phone: plans with ``auto`` items
+use it.
 
 Events: ``status``, ``environment``, ``calibration``, ``start``, ``step``, ``record``,
 ``error`` (then exit code 1), ``done``.
@@ -42,12 +43,11 @@ import platform
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack, nullcontext
 from typing import Any, ClassVar
 
-from edgeoffload.runtime.decision import LOCAL, Estimate, LatencyPolicy, Policy
+from edgeoffload.runtime.decision import Estimate, LatencyPolicy, Policy
 
 __all__ = ["PinnedPolicy", "main"]
 
@@ -164,24 +164,6 @@ def run_item(item: Mapping[str, Any], session: Any, policy: PinnedPolicy) -> dic
     }
 
 
-@contextmanager
-def _slow_phone(session: Any, quota: float | None, method: str, reprobe: bool) -> Iterator[Any]:
-    """Throttle this process; with ``reprobe``, tell the decision engine how slow it is."""
-    with _throttle(quota, method) as handle:
-        old = session.engine.probe(LOCAL)
-        if reprobe and handle is not None and old is not None:
-            from edgeoffload.runtime.probe import probe_benchmark
-
-            probe_benchmark(session.probe_work)  # spend the new group's first period
-            seconds = min(probe_benchmark(session.probe_work) for _ in range(3))
-            session.engine.set_probe(LOCAL, replace(old, benchmark=seconds))
-        try:
-            yield handle
-        finally:
-            if reprobe and old is not None:
-                session.engine.set_probe(LOCAL, old)
-
-
 def _throttle(quota: float | None, method: str) -> Any:
     if quota is None or quota >= 1:
         return nullcontext(None)
@@ -252,26 +234,25 @@ def _phone_power(preset: str | None) -> dict[str, float] | None:
 
 
 def run(plan: Mapping[str, Any]) -> None:
-    """Start the session, calibrate, warm up, run every item, tear everything down."""
-    from edgeoffload.runtime import WorkerSpec, connect
+    """Join the cluster, warm up, calibrate, run every item, disconnect."""
+    from edgeoffload.runtime import connect
     from edgeoffload.runtime.throttle import throttle_available
 
     method = plan.get("method", "auto")
     for module in ("reversi", "linpack", "cofa_probe"):
         importlib.import_module(module)  # before connect: the bundles are pre-transferred
     policy = PinnedPolicy()
-    specs = [
-        WorkerSpec(
-            w["name"],
-            role=w.get("role", "device"),
-            preset=w.get("preset"),
-            cpu_quota=w.get("quota"),
-        )
-        for w in plan["workers"]
-    ]
-    emit("status", text=f"starting {len(specs)} workers")
+    emit("status", text="connecting to the workers")
     with ExitStack() as stack:
-        session = stack.enter_context(connect(workers=specs, policy=policy))
+        session = stack.enter_context(
+            connect(
+                plan["address"],
+                policy=policy,
+                wait_for_workers=len(plan["workers"]),
+                client_cpu_quota=plan.get("session_quota"),
+                timeout=120.0,
+            )
+        )
         emit(
             "environment",
             facts={
@@ -293,8 +274,7 @@ def run(plan: Mapping[str, Any]) -> None:
         for item in plan["items"]:
             emit("start", app=item["app"], target=item["target"], run=item.get("run", 1),
                  label=item.get("label"))  # fmt: skip
-            auto = item["target"] == "auto"
-            with _slow_phone(session, item.get("quota"), method, reprobe=auto):
+            with _throttle(item.get("quota"), method):
                 record = run_item(item, session, policy)
             emit("record", record=record)
         stats = session.stats()

@@ -696,8 +696,7 @@ def render_markdown(result: CofaResult, figures: Sequence[str] = ()) -> str:
         " processes on this shared machine took part of its core). Energy: the"
         " phone's estimated energy per run (locally, in joules; offloaded, the change against"
         " local). The paper states Linpack speedups of 2.9× and 29.2×, but its own MFLOPS"
-        " figures give 2.8× and 25.6×; the table shows the latter, the stated ones in"
-        " brackets.",
+        " figures give 2.8× and 25.6×; the table shows the latter.",
         "",
         "## Calibration: the throttle probe in each role",
         "",

@@ -80,11 +80,11 @@ def offload_demo(
     for target in ("phone", "auto"):
         items.append(
             {"app": "reversi", "kind": "game", "depth": depth, "plies": plies,
-             "target": target, "quota": phone_quota}
+             "target": target, "quota": None}
         )  # fmt: skip
         items.append(
             {"app": "linpack", "kind": "linpack", "n": linpack_n, "seed": 1,
-             "target": target, "quota": phone_quota}
+             "target": target, "quota": None}
         )  # fmt: skip
     plan = {
         "method": "auto",
@@ -93,6 +93,7 @@ def offload_demo(
             {"name": "nearby", "role": "device", "preset": "nexus6p", "quota": nearby_quota},
             {"name": "server", "role": "edge", "preset": "i7-6700", "quota": None},
         ],
+        "session_quota": phone_quota,  # the decision engine probes the slow phone
         "calibrate": None,
         "warm_up": False,  # tiny warm-up calls would skew the decision engine's history
         "items": items,
