@@ -164,3 +164,16 @@ def test_estimates_are_consistent() -> None:
     assert edge.send == pytest.approx(0.0005 + 0.02)
     assert edge.receive == pytest.approx(0.0005 + 0.01)
     assert math.isclose(edge.total, edge.send + edge.queue + edge.compute + edge.receive)
+
+
+def test_no_history_prefers_idle_workers() -> None:
+    """Before any history, a busy fast worker loses to an idle slower one."""
+    engine = engine_with(("fast", 0.001), ("slower", 0.005))
+    first = engine.decide("f", AlwaysRemotePolicy(), reserve=True)
+    second = engine.decide("f", AlwaysRemotePolicy(), reserve=True)
+    assert (first.node, second.node) == ("fast", "slower")
+    third = engine.decide("f", LatencyPolicy(), reserve=True)
+    assert third.node == "fast"  # the client's probe is slower: it never takes such calls
+    idle = engine_with(("slow", 0.050))
+    assert idle.decide("f", LatencyPolicy(), reserve=True).node == LOCAL
+    assert idle.decide("f", LatencyPolicy(), reserve=True).node == "slow"  # local is busy

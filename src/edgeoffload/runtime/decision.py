@@ -20,7 +20,9 @@ by its circuit breaker) it predicts, in seconds::
     queue   = floor(calls of this session in flight there / its slots) * compute
 
 A :class:`Policy` then picks one. Before a function has any history, every policy that
-ranks by time uses COFA's rule: the candidate whose probe benchmark ran fastest.
+ranks by time uses COFA's rule: the worker whose probe benchmark ran fastest, among those
+with the fewest calls of this session already in flight; local if its probe is faster
+still and it is no busier.
 
 To implement a policy:
 
@@ -127,6 +129,8 @@ class Estimate:
     benchmark: float
     energy: float | None = None
     """Energy the *client* spends on the call, joules (needs the client's power figures)."""
+    waves: int = 0
+    """Whole rounds of this session's calls in flight there (calls in flight // slots)."""
 
     @property
     def total(self) -> float:
@@ -168,9 +172,13 @@ class Policy(ABC):
 
 
 def _fastest_probe(estimates: Sequence[Estimate]) -> tuple[Estimate, str]:
-    # unknown compute: the probe time stands in for it, and queue counts calls in flight
-    best = min(estimates, key=lambda e: (e.compute + e.queue, not e.is_local))
+    # unknown compute: calls in flight may take any time, so the least busy worker wins,
+    # then the fastest probe; local only if its probe beats that worker's and it is no busier
     local = estimates[0]
+    remote = [e for e in estimates if not e.is_local]
+    best = min(remote, key=lambda e: (e.waves, e.benchmark)) if remote else local
+    if local.benchmark <= best.benchmark and local.waves <= best.waves:
+        best = local
     return best, (
         f"no history yet: {best.name} ran the probe fastest "
         f"({best.benchmark * 1e3:.3g} ms vs {local.benchmark * 1e3:.3g} ms locally)"
@@ -248,7 +256,7 @@ class AlwaysRemotePolicy(Policy):
         if not remote:
             return estimates[0], "policy always-remote, but no worker is available"
         if not any(e.known for e in remote):
-            best = min(remote, key=lambda e: e.compute + e.queue)
+            best = min(remote, key=lambda e: (e.waves, e.benchmark))
         else:
             best = min(remote, key=lambda e: e.total)
         return best, f"policy always-remote: {best.name} is the best worker"
@@ -458,6 +466,7 @@ class DecisionEngine:
                         known=known,
                         benchmark=probe.benchmark,
                         energy=energy,
+                        waves=waves,
                     )
                 )
             out.sort(key=lambda e: not e.is_local)
