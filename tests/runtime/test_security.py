@@ -187,6 +187,11 @@ class TestTLSCluster:
             assert app.score(board, 2) == app.score.local(board, 2)
             (info,) = session.stats().workers
             assert (info.name, info.role, info.preset) == ("cam1", "camera", "jetson-tx2")
+            from edgeoffload.workloads.devices import device_preset
+
+            expected = device_preset("jetson-tx2").to_node("cam1", role="camera")
+            node = session.model_nodes()["cam1"]
+            assert node == expected
             assert session.stats().records[0].where == "cam1"
 
     def test_client_with_another_ca_is_refused(

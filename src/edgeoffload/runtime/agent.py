@@ -50,6 +50,7 @@ class WorkerDescription:
     power: Mapping[str, float] | None = None
     cores: int | None = None
     memory: float | None = None
+    speed_by_kind: Mapping[str, float] | None = None
 
     def to_node(self, node_id: str) -> Node | None:
         """The worker as a model :class:`~edgeoffload.model.cluster.Node` (needs a speed)."""
@@ -57,11 +58,20 @@ class WorkerDescription:
             return None
         role = cast(Role, self.role)
         power = PowerProfile(**self.power) if self.power else None
-        return Node(node_id, self.speed, role=role, cores=self.cores or 1, power=power)
+        return Node(
+            node_id,
+            self.speed,
+            dict(self.speed_by_kind or {}),
+            role=role,
+            cores=self.cores or 1,
+            memory=self.memory,
+            power=power,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["power"] = dict(self.power) if self.power else None
+        data["speed_by_kind"] = dict(self.speed_by_kind) if self.speed_by_kind else None
         return data
 
 
@@ -86,12 +96,15 @@ def describe_from_preset(
         raise ModelError(f"must be one of {', '.join(ROLES)}; got {role!r}", "role")
     cores: int | None = None
     memory: float | None = None
+    by_kind: dict[str, float] | None = None
     power_dict: dict[str, float] | None = None
     if preset is not None:
         from edgeoffload.workloads.devices import device_preset
 
         node = device_preset(preset).to_node("probe", role=cast(Role, role))
-        speed = node.speed if speed is None else speed
+        if speed is None:  # an explicit speed replaces the preset's rates altogether
+            speed = node.speed
+            by_kind = dict(node.speed_by_kind) or None
         cores, memory = node.cores, node.memory
         if node.power is not None:
             power_dict = {
@@ -105,7 +118,7 @@ def describe_from_preset(
         power_dict = {k: float(power[k]) for k in ("idle", "busy", "transmit")}
     if speed is not None and not speed > 0:
         raise ModelError(f"must be > 0, got {speed!r}", "speed")
-    return WorkerDescription(role, preset, speed, power_dict, cores, memory)
+    return WorkerDescription(role, preset, speed, power_dict, cores, memory, by_kind)
 
 
 @dataclass

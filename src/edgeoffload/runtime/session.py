@@ -1026,6 +1026,19 @@ class Session:
         for table in summary_tables(self.stats()):
             console.print(table)
 
+    def model_nodes(self) -> dict[str, Node]:
+        """The usable workers as model nodes (those that gave a speed or a preset).
+
+        The same :class:`~edgeoffload.model.cluster.Node` figures the simulator and the
+        schedulers use, from what each worker said about itself.
+        """
+        nodes = {}
+        for w in list(self._workers.values()):
+            node = w.description.to_node(w.name) if w.usable else None
+            if node is not None:
+                nodes[w.name] = node
+        return nodes
+
     def worker_cache_dir(self, name: str) -> Path | None:
         """Where worker ``name`` keeps this client's bundles (for inspection and tests)."""
         for w in self._workers.values():
