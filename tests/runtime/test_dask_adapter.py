@@ -52,6 +52,11 @@ def test_worker_plugin_and_nanny_contract() -> None:
     assert isinstance(inspect.getattr_static(Nanny, "pid"), property)
     assert hasattr(WorkerPlugin, "setup") and hasattr(WorkerPlugin, "teardown")
     assert "remove_client" in vars(SchedulerPlugin)
+    assert {"start", "close"} <= set(vars(SchedulerPlugin))
+    from distributed.scheduler import ClientState, Scheduler
+
+    assert "last_seen" in ClientState.__slots__  # silent clients' code is dropped by it
+    assert "client_heartbeat" in vars(Scheduler)
     assert "idempotent" in inspect.getsource(distributed.Client.register_plugin)
 
 
