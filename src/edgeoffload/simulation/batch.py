@@ -239,32 +239,22 @@ def collect_result(
         ],
         dtype=float,
     )
-    run_end = np.asarray(engine.run_end, dtype=float)
-    run_end = np.where(
-        np.isnan(run_end),
-        horizons[np.asarray(engine.run_node, dtype=np.int64)] if run_end.size else run_end,
-        run_end,
-    )
+    run_node, run_start, run_end = engine.runs()
+    tx_node, tx_start, tx_end, tx_data = engine.transfer_columns()
     times = node_state_times(
         len(nodes),
         horizons,
-        np.asarray(engine.run_node, dtype=np.int64),
-        np.asarray(engine.run_start, dtype=float),
+        run_node,
+        run_start,
         run_end,
-        np.asarray(engine.x_src, dtype=np.int64),
-        np.asarray(engine.x_start, dtype=float),
-        np.asarray(engine.x_end, dtype=float),
+        tx_node,
+        tx_start,
+        tx_end,
         np.asarray(engine.cores, dtype=float),
     )
-    run_node = np.asarray(engine.run_node, dtype=np.int64)
     core_seconds = np.zeros(len(nodes))
-    if run_node.size:
-        np.add.at(core_seconds, run_node, np.asarray(run_end) - np.asarray(engine.run_start))
-    runs_per_node = (
-        np.bincount(run_node, minlength=len(nodes))
-        if run_node.size
-        else np.zeros(len(nodes), dtype=np.int64)
-    )
+    np.add.at(core_seconds, run_node, run_end - run_start)
+    runs_per_node = np.bincount(run_node, minlength=len(nodes))
     stats = []
     for p, node in enumerate(nodes):
         h = float(horizons[p])
@@ -328,8 +318,8 @@ def collect_result(
         nodes=tuple(stats),
         tasks=table,
         trace=trace,
-        transfers=len(engine.x_src),
-        bytes_sent=float(sum(engine.x_data)),
+        transfers=len(engine.x),
+        bytes_sent=float(tx_data.sum()),
         events=engine.events,
         details=details,
     )

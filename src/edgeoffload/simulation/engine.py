@@ -22,6 +22,7 @@ microsecond), and per-task work that is O(1) amortised (O(out-degree) per task).
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 from bisect import bisect_right
@@ -207,18 +208,12 @@ class Engine:
         self.r_tasks: list[list[int]] = []  # only for requests gated by a future arrival
 
         # runs and transfers, for statistics
-        self.run_node: list[int] = []
-        self.run_start: list[float] = []
-        self.run_end: list[float] = []
-        self.run_of: list[int] = []  # run index of each task's current execution
-        self.x_src: list[int] = []
-        self.x_dst: list[int] = []
-        self.x_start: list[float] = []
+        # executions cut short by a failure: (node, start, end); finished ones are in t_*
+        self.lost_runs: list[tuple[int, float, float]] = []
+        # transfers: (sender node, receiver node, start, bytes, target tasks, failure
+        # generation when sent, sending task); x_end[k] is when transfer k ended
+        self.x: list[tuple[int, int, float, float, Sequence[int], int, int]] = []
         self.x_end: list[float] = []
-        self.x_data: list[float] = []
-        self.x_targets: list[Sequence[int]] = []
-        self.x_gen: list[int] = []
-        self.x_task: list[int] = []
 
         self.t_bypass: set[int] = set()
         self.fail_gen = 0
@@ -244,7 +239,21 @@ class Engine:
         ev.callbacks.append(callback)
 
     def run(self) -> None:
-        self.env.run()
+        """Process events until none is left.
+
+        Python's cyclic garbage collector is paused meanwhile (and restored after): the
+        run allocates millions of short-lived events that reference counting frees, and
+        each full collection would scan every object of a large problem again, which
+        makes big runs grow faster than linearly.
+        """
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            self.env.run()
+        finally:
+            if paused:
+                gc.enable()
 
     # -- building the workload ------------------------------------------------------------
     def add_request(self, arrival: float, gated: bool) -> int:
@@ -302,7 +311,6 @@ class Engine:
         self.t_runs.extend([0] * m)
         self.t_ev.extend([None] * m)
         self.t_moved_gen.extend([0] * m)
-        self.run_of.extend([-1] * m)
         pending = list(in_degree)
         r_left, r_released, r_tasks = self.r_left, self.r_released, self.r_tasks
         for k, r in enumerate(request):
@@ -351,10 +359,6 @@ class Engine:
         self.t_status[i] = RUNNING
         self.t_start[i] = now
         self.t_runs[i] += 1
-        self.run_of[i] = len(self.run_node)
-        self.run_node.append(p)
-        self.run_start.append(now)
-        self.run_end.append(math.nan)
         self.n_free[p] -= 1  # given back when it finishes: its core use nets to zero
         ev = Timeout(env, self.t_dur[i], i)
         ev.callbacks.append(self._on_finish)
@@ -364,30 +368,30 @@ class Engine:
 
     # -- the hot path -----------------------------------------------------------------------
     def _try_start(self, p: int) -> None:
+        """Start tasks at the head of node ``p``'s queue while cores are free and inputs in."""
         free = self.n_free[p]
         if free <= 0:
             return
         queue = self.n_queue[p]
         h = self.n_head[p]
         n = len(queue)
-        pending = self.t_pending
+        if h >= n or self.t_pending[queue[h]]:
+            return
+        pending, status, start, runs = self.t_pending, self.t_status, self.t_start, self.t_runs
+        durations, events, callback = self.t_dur, self.t_ev, self._on_finish
         env = self.env
+        now = env.now
         while h < n:
             i = queue[h]
             if pending[i]:
                 break
             h += 1
-            now = env.now
-            self.t_status[i] = RUNNING
-            self.t_start[i] = now
-            self.t_runs[i] += 1
-            self.run_of[i] = len(self.run_node)
-            self.run_node.append(p)
-            self.run_start.append(now)
-            self.run_end.append(math.nan)
-            ev = Timeout(env, self.t_dur[i], i)
-            ev.callbacks.append(self._on_finish)
-            self.t_ev[i] = ev
+            status[i] = RUNNING
+            start[i] = now
+            runs[i] += 1
+            ev = Timeout(env, durations[i], i)
+            ev.callbacks.append(callback)
+            events[i] = ev
             if self.trace is not None:
                 self.trace.append((now, T_START, p, i, -1, 0.0))
             free -= 1
@@ -406,7 +410,6 @@ class Engine:
         p = self.t_node[i]
         self.t_finish[i] = now
         self.t_status[i] = DONE
-        self.run_end[self.run_of[i]] = now
         self.n_free[p] += 1
         r = self.t_req[i]
         left = self.r_left[r] - 1
@@ -457,7 +460,11 @@ class Engine:
         left = self.t_pending[t] - 1
         self.t_pending[t] = left
         if not left:
-            self._try_start(self.t_node[t])
+            q = self.t_node[t]
+            queue = self.n_queue[q]
+            h = self.n_head[q]
+            if h < len(queue) and queue[h] == t:  # only the head of a queue can start
+                self._try_start(q)
 
     def _link(self, p: int, q: int) -> tuple[float, float]:
         """Latency (s) and bandwidth (bytes/s) from node ``p`` to ``q``, cached per pair."""
@@ -479,14 +486,8 @@ class Engine:
         latency, bandwidth = self._link(p, q)
         env = self.env
         now = env.now
-        k = len(self.x_src)
-        self.x_src.append(p)
-        self.x_dst.append(q)
-        self.x_start.append(now)
-        self.x_data.append(data)
-        self.x_targets.append(targets)
-        self.x_gen.append(self.fail_gen)
-        self.x_task.append(i)
+        k = len(self.x)
+        self.x.append((p, q, now, data, targets, self.fail_gen, i))
         if self.trace is not None:
             self.trace.append((now, T_SEND, p, i, q, data))
         channel = None
@@ -538,28 +539,28 @@ class Engine:
         self._arrive(k)
 
     def _arrive(self, k: int) -> None:
-        q = self.x_dst[k]
+        p, q, _, data, targets, gen, i = self.x[k]
         if self.trace is not None:
-            self.trace.append(
-                (self.env.now, T_RECEIVE, self.x_src[k], self.x_task[k], q, self.x_data[k])
-            )
+            self.trace.append((self.env.now, T_RECEIVE, p, i, q, data))
         pending = self.t_pending
         if self.fail_gen:
-            gen = self.x_gen[k]
-            for t in self.x_targets[k]:
+            for t in targets:
                 if self.t_node[t] != q or self.t_moved_gen[t] > gen or self.t_status[t] != WAITING:
                     continue  # the target moved, or was lost, after this was sent
                 pending[t] -= 1
             self._try_start(q)
             return
         start = False
-        for t in self.x_targets[k]:
+        for t in targets:
             left = pending[t] - 1
             pending[t] = left
             if not left:
                 start = True
         if start:
-            self._try_start(q)
+            queue = self.n_queue[q]
+            h = self.n_head[q]
+            if h < len(queue) and not pending[queue[h]]:
+                self._try_start(q)
 
     # -- gates ------------------------------------------------------------------------------
     def _on_open(self, ev: Any) -> None:
@@ -604,7 +605,7 @@ class Engine:
             status = self.t_status[i]
             if status == RUNNING:
                 self.t_ev[i] = None
-                self.run_end[self.run_of[i]] = now
+                self.lost_runs.append((p, self.t_start[i], now))
                 self.t_start[i] = math.nan
                 lost.append(i)
             elif status == WAITING:
@@ -747,10 +748,36 @@ class Engine:
         if x_end.size and not np.isnan(x_end).all():
             ends.append(float(np.nanmax(x_end)))
         ends.extend(t for t in self.n_failed_at if t is not None)
-        run_end = np.asarray(self.run_end, dtype=float)
-        if run_end.size and not np.isnan(run_end).all():
-            ends.append(float(np.nanmax(run_end)))
+        ends.extend(end for _, _, end in self.lost_runs)
         return max(ends)
+
+    def runs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Node, start and end of every execution: finished tasks, then lost runs."""
+        done = np.asarray(self.t_status, dtype=np.int8) == DONE
+        node = np.asarray(self.t_node, dtype=np.int64)[done]
+        start = np.asarray(self.t_start, dtype=float)[done]
+        end = np.asarray(self.t_finish, dtype=float)[done]
+        if self.lost_runs:
+            lost_node, lost_start, lost_end = (
+                np.asarray(c) for c in zip(*self.lost_runs, strict=True)
+            )
+            node = np.concatenate([node, lost_node.astype(np.int64)])
+            start = np.concatenate([start, lost_start.astype(float)])
+            end = np.concatenate([end, lost_end.astype(float)])
+        return node, start, end
+
+    def transfer_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Sender node, start, end and bytes of every transfer."""
+        if not self.x:
+            empty = np.zeros(0)
+            return empty.astype(np.int64), empty, empty, empty
+        sender, _, start, data, _, _, _ = zip(*self.x, strict=True)
+        return (
+            np.asarray(sender, dtype=np.int64),
+            np.asarray(start, dtype=float),
+            np.asarray(self.x_end, dtype=float),
+            np.asarray(data, dtype=float),
+        )
 
 
 def node_state_times(
