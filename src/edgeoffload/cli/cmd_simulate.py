@@ -642,17 +642,19 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
 
 def _print_sweep(rows: Sequence[dict[str, Any]]) -> None:
+    from rich import box
+
     algorithms = list(dict.fromkeys(r["algorithm"] for r in rows))
+    axes = [("mix", "mix"), ("cameras", "cams"), ("bandwidth_scale", "bw×")]
+    axes += [(k, k[0] + k[-1]) for k in ("delta1", "delta2") if len({r[k] for r in rows}) > 1]
     table = Table(
-        "mix",
-        "cameras",
-        "bw ×",
-        "δ1",
-        "δ2",
-        "DHS class",
+        *(label for _, label in axes),
+        "class",
         *algorithms,
-        title="mean request latency, ms (simulated)",
+        title="mean request latency, ms (simulated; fastest in green)",
         title_justify="left",
+        box=box.SIMPLE,
+        pad_edge=False,
     )
     points: dict[int, dict[str, Any]] = {}
     for row in rows:
@@ -664,16 +666,12 @@ def _print_sweep(rows: Sequence[dict[str, Any]]) -> None:
         cells = []
         for a in algorithms:
             v = values[a]
-            cell = "-" if v is None else f"{v * 1e3:.1f}"
+            cell = "-" if v is None else f"{v * 1e3:.0f}" if v >= 0.1 else f"{v * 1e3:.1f}"
             cells.append(
                 f"[bold green]{cell}[/bold green]" if v is not None and v == best else cell
             )
         table.add_row(
-            row["mix"],
-            str(row["cameras"]),
-            f"{row['bandwidth_scale']:g}",
-            f"{row['delta1']:g}",
-            f"{row['delta2']:g}",
+            *(f"{row[key]:g}" if key != "mix" else row[key] for key, _ in axes),
             row["dhs_condition"],
             *cells,
         )

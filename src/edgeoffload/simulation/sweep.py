@@ -417,7 +417,7 @@ def calibrate(
     problems: int = 60,
     seed: int = 0,
     delta1: Sequence[float] = (0.0, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0),
-    delta2: Sequence[float] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0),
+    delta2: Sequence[float] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5),
     cameras: tuple[int, int] = (2, 6),
     bandwidth: tuple[float, float] = (0.25, 8.0),
     repetitions: int = 2,
@@ -430,7 +430,8 @@ def calibrate(
     factor log-uniform in ``bandwidth``, 1 to 2n requests of random models, and how
     unevenly they land on cameras (a Dirichlet share per camera with a random
     concentration, so some problems are balanced and some are not). The fastest list
-    scheduler of each is found by simulation (``repetitions`` runs each).
+    scheduler of each is found by simulation (``repetitions`` runs each). A problem has at
+    most 2n requests, so δ2 above 2 means "never heavy" (DHS never picks PEFT).
     """
     if problems < 1:
         raise ModelError(f"must be >= 1, got {problems}", "problems")
