@@ -230,6 +230,12 @@ def _progress(description: str, enabled: bool = True) -> Iterator[Callable[[int,
         yield update
 
 
+def _ms(seconds: float) -> str:
+    """Seconds as milliseconds, 3 significant digits or so."""
+    ms = seconds * 1e3
+    return f"{ms:.0f}" if abs(ms) >= 100 else f"{ms:.1f}"
+
+
 def _escape(text: str) -> str:
     from rich.markup import escape
 
@@ -298,38 +304,40 @@ def _experiment(
 
 
 def _print_experiment(result: ExperimentResult, scenario: Scenario) -> None:
+    from rich import box
+
     from edgeoffload.simulation.experiment import paper_comparison
     from edgeoffload.simulation.report import paper_differences
 
     table = Table(
-        "algorithm",
+        "",
         *result.conditions,
         title=(
-            f"{scenario.name}: mean request latency, ms — simulated (mean ± sd of "
-            f"{result.repetitions} runs) / predicted by the scheduler"
+            f"{scenario.name}: mean request latency, ms: simulated ± sd over "
+            f"{result.repetitions} runs (predicted); fastest in green"
         ),
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
-    classes = [
-        f"[dim]DHS class {result.loads[c].condition}, spread "
-        f"{result.loads[c].spread * 1e3:.0f} ms, A/n {result.loads[c].requests_per_camera:.2f}"
-        "[/dim]"
-        for c in result.conditions
-    ]
-    table.add_row("", *classes)
+    table.add_row(
+        "[dim]class, spread, A/n[/dim]",
+        *(
+            f"[dim]{result.loads[c].condition} {result.loads[c].spread * 1e3:.0f}ms "
+            f"{result.loads[c].requests_per_camera:.2f}[/dim]"
+            for c in result.conditions
+        ),
+    )
     for algorithm in result.algorithms:
         cells = []
         for condition in result.conditions:
             case = result.case(condition, algorithm)
-            pick = f" → {case.chosen}" if case.chosen else ""
-            best = result.winner(condition, among=result.algorithms)
-            style = "bold green" if algorithm == best else ""
-            cells.append(
-                f"[{style}]{case.latency * 1e3:.1f} ± {case.latency_std * 1e3:.1f}[/{style}]"
-                if style
-                else f"{case.latency * 1e3:.1f} ± {case.latency_std * 1e3:.1f}"
-            )
-            cells[-1] += f" / {case.predicted_latency * 1e3:.1f}{pick}"
+            text = f"{_ms(case.latency)} ±{_ms(case.latency_std)} ({_ms(case.predicted_latency)})"
+            if algorithm == result.winner(condition, among=result.algorithms):
+                text = f"[bold green]{text}[/bold green]"
+            if case.chosen:
+                text += f" [dim]{case.chosen}[/dim]"
+            cells.append(text)
         table.add_row(algorithm, *cells)
     console.print(table)
     rows = paper_comparison(result)
@@ -473,18 +481,22 @@ def _streams(
 
 
 def _print_streams(results: Sequence[StreamResult], scenario: Scenario) -> None:
+    from rich import box
+
     table = Table(
         "planner",
         "frames",
         "done",
-        "dropped",
-        "missed",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "fps out",
-        "max queue",
-        "energy J",
+        "drop",
+        "late",
+        "p50ms",
+        "p95ms",
+        "p99ms",
+        "fps",
+        "queue",
+        "J",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
         title=(
             f"{scenario.name}: frames scheduled on arrival (offered "
             f"{results[0].offered_rate:.1f} fps)"
@@ -498,12 +510,12 @@ def _print_streams(results: Sequence[StreamResult], scenario: Scenario) -> None:
             str(r.completed),
             str(r.dropped),
             str(r.deadline_misses),
-            f"{r.latency_p50 * 1e3:.1f}",
-            f"{r.latency_p95 * 1e3:.1f}",
-            f"{r.latency_p99 * 1e3:.1f}",
+            _ms(r.latency_p50),
+            _ms(r.latency_p95),
+            _ms(r.latency_p99),
             f"{r.throughput:.1f}",
             str(r.max_in_flight),
-            f"{r.sim.energy:.1f}",
+            f"{r.sim.energy:.0f}",
         )
     console.print(table)
 
