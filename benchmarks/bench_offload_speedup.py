@@ -20,8 +20,11 @@ Reported per (item, F), medians over the repeats:
   the speeds measured in that repeat. It isolates the offloading overhead from the
   machine's load, which on a shared machine moves ``% of ideal`` both ways (a server
   that gets 0.6 of a core cannot be F times faster than a client that gets 1/F);
-* ``slowdown`` = local@F / local@1: what the throttle really did to this work (a CPU
-  quota also costs a throttled process cache state, so it can exceed F);
+* ``% granted`` = speedup / (server CPU share / client CPU share): the ideal taken as
+  the ratio of the shares of a core the two computations really got (CPU seconds per
+  wall second), which is F on a quiet machine;
+* ``slowdown`` = local@F / local@1 (in the JSON): what the throttle really did to this
+  work (a CPU quota also costs a throttled process cache state, so it can exceed F);
 * ``server CPU`` = the server computation's CPU seconds per wall second.
 
 Work items (computation on one unthrottled core here): Reversi, one alpha-beta search
@@ -122,6 +125,7 @@ def summarise(
                         "remote": remote["whole"],
                         "work": remote["compute"],
                         "server_share": remote["compute_cpu"] / remote["compute"],
+                        "client_share": local["compute_cpu"] / local["compute"],
                         "speedup": local["whole"] / remote["whole"],
                         "achievable": local["whole"] / remote["compute"],
                         "slowdown": local["whole"] / local1["whole"],
@@ -145,6 +149,10 @@ def summarise(
                     "pct_of_achievable": med(s["speedup"] / s["achievable"] for s in samples),
                     "slowdown": med(s["slowdown"] for s in samples),
                     "server_share": med(s["server_share"] for s in samples),
+                    "client_share": med(s["client_share"] for s in samples),
+                    "pct_of_granted": med(
+                        s["speedup"] * s["client_share"] / s["server_share"] for s in samples
+                    ),
                     "long_work": med(s["work"] for s in samples) >= LONG_WORK,
                 }
             )
@@ -161,7 +169,7 @@ def print_rows(rows: Sequence[Mapping[str, Any]], calibration: Sequence[Mapping[
         "speedup",
         "% ideal",
         "% achievable",
-        "slowdown",
+        "% granted",
         "server CPU",
         title="Offloading speedup against the client's throttling factor F (ideal = F)",
         title_justify="left",
@@ -180,14 +188,15 @@ def print_rows(rows: Sequence[Mapping[str, Any]], calibration: Sequence[Mapping[
             f"{r['speedup']:.2f}×{spread}",
             pct,
             f"{100 * r['pct_of_achievable']:.0f} %",
-            f"{r['slowdown']:.2f}×",
+            f"{100 * r['pct_of_granted']:.0f} %",
             f"{r['server_share']:.2f}",
         )
     console.print(table)
     console.print(
         "speedup = local@F / remote@F (median of back-to-back pairs, min–max); % ideal ="
         " speedup / F; % achievable = remote compute / remote whole (the offloading"
-        " overhead alone); slowdown = local@F / local@1; server CPU = CPU seconds per wall"
+        " overhead alone); % granted = speedup / (server CPU / client CPU), the ideal being"
+        " the ratio of the CPU shares the two really got; server CPU = CPU seconds per wall"
         " second of the server's computation (< 1: other processes took part of its core)."
     )
     server = next((c for c in calibration if c["role"] == "server"), None)
@@ -205,7 +214,8 @@ def print_rows(rows: Sequence[Mapping[str, Any]], calibration: Sequence[Mapping[
             f"Goal (≥ {GOAL:.0%} of ideal for work ≥ {LONG_WORK:g} s): "
             f"{'met' if met else 'NOT met'}; lowest {worst['pct_of_ideal']:.0%}"
             f" ({worst['item']}, F = {worst['factor']:g});"
-            f" lowest % achievable {min(r['pct_of_achievable'] for r in long):.0%}"
+            f" lowest % achievable {min(r['pct_of_achievable'] for r in long):.0%},"
+            f" lowest % granted {min(r['pct_of_granted'] for r in long):.0%}"
         )
 
 
