@@ -125,17 +125,18 @@ class TestCgroup:
         proc = spinner()
         try:
             before = cpu_group_of(proc.pid)
-            handle = apply_cpu_quota(proc.pid, 0.5, method="cgroup", name="restore")
+            handle = apply_cpu_quota(proc.pid, 0.08, method="cgroup", name="restore")
             assert handle.path is not None and handle.path.is_dir()
             assert cpu_group_of(proc.pid) == f"/{GROUP_PARENT}/{handle.path.name}"
             period = int((handle.path / "cpu.cfs_period_us").read_text())
             quota = int((handle.path / "cpu.cfs_quota_us").read_text())
-            assert quota / period == pytest.approx(0.5, rel=0.01)
+            assert quota / period == pytest.approx(0.08, rel=0.01)
             handle.release()
             handle.release()  # idempotent
             assert cpu_group_of(proc.pid) == before
             assert not handle.path.exists()
-            assert cpu_share(proc) > 0.3  # full speed again (shared machine: not 1.0)
+            # no longer capped at 0.08 (a busy shared machine may not give it a whole core)
+            assert cpu_share(proc) > 0.15
         finally:
             proc.kill()
             proc.wait()
@@ -249,11 +250,11 @@ class TestDutyCycle:
         """Releasing a duty cycle never leaves the process stopped."""
         proc = spinner()
         try:
-            handle = apply_cpu_quota(proc.pid, 0.1, method="duty", period=0.05)
+            handle = apply_cpu_quota(proc.pid, 0.08, method="duty", period=0.05)
             handle.release()
             state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
             assert state != "T"
-            assert cpu_share(proc) > 0.3
+            assert cpu_share(proc) > 0.15  # no longer held to 0.08
         finally:
             proc.kill()
             proc.wait()
