@@ -28,24 +28,42 @@ from edgeoffload.simulation.records import (
     TaskTable,
     TraceEvent,
 )
+from edgeoffload.simulation.streams import (
+    FrameStream,
+    LocalPlanner,
+    Placement,
+    Planner,
+    RequestTemplate,
+    SchedulerPlanner,
+    StreamResult,
+    simulate_stream,
+)
 from edgeoffload.simulation.variability import LognormalVariability, NoVariability, Variability
 
 __all__ = [
     "FAILURE_POLICIES",
     "LINK_MODELS",
     "TRANSFER_MODES",
+    "FrameStream",
+    "LocalPlanner",
     "LognormalVariability",
     "Medium",
     "Network",
     "NoVariability",
     "NodeFailure",
     "NodeStats",
+    "Placement",
+    "Planner",
     "RequestResult",
+    "RequestTemplate",
+    "SchedulerPlanner",
     "SimConfig",
     "SimResult",
+    "StreamResult",
     "TaskRecord",
     "TaskTable",
     "TraceEvent",
     "Variability",
     "simulate",
+    "simulate_stream",
 ]

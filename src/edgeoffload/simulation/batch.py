@@ -210,7 +210,6 @@ def simulate(
         predicted_makespan=schedule.makespan,
         requests=request_results,
         task_id=task_ids.__getitem__,
-        details={},
     )
 
 
@@ -221,7 +220,6 @@ def collect_result(
     predicted_makespan: float,
     requests: tuple[RequestResult, ...],
     task_id: Callable[[int], TaskId],
-    details: dict[str, object],
 ) -> SimResult:
     """Turn a finished engine's state into a :class:`SimResult`."""
     nodes: Sequence[Node] = engine._nodes
@@ -321,5 +319,4 @@ def collect_result(
         transfers=len(engine.x),
         bytes_sent=float(tx_data.sum()),
         events=engine.events,
-        details=details,
     )

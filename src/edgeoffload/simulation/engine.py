@@ -150,7 +150,7 @@ class Engine:
         self.n_failed_at: list[float | None] = [None] * n_nodes
         for p, node in enumerate(nodes):
             if node.available_from > 0:
-                self._at(node.available_from, self._on_open, p)
+                self.at(node.available_from, self._on_open, p)
         self._lat = latency
         self._bw = bandwidth
         self._pairs: dict[int, tuple[float, float]] = {}
@@ -225,10 +225,10 @@ class Engine:
         for failure in config.failures:
             if failure.node not in self.node_ids:
                 raise SimulationError(f"failure names unknown node {failure.node!r}")
-            self._at(failure.at, self._on_failure, self.node_ids.index(failure.node))
+            self.at(failure.at, self._on_failure, self.node_ids.index(failure.node))
 
     # -- scheduling helpers ---------------------------------------------------------------
-    def _at(self, time: float, callback: Callable[[Any], None], value: object) -> None:
+    def at(self, time: float, callback: Callable[[Any], None], value: object) -> None:
         """Call ``callback`` at absolute ``time`` (only valid while the clock is at 0).
 
         ``0 + time == time`` exactly, which keeps arrival and availability times exact.
@@ -265,7 +265,7 @@ class Engine:
         self.r_released.append(not gated)
         self.r_tasks.append([])
         if gated:
-            self._at(arrival, self._on_release, r)
+            self.at(arrival, self._on_release, r)
         return r
 
     def add_tasks(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -336,7 +336,6 @@ class SimResult:
     transfers: int = 0
     bytes_sent: float = 0.0
     events: int = 0
-    details: dict[str, object] = field(default_factory=dict, compare=False)
 
     @property
     def energy(self) -> float:
@@ -371,7 +370,3 @@ class SimResult:
             if stats.node == node:
                 return stats
         raise KeyError(node)
-
-
-def _status_name(code: int) -> TaskStatus:
-    return _STATUS[code]

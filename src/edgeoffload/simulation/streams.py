@@ -175,10 +175,12 @@ class RequestTemplate:
         "camera",
         "cluster",
         "exec",
+        "exec_rows",
         "in_degree",
         "local_ids",
         "order",
         "position",
+        "position_list",
         "stream",
         "succ_data",
         "succ_ptr",
@@ -200,10 +202,12 @@ class RequestTemplate:
         ):
             for name in (
                 "exec",
+                "exec_rows",
                 "in_degree",
                 "local_ids",
                 "order",
                 "position",
+                "position_list",
                 "succ_data",
                 "succ_ptr",
                 "succ_target",
@@ -215,11 +219,13 @@ class RequestTemplate:
         n = len(graph)
         times = ExecTimes(problem)
         self.exec: np.ndarray = np.stack([times.row(i) for i in range(n)])
+        self.exec_rows: list[list[float]] = self.exec.tolist()
         self.local_ids = tuple(t.id.split("/", 1)[1] for t in graph.tasks)
         self.order: tuple[int, ...] = graph.topological_order
         position = np.empty(n, dtype=np.int64)
         position[np.asarray(graph.topological_order, dtype=np.int64)] = np.arange(n)
         self.position = position
+        self.position_list: list[int] = position.tolist()
         source, target, data = edge_arrays(problem)
         by_source = np.argsort(source, kind="stable")
         ptr = np.zeros(n + 1, dtype=np.int64)
@@ -568,16 +574,17 @@ def simulate_stream(
         for p, f in zip(placement.node, placement.finish, strict=True):
             if f > planned_free[p]:
                 planned_free[p] = f
-        order = np.lexsort(
-            (template.position, np.asarray(placement.finish), np.asarray(placement.start))
-        ).tolist()
+        starts, finishes, position = placement.start, placement.finish, template.position_list
+        order = sorted(range(len(position)), key=lambda i: (starts[i], finishes[i], position[i]))
         nodes = list(placement.node)
-        exec_table = template.exec
+        rows = template.exec_rows
+        pins = [-1] * len(nodes)
+        pins[0] = template.camera
         frame.base = engine.add_tasks(
             node=nodes,
-            duration=[float(exec_table[i, p]) for i, p in enumerate(nodes)],
+            duration=[rows[i][p] for i, p in enumerate(nodes)],
             request=[r] * len(nodes),
-            pin=[template.camera if i == 0 else -1 for i in range(len(nodes))],
+            pin=pins,
             predicted_start=placement.start,
             predicted_finish=placement.finish,
             order=order,
@@ -589,7 +596,7 @@ def simulate_stream(
         )
 
     for k, frame in enumerate(frames):
-        engine._at(frame.arrival, arrive, k)
+        engine.at(frame.arrival, arrive, k)
     wall = time.perf_counter()
     engine.run()
     wall = time.perf_counter() - wall
@@ -624,7 +631,6 @@ def simulate_stream(
         predicted_makespan=max((max(planned_free), 0.0)) if owner else 0.0,
         requests=tuple(request_results),
         task_id=task_id,
-        details={},
     )
     if sim.horizon > area[1]:
         area[0] += total[0] * (sim.horizon - area[1])
