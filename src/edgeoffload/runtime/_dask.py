@@ -71,6 +71,7 @@ __all__ = [
     "worker_host",
     "worker_name",
     "worker_nthreads",
+    "worker_peer_ssl_context",
     "worker_plugins",
     "worker_ssl_context",
 ]
@@ -149,6 +150,14 @@ def worker_ssl_context(worker: Worker) -> ssl.SSLContext | None:
     if not str(worker.address).startswith("tls://"):
         return None
     return _tls_context(worker.security, "worker", listen=True)
+
+
+def worker_peer_ssl_context(worker: Worker) -> ssl.SSLContext | None:
+    """A client TLS context with the worker's certificate, for connecting to other workers
+    (the scheduled-DAG data plane pushes results worker to worker)."""
+    if not str(worker.address).startswith("tls://"):
+        return None
+    return _tls_context(worker.security, "worker", listen=False)
 
 
 # --------------------------------------------------------------------------- workers
