@@ -144,6 +144,9 @@ class WorkerAgent:
         Interface for the direct call channel (the worker's own).
     ssl_context
         Server TLS context of the cluster, or ``None`` on an insecure cluster.
+    peer_ssl_context
+        Client TLS context with the worker's certificate, for pushing DAG results to
+        other workers' channels (``None`` on an insecure cluster).
     """
 
     def __init__(
@@ -153,7 +156,10 @@ class WorkerAgent:
         nthreads: int = 1,
         host: str = "127.0.0.1",
         ssl_context: Any = None,
+        peer_ssl_context: Any = None,
     ) -> None:
+        from edgeoffload.runtime.dag_worker import DagService
+
         self.name = name
         self.description = description
         self.nthreads = max(1, int(nthreads))
@@ -163,11 +169,13 @@ class WorkerAgent:
         self.executor = ThreadPoolExecutor(
             max_workers=self.nthreads + 4, thread_name_prefix="edgeoffload-call"
         )
+        self.dags = DagService(self, peer_ssl_context)
         self.channel = ChannelServer(host, ssl_context, self.handle_channel)
         self.channel_address = self.channel.start()
 
     def close(self) -> None:
         self.channel.close()
+        self.dags.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.cache.close()
 
@@ -212,6 +220,7 @@ class WorkerAgent:
         return {"ok": True}
 
     def drop_client(self, client: str) -> bool:
+        self.dags.drop_client(client)
         return self.cache.drop_client(client)
 
     def load(self) -> dict[str, int]:
@@ -239,6 +248,8 @@ class WorkerAgent:
             return {"status": "ok", **self.load()}, []
         if op == "probe":
             return {"status": "ok", **self.probe(int(header.get("work", 0)))}, []
+        if isinstance(op, str) and op.startswith("dag_"):  # scheduled DAGs: dag_worker.py
+            return self.dags.handle(op, header, frames)
         return {"status": "refused", "error": f"unknown operation {op!r}"}, []
 
     class _SlotContext:

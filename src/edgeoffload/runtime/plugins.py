@@ -93,6 +93,7 @@ class EdgeOffloadWorkerPlugin(WorkerPlugin):
             nthreads=_dask.worker_nthreads(worker),
             host=_dask.worker_host(worker),
             ssl_context=_dask.worker_ssl_context(worker),
+            peer_ssl_context=_dask.worker_peer_ssl_context(worker),
         )
         self.agent = agent
 
