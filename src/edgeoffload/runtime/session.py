@@ -326,6 +326,7 @@ class _Worker:
     name: str
     nthreads: int
     channel: ChannelClient | None = None
+    channel_address: str = ""
     description: WorkerDescription = field(default_factory=WorkerDescription)
     pid: int | None = None
     cache_dir: str = ""
@@ -406,6 +407,7 @@ class Session:
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._dag_channels: dict[str, ChannelClient] = {}  # for transport="comm" sessions
         try:
             if self.policy.needs_power and _client_power(client) is None:
                 raise OffloadError(
@@ -510,6 +512,8 @@ class Session:
         for worker in list(self._workers.values()):
             if worker.channel is not None:
                 worker.channel.close()
+        for channel in list(self._dag_channels.values()):
+            channel.close()
         if self._client is not None:
             _dask.close_client(self._client)
         if self.cluster is not None:
@@ -612,6 +616,7 @@ class Session:
         worker.pid = int(reply["pid"])
         worker.nthreads = int(reply.get("nthreads", worker.nthreads))
         worker.cache_dir = str(reply.get("cache_dir", ""))
+        worker.channel_address = str(reply["channel"])
         if self.transport == "channel":
             if worker.channel is not None:
                 worker.channel.close()
@@ -735,21 +740,25 @@ class Session:
 
     # ---------------------------------------------------------------- bundles
     def _bundle_for(self, function: OffloadedFunction[Any, Any]) -> Bundle | None:
+        return self._bundle_for_module(function.module)
+
+    def _bundle_for_module(self, module: str, warn: bool = True) -> Bundle | None:
         with self._lock:
-            bundle = self._bundles.get(function.module)
-            if bundle is not None or function.module in self._bundle_errors:
+            bundle = self._bundles.get(module)
+            if bundle is not None or module in self._bundle_errors:
                 return bundle
         try:
-            bundle = build_bundle(function.module)
+            bundle = build_bundle(module)
         except BundleError as exc:
             with self._lock:
-                self._bundle_errors[function.module] = str(exc)
-            warnings.warn(
-                f"edgeoffload: {exc}; its calls run locally", RuntimeWarning, stacklevel=3
-            )
+                self._bundle_errors[module] = str(exc)
+            if warn:
+                warnings.warn(
+                    f"edgeoffload: {exc}; its calls run locally", RuntimeWarning, stacklevel=4
+                )
             return None
         with self._lock:
-            self._bundles[function.module] = bundle
+            self._bundles[module] = bundle
             workers = list(self._workers.values())
         for worker in workers:  # a function defined after connect: pre-transfer it now
             if worker.usable:
@@ -1025,6 +1034,43 @@ class Session:
             console = Console(highlight=False)
         for table in summary_tables(self.stats()):
             console.print(table)
+
+    # ---------------------------------------------------------------- scheduled DAGs
+    def run_dag(self, app: Any, **options: Any) -> Any:
+        """Schedule a DAG of offloaded functions and run it on the workers named by the
+        cluster's node ids; see :func:`edgeoffload.runtime.dag.run_dag` for the options.
+
+        Returns
+        -------
+        DagRun
+            Results, the predicted schedule and the measured timeline.
+        """
+        from edgeoffload.runtime.dag import run_dag
+
+        return run_dag(self, app, **options)
+
+    def call_on(self, node: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run ``function(*args, **kwargs)`` on the worker named ``node`` (no decision)."""
+        from edgeoffload.runtime.dag import call_on
+
+        return call_on(self, node, function, *args, **kwargs)
+
+    def _worker_named(self, name: str) -> _Worker | None:
+        for worker in list(self._workers.values()):
+            if worker.name == name and worker.usable:
+                return worker
+        return None
+
+    def _channel_for(self, worker: _Worker) -> ChannelClient:
+        """The worker's direct call channel (opened apart with ``transport="comm"``)."""
+        if worker.channel is not None:
+            return worker.channel
+        with self._lock:
+            channel = self._dag_channels.get(worker.address)
+            if channel is None or channel.address != worker.channel_address:
+                channel = ChannelClient(worker.channel_address, self._ssl)
+                self._dag_channels[worker.address] = channel
+            return channel
 
     def model_nodes(self) -> dict[str, Node]:
         """The usable workers as model nodes (those that gave a speed or a preset).
