@@ -266,3 +266,26 @@ def test_calibrate_reports_the_paper_rule(
 def test_scenarios_lists_the_builtins(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["scenarios"], capsys)
     assert code == 0 and "dhs-paper" in out and "camera-streams" in out
+
+
+def test_request_deadlines_are_counted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A request whose deadline is shorter than it can run is a miss in every run."""
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "deadlines",
+                "devices": [{"id": "cam1", "preset": "rpi4b", "role": "camera"}],
+                "algorithms": ["local"],
+                "repetitions": 2,
+                "requests": [
+                    {"model": "alexnet", "camera": "cam1", "deadline": 0.001},
+                    {"model": "alexnet", "camera": "cam1", "deadline": 10.0, "arrival": 1.0},
+                ],
+            }
+        )
+    )
+    code, _, _ = run(["simulate", str(path), "--no-plots", "--out", str(tmp_path)], capsys)
+    assert code == 0
+    (row,) = csv.DictReader((tmp_path / "deadlines.csv").open())
+    assert float(row["deadline_misses_per_run"]) == 1.0

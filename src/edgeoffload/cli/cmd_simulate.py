@@ -388,6 +388,7 @@ def _save_experiment(
                 "makespan_s": case.makespan,
                 "energy_j": case.energy,
                 "completed_runs": case.completed,
+                "deadline_misses_per_run": case.deadline_misses,
                 "repetitions": result.repetitions,
             }
         )

@@ -153,6 +153,8 @@ class CaseResult:
         Mean energy of the whole cluster per run, joules.
     completed
         Repetitions in which every request completed.
+    deadline_misses
+        Mean number per run of requests with a deadline that finished late or not at all.
     schedule
         The schedule (not compared).
     first_run
@@ -171,6 +173,7 @@ class CaseResult:
     makespan: float
     energy: float
     completed: int
+    deadline_misses: float
     schedule: Schedule = field(compare=False, repr=False)
     first_run: SimResult = field(compare=False, repr=False)
 
@@ -302,6 +305,7 @@ def run_experiment(
     for ci, condition in enumerate(names):
         problem = scenario.problem(condition)
         problems[condition] = problem
+        deadlines = {r.id: r.deadline for r in scenario.requests(condition) if r.deadline}
         loads[condition] = classify_load(problem, scenario.delta1, scenario.delta2)
         schedules: dict[str, Schedule] = {}
         for name in algos:
@@ -347,6 +351,7 @@ def run_experiment(
                     makespan=float(np.mean([r.makespan for r in results])),
                     energy=float(np.mean([r.energy for r in results])),
                     completed=sum(1 for r in results if r.completed),
+                    deadline_misses=float(np.mean([_misses(r, deadlines) for r in results])),
                     schedule=schedule,
                     first_run=results[0],
                 )
@@ -361,6 +366,16 @@ def run_experiment(
         loads=loads,
         problems=problems,
     )
+
+
+def _misses(result: SimResult, deadlines: Mapping[str, float]) -> int:
+    """Requests of ``result`` with a deadline in ``deadlines`` that finished late or never."""
+    late = 0
+    for request in result.requests:
+        bound = deadlines.get(request.id)
+        if bound is not None and (request.latency is None or request.latency > bound):
+            late += 1
+    return late
 
 
 def _with_trace(config: SimConfig) -> SimConfig:
