@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgeoffload.cli.cmd_experiment",
     "edgeoffload.cli.cmd_simulate",
     "edgeoffload.cli.cmd_netem",
+    "edgeoffload.cli.cmd_run",
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
