@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import math
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -599,7 +600,8 @@ class TaskExecution:
     """One execution of a task on a worker, seconds since the run started.
 
     ``final`` is the execution whose result was used; an execution on a worker that then
-    failed, whose result was lost and re-computed elsewhere, is not final.
+    failed, whose result was lost and re-computed elsewhere, is not final. ``failed``: the
+    task raised. ``sequence`` counts the executions on that worker in this run (1, 2, …).
     """
 
     task: TaskId
@@ -609,6 +611,7 @@ class TaskExecution:
     epoch: int
     final: bool = True
     failed: bool = False
+    sequence: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -718,9 +721,9 @@ class DagRun:
         return {t[len(prefix) :]: v for t, v in self.outputs.items() if t.startswith(prefix)}
 
     def order(self) -> dict[NodeId, list[TaskId]]:
-        """Each node's final executions in the order they started."""
+        """Each node's final executions in the order the worker ran them."""
         out: dict[NodeId, list[TaskId]] = {}
-        for e in sorted(self.executions, key=lambda e: (e.start, e.finish)):
+        for e in sorted(self.executions, key=lambda e: (e.node, e.sequence, e.start)):
             if e.final:
                 out.setdefault(e.node, []).append(e.task)
         return out
@@ -792,7 +795,9 @@ def _function_ref(session: Session, call: TaskCall) -> tuple[str | None, str, st
     if not module:
         raise TypeError(f"{function!r} has no module: a worker cannot find it")
     top = module.partition(".")[0]
-    if module != "__main__" and (top == "edgeoffload" or top in _installed_tops()):
+    installed = top == "edgeoffload" or top in _installed_tops()
+    standard = top in sys.stdlib_module_names or top in sys.builtin_module_names
+    if module != "__main__" and (installed or standard):
         return None, module, qualname  # installed code: the worker imports it by name
     bundle = session._bundle_for_module(module, warn=False)
     if bundle is None:
@@ -897,7 +902,10 @@ def call_on(
 
 
 def clock_offsets(
-    session: Session, nodes: Iterable[NodeId], samples: int = 5
+    session: Session,
+    nodes: Iterable[NodeId],
+    samples: int = 5,
+    rtts: dict[NodeId, float] | None = None,
 ) -> dict[NodeId, float]:
     """Each worker's clock minus this process's (``time.time()``), seconds.
 
@@ -916,6 +924,8 @@ def clock_offsets(
             if rtt < best[0]:
                 best = (rtt, float(reply["time"]) - (sent + back) / 2)
         out[node] = best[1]
+        if rtts is not None:
+            rtts[node] = best[0]
     return out
 
 
@@ -996,6 +1006,7 @@ class _Runner:
         self.payloads: dict[TaskId, list[Any]] = {}
         self.t0 = 0.0
         self.offsets: dict[NodeId, float] = {}
+        self.rtts: dict[NodeId, float] = {}
         self.dispatch_seconds = 0.0
         self.waiting: set[NodeId] = set()
         self.received: dict[TaskId, dict[NodeId, float]] = {}
@@ -1116,21 +1127,40 @@ class _Runner:
                 forward=[[t, nodes] for t, nodes in plan.forward.items()],
             )
             messages[node] = (header, frames)
-        if first:
-            self.t0 = time.time()
-        for node, (header, _) in messages.items():
-            header["t0"] = self.t0 + self.offsets.get(node, 0.0)
+        if not first:  # the run goes on: the new plans start at once, on the same clock
+            for node, (header, _) in messages.items():
+                header["t0"] = self.t0 + self.offsets.get(node, 0.0)
+        sent = time.time()
         replies = self._send_all(
             lambda n: (*messages[n], _CONTROL_TIMEOUT) if n in messages else None
         )
-        if first:
-            self.dispatch_seconds = time.time() - self.t0
         for node, reply in replies.items():
             if isinstance(reply, (WorkerUnavailableError, OffloadTimeoutError)):
                 self._fail_node(node, f"could not take its plan: {reply}")
             elif isinstance(reply, BaseException):
                 raise reply
         self.waiting = {n for n in messages if n in self.alive}
+        if first:
+            # every worker holds its plan (code loaded, arguments unpickled): start them
+            # together, a little ahead so that the last "go" arrives before t0
+            self.t0 = time.time() + max(0.002, 2 * max(self.rtts.values(), default=0.0))
+            replies = self._send_all(
+                lambda n: (
+                    (
+                        self._header(
+                            "dag_go", epoch=self.epoch, t0=self.t0 + self.offsets.get(n, 0.0)
+                        ),
+                        (),
+                        _CONTROL_TIMEOUT,
+                    )
+                    if n in self.waiting
+                    else None
+                )
+            )
+            for node, reply in replies.items():
+                if isinstance(reply, BaseException):
+                    self._fail_node(node, f"could not start: {reply}")
+            self.dispatch_seconds = self.t0 - sent
 
     # ---------------------------------------------------------------- following
     def _note(self, node: NodeId, reply: Mapping[str, Any]) -> None:
@@ -1291,7 +1321,7 @@ class _Runner:
         self._prepare_code()
         for node in list(self.alive):
             try:
-                self.offsets.update(clock_offsets(self.session, [node]))
+                self.offsets.update(clock_offsets(self.session, [node], rtts=self.rtts))
             except (WorkerUnavailableError, OffloadTimeoutError) as exc:
                 self._fail_node(node, f"did not answer before the start: {exc}")
         try:
@@ -1373,6 +1403,7 @@ class _Runner:
                         int(r["epoch"]),
                         final=latest.get(r["task"]) is r,
                         failed=bool(r.get("error")),
+                        sequence=int(r.get("seq", 0)),
                     )
                     for r in self.records.values()
                 ),

@@ -14,6 +14,7 @@ Operations (messages on the direct call channel, ``op`` in the header):
 
 ================  =================================================================
 ``dag_plan``      this node's part of a run (one *epoch*; a re-plan is a new epoch)
+``dag_go``        start the epoch at time ``t0`` (a first plan waits for it)
 ``dag_put``       a peer's result for a run (pushed by the producer)
 ``dag_wait``      block until the epoch finishes, fails, stops or ``timeout`` passes
 ``dag_stop``      stop starting tasks of an epoch; wait for the running one; say what
@@ -52,12 +53,13 @@ if TYPE_CHECKING:
     from edgeoffload.runtime.agent import WorkerAgent
     from edgeoffload.runtime.cache import Namespace
 
-__all__ = ["DAG_OPS", "DagService", "FunctionRef", "resolve_function"]
+__all__ = ["DAG_OPS", "DagService", "FunctionRef", "measure_link", "resolve_function"]
 
 logger = logging.getLogger(__name__)
 
 DAG_OPS = (
     "dag_plan",
+    "dag_go",
     "dag_put",
     "dag_wait",
     "dag_stop",
@@ -107,6 +109,53 @@ def resolve_function(
     return target  # type: ignore[no-any-return]
 
 
+def measure_link(
+    send: Callable[[list[bytes]], None],
+    *,
+    pings: int = 7,
+    repeats: int = 3,
+    size: int = 256 * 1024,
+    max_size: int = 16 * 1024 * 1024,
+    min_seconds: float = 0.05,
+) -> dict[str, float]:
+    """Round trip and bandwidth of a link, through ``send(frames)`` (one message and its
+    empty reply).
+
+    Round trip: the median of ``pings`` empty messages (after one to connect). Bandwidth:
+    ``size`` bytes in one message, the best of ``repeats``, the empty round trip taken
+    off; ``size`` grows fourfold (up to ``max_size``) until one transfer takes at least
+    ``min_seconds``, so that a fast link is not judged on a tiny payload.
+
+    Returns ``rtt`` and ``rtt_min`` (s), ``size`` (bytes), ``seconds`` (the best
+    transfer) and ``bandwidth`` (bytes/s).
+    """
+    send([])  # connect (and the TLS handshake) first
+    rtts = []
+    for _ in range(max(1, int(pings))):
+        start = time.perf_counter()
+        send([])
+        rtts.append(time.perf_counter() - start)
+    rtt = statistics.median(rtts)
+    size = int(size)
+    while True:
+        blob = bytes(size)
+        best = math.inf
+        for _ in range(max(1, int(repeats))):
+            start = time.perf_counter()
+            send([blob])
+            best = min(best, time.perf_counter() - start)
+        if best >= min_seconds or size >= max_size:
+            break
+        size = min(size * 4, int(max_size))
+    return {
+        "rtt": rtt,
+        "rtt_min": min(rtts),
+        "size": float(size),
+        "seconds": best,
+        "bandwidth": size / max(best - rtt, 1e-7),
+    }
+
+
 def _renamer(namespaces: Sequence[Namespace]) -> Callable[[str], str]:
     """Map a client's module name to this worker's private name for it (see cache.py)."""
 
@@ -136,7 +185,7 @@ class _Task:
 @dataclass
 class _Epoch:
     number: int
-    t0: float
+    t0: float | None  # None until the session says go
     tasks: list[_Task]
     forward: list[tuple[str, tuple[str, ...]]]
     peers: dict[str, str]
@@ -290,7 +339,7 @@ class DagService:
             )
         epoch = _Epoch(
             int(header["epoch"]),
-            float(header["t0"]),
+            None if header.get("t0") is None else float(header["t0"]),
             tasks,
             [(str(t), tuple(str(n) for n in nodes)) for t, nodes in header.get("forward", [])],
             {str(k): str(v) for k, v in dict(header.get("peers", {})).items()},
@@ -325,7 +374,24 @@ class DagService:
         epoch.thread.start()
         return {"status": "ok", "tasks": len(tasks)}, []
 
+    def _op_go(
+        self, header: Mapping[str, Any], frames: list[bytearray]
+    ) -> tuple[dict[str, Any], Frames]:
+        run = self._run(header, create=False)
+        with contextlib.ExitStack() as stack:
+            if run is not None:
+                stack.enter_context(run.cond)
+            epoch = run.epoch if run is not None else None
+            if run is None or epoch is None or epoch.number != int(header["epoch"]):
+                return {"status": "refused", "error": "no such plan here"}, []
+            epoch.t0 = float(header["t0"])
+            run.cond.notify_all()
+        return {"status": "ok"}, []
+
     def _execute(self, run: _Run, epoch: _Epoch) -> None:
+        with run.cond:  # a first plan waits for the session's go: every node starts at t0
+            while epoch.t0 is None and not epoch.stop:
+                run.cond.wait()
         for task in epoch.tasks:
             with run.cond:
                 while True:
@@ -334,7 +400,7 @@ class DagService:
                         run.cond.notify_all()
                         return
                     missing = [i for i in task.inputs if not run.holds(i)]
-                    wait = epoch.t0 + task.release - time.time()
+                    wait = (epoch.t0 or 0.0) + task.release - time.time()
                     if not missing and wait <= 0:
                         break
                     run.cond.wait(None if missing else wait)
@@ -603,45 +669,20 @@ class DagService:
     def _op_link(
         self, header: Mapping[str, Any], frames: list[bytearray]
     ) -> tuple[dict[str, Any], Frames]:
-        """Round trip (median of ``pings``) and bandwidth to the peer at ``address``.
-
-        Bandwidth: ``size`` bytes sent in one message, best of ``repeats``, the empty
-        round trip subtracted; ``size`` doubles (up to ``max_size``) until one transfer
-        takes at least ``min_seconds``, so a fast link is not measured on a tiny payload.
-        """
+        """Round trip and bandwidth from here to the peer at ``address`` (see
+        :func:`measure_link`)."""
         channel = self.peer(str(header["address"]))
-        pings = int(header.get("pings", 7))
-        repeats = int(header.get("repeats", 3))
-        size = int(header.get("size", 256 * 1024))
-        max_size = int(header.get("max_size", 16 * 1024 * 1024))
-        min_seconds = float(header.get("min_seconds", 0.05))
         timeout = float(header.get("timeout", 30.0))
-        channel.request({"op": "ping"}, [], timeout)  # connect (and TLS handshake) first
-        rtts = []
-        for _ in range(pings):
-            start = time.perf_counter()
-            channel.request({"op": "ping"}, [], timeout)
-            rtts.append(time.perf_counter() - start)
-        rtt = statistics.median(rtts)
-        while True:
-            blob = bytes(size)
-            best = math.inf
-            for _ in range(repeats):
-                start = time.perf_counter()
-                channel.request({"op": "ping"}, [blob], timeout)
-                best = min(best, time.perf_counter() - start)
-            if best >= min_seconds or size >= max_size:
-                break
-            size = min(size * 4, max_size)
-        payload_seconds = max(best - rtt, 1e-7)
-        return {
-            "status": "ok",
-            "rtt": rtt,
-            "rtt_min": min(rtts),
-            "size": size,
-            "seconds": best,
-            "bandwidth": size / payload_seconds,
-        }, []
+
+        def send(payload: list[bytes]) -> None:
+            channel.request({"op": "ping"}, payload, timeout)
+
+        options = {
+            k: header[k]
+            for k in ("pings", "repeats", "size", "max_size", "min_seconds")
+            if k in header
+        }
+        return {"status": "ok", **measure_link(send, **options)}, []
 
     def _op_call(
         self, header: Mapping[str, Any], frames: list[bytearray]

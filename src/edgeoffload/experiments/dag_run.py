@@ -1,0 +1,461 @@
+"""Run a scenario's requests for real: Local, Edge and DHS on workers, beside the prediction
+and the simulation. What ``edgeoffload run`` does.
+
+For each condition of the scenario, its requests are merged into one problem
+(``merge_requests``, as DHS schedules them), every task gets a synthetic kernel that burns
+its FLOP at the worker's real speed (:mod:`edgeoffload.apps.synthetic`), and each
+algorithm's schedule runs on the workers named after the scenario's nodes
+(:func:`~edgeoffload.runtime.dag.run_dag`). The same schedule is simulated on the same
+cluster model (the scenario's network model: shared media, transfers per node; no random
+variation). Three figures per case, then: *predicted* (the scheduler's makespan),
+*simulated* and *measured*, and the same per request.
+
+The cluster model the schedulers plan on is, by default, measured first
+(:func:`~edgeoffload.runtime.calibration.calibrate_cluster`): predictions that use the
+presets' figures say nothing about a loopback cluster. Without an address, a local
+cluster is started whose workers are made heterogeneous by CPU quotas in the ratio of the
+scenario nodes' speeds on the scenario's workload (:func:`preset_quotas`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import statistics
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeoffload.errors import ModelError
+from edgeoffload.model import Cluster, Problem, merge_requests
+from edgeoffload.model.task_graph import NodeId
+from edgeoffload.workloads.scenarios import Scenario
+
+if TYPE_CHECKING:
+    from edgeoffload.runtime.calibration import Calibration
+    from edgeoffload.runtime.dag import DagRun
+    from edgeoffload.runtime.session import Session
+    from edgeoffload.simulation.records import SimResult
+
+__all__ = [
+    "DEFAULT_RUN_ALGORITHMS",
+    "RunCase",
+    "ScenarioRun",
+    "calibrated_scenario",
+    "condition_problem",
+    "preset_quotas",
+    "run_scenario",
+    "save_gantts",
+    "scenario_document",
+]
+
+DEFAULT_RUN_ALGORITHMS: tuple[str, ...] = ("local", "edge", "dhs")
+"""The papers' comparison: every request on its camera, on the edge server, and DHS."""
+
+
+def condition_problem(
+    scenario: Scenario,
+    condition: str | None = None,
+    *,
+    granularity: str | None = None,
+    scale: float = 1.0,
+    cluster: Cluster | None = None,
+) -> Problem:
+    """The problem of a scenario's condition, optionally at another DNN granularity, with
+    every task's work multiplied by ``scale``, on ``cluster`` (default the scenario's)."""
+    from edgeoffload.apps.synthetic import scale_work
+
+    specs = scenario.requests(condition)
+    if granularity is not None:
+        specs = tuple(dataclasses.replace(s, granularity=granularity) for s in specs)
+    problem = merge_requests([s.app_request() for s in specs], scenario.cluster)
+    if scale != 1.0:
+        problem = scale_work(problem, scale)
+    return problem if cluster is None else problem.with_cluster(cluster)
+
+
+def preset_quotas(
+    cluster: Cluster,
+    problems: Sequence[Problem] = (),
+    *,
+    budget: float | None = None,
+    cap: float = 1.0,
+) -> dict[NodeId, float]:
+    """CPU quotas (cores) in the ratio of the nodes' speeds on the workload.
+
+    A node's speed on the workload is its total work divided by the time it would take
+    there (``Σ work / Σ work_k / speed_k`` over task kinds), so a node fast at ``conv`` is
+    fast for a DNN. The fastest node gets ``min(cap, budget / Σ ratios)`` cores, the others
+    their share of that; ``budget`` (default 80 % of this machine's cores) is what the
+    workers may use together, the rest being left to the client and the scheduler.
+    """
+    work: dict[str | None, float] = {}
+    for problem in problems:
+        for task in problem.graph.tasks:
+            work[task.kind] = work.get(task.kind, 0.0) + float(task.work or 0.0)
+    total = sum(work.values())
+    effective = {}
+    for node in cluster.nodes:
+        if total > 0:
+            effective[node.id] = total / sum(w / node.speed_for(k) for k, w in work.items())
+        else:
+            effective[node.id] = node.speed
+    fastest = max(effective.values())
+    ratios = {n: s / fastest for n, s in effective.items()}
+    budget = budget if budget is not None else 0.8 * (os.cpu_count() or 1)
+    if not budget > 0:
+        raise ModelError(f"must be > 0 cores, got {budget!r}", "budget")
+    top = min(cap, budget / sum(ratios.values()))
+    return {n: r * top for n, r in ratios.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class RunCase:
+    """One algorithm on one condition: the real runs and the simulation of its schedule."""
+
+    condition: str
+    algorithm: str
+    runs: tuple[DagRun, ...]
+    simulated: SimResult
+
+    @property
+    def run(self) -> DagRun:
+        """The run with the median measured makespan."""
+        ordered = sorted(self.runs, key=lambda r: r.makespan)
+        return ordered[(len(ordered) - 1) // 2]
+
+    @property
+    def predicted_makespan(self) -> float:
+        return self.run.predicted_makespan
+
+    @property
+    def simulated_makespan(self) -> float:
+        return self.simulated.makespan
+
+    @property
+    def measured_makespan(self) -> float:
+        return statistics.median(r.makespan for r in self.runs)
+
+    @property
+    def error(self) -> float:
+        """``|measured − predicted| / measured`` of the median makespan."""
+        measured = self.measured_makespan
+        return abs(measured - self.predicted_makespan) / measured if measured > 0 else 0.0
+
+    def latencies(self) -> dict[str, dict[str, float | None]]:
+        """Per request: predicted, simulated and measured (median) latency, seconds."""
+        simulated = {r.id: r.latency for r in self.simulated.requests}
+        out: dict[str, dict[str, float | None]] = {}
+        for k, timing in enumerate(self.run.requests):
+            measured = [r.requests[k].latency for r in self.runs]
+            known = [m for m in measured if m is not None]
+            out[timing.id] = {
+                "predicted": timing.predicted_latency,
+                "simulated": simulated.get(timing.id),
+                "measured": statistics.median(known) if known else None,
+            }
+        return out
+
+    def mean_latency(self, which: str) -> float | None:
+        values = [v[which] for v in self.latencies().values()]
+        known = [v for v in values if v is not None]
+        return statistics.fmean(known) if known else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "condition": self.condition,
+            "algorithm": self.algorithm,
+            "predicted_makespan": self.predicted_makespan,
+            "simulated_makespan": self.simulated_makespan,
+            "measured_makespan": self.measured_makespan,
+            "measured_makespans": [r.makespan for r in self.runs],
+            "error": self.error,
+            "latency": self.latencies(),
+            "runs": [r.to_dict() for r in self.runs],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioRun:
+    """What :func:`run_scenario` did: the cluster model used and every case."""
+
+    scenario: str
+    cluster: Cluster
+    cases: tuple[RunCase, ...]
+    calibration: Calibration | None = None
+    quotas: Mapping[NodeId, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def case(self, condition: str, algorithm: str) -> RunCase:
+        for c in self.cases:
+            if c.condition == condition and c.algorithm == algorithm:
+                return c
+        raise KeyError((condition, algorithm))
+
+    def to_dict(self) -> dict[str, Any]:
+        from edgeoffload.runtime.calibration import cluster_file_dict
+
+        return {
+            "scenario": self.scenario,
+            "cluster": (
+                self.calibration.to_dict()
+                if self.calibration is not None
+                else cluster_file_dict(self.cluster)
+            ),
+            "quotas": dict(self.quotas),
+            "notes": list(self.notes),
+            "cases": [c.to_dict() for c in self.cases],
+        }
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        return path
+
+
+@contextlib.contextmanager
+def _session_for(
+    scenario: Scenario,
+    problems: Sequence[Problem],
+    address: str | None,
+    security: Any,
+    budget: float | None,
+    notes: list[str],
+    quotas_out: dict[NodeId, float],
+) -> Iterator[Session]:
+    import warnings
+
+    from edgeoffload.runtime import WorkerSpec, connect
+
+    nodes = scenario.cluster.node_ids
+    if address is not None:
+        with connect(address, security=security, wait_for_workers=len(nodes)) as session:
+            yield session
+        return
+    from edgeoffload.runtime.throttle import throttle_available
+
+    quotas = preset_quotas(scenario.cluster, problems, budget=budget)
+    reason = throttle_available("auto")
+    if reason is not None:
+        notes.append(f"workers not throttled ({reason}): they are equally fast")
+    quotas_out.update(quotas)
+    specs = [
+        WorkerSpec(n.id, role=n.role, cpu_quota=quotas[n.id] if reason is None else None)
+        for n in scenario.cluster.nodes
+    ]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        session = connect(workers=specs)
+    notes.extend(str(w.message) for w in caught)
+    with session:
+        yield session
+
+
+def _params(algorithm: str, scenario: Scenario) -> dict[str, Any]:
+    if algorithm == "dhs":
+        return {"delta1": scenario.delta1, "delta2": scenario.delta2}
+    return {}
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    address: str | None = None,
+    security: Any = None,
+    session: Session | None = None,
+    conditions: Sequence[str] | None = None,
+    algorithms: Sequence[str] = DEFAULT_RUN_ALGORITHMS,
+    granularity: str | None = None,
+    scale: float = 1.0,
+    cluster: Cluster | None = None,
+    calibrate: bool = True,
+    calibration_options: Mapping[str, Any] | None = None,
+    budget: float | None = None,
+    repeat: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> ScenarioRun:
+    """Run the scenario's requests for real with each algorithm; simulate each schedule.
+
+    Parameters
+    ----------
+    scenario
+        The scenario (its nodes name the workers).
+    address, security
+        A running cluster to use (TLS folder or ``Security`` for ``tls://``); default:
+        start a local one throttled by :func:`preset_quotas` (``budget`` cores in all).
+    session
+        An open session to use instead (neither address nor a new cluster).
+    conditions
+        Which conditions (default: all).
+    algorithms
+        Schedulers to compare (default Local, Edge, DHS).
+    granularity
+        ``"layer"`` or ``"block"`` instead of the scenario's.
+    scale
+        Multiply every task's work (shorter or longer runs of the same shape).
+    cluster
+        The cluster model to plan on (a cluster file's); default: calibrate now, or the
+        scenario's own model with ``calibrate=False``.
+    calibration_options
+        Passed to :func:`~edgeoffload.runtime.calibration.calibrate_cluster`.
+    repeat
+        Real runs per case (the median is reported).
+    progress
+        Called with a line of text as the work goes on.
+    """
+    from edgeoffload.apps.synthetic import synthetic_calls
+    from edgeoffload.runtime.calibration import calibrate_cluster
+    from edgeoffload.runtime.dag import DagProblem, run_dag
+    from edgeoffload.simulation import NoVariability, simulate
+    from edgeoffload.simulation.experiment import check_algorithms, sim_config
+
+    say = progress or (lambda line: None)
+    check_algorithms(list(algorithms))
+    if "edge" in algorithms and not scenario.cluster.nodes_with_role("edge"):
+        raise ModelError("the Edge baseline needs a node with role 'edge'", "algorithms")
+    if repeat < 1:
+        raise ModelError(f"must be >= 1, got {repeat}", "repeat")
+    names = list(conditions or scenario.condition_names)
+    problems = {
+        c: condition_problem(scenario, c, granularity=granularity, scale=scale) for c in names
+    }
+    if cluster is not None:
+        unknown = sorted(set(scenario.cluster.node_ids) ^ set(cluster.node_ids))
+        if unknown:
+            raise ModelError(
+                f"the cluster file's nodes differ from the scenario's: {', '.join(unknown)}",
+                "cluster",
+            )
+    config = dataclasses.replace(
+        sim_config(scenario), variability=NoVariability(), failures=(), record_trace=False
+    )
+    notes: list[str] = []
+    quotas: dict[NodeId, float] = {}
+    calibration: Calibration | None = None
+    cases: list[RunCase] = []
+    owned = (
+        _session_for(scenario, list(problems.values()), address, security, budget, notes, quotas)
+        if session is None
+        else contextlib.nullcontext(session)
+    )
+    with owned as live:
+        if cluster is None and calibrate:
+            kinds = sorted({t.kind for p in problems.values() for t in p.graph.tasks if t.kind})
+            options = {"kinds": kinds, **dict(calibration_options or {})}
+            say("calibrating the workers ...")
+            calibration = calibrate_cluster(
+                live,
+                nodes=list(scenario.cluster.node_ids),
+                base=scenario.cluster,
+                progress=say,
+                **options,
+            )
+            cluster = calibration.cluster
+        model = cluster or scenario.cluster
+        for condition, problem in problems.items():
+            on_model = problem.with_cluster(model)
+            app = DagProblem.bind(on_model, synthetic_calls(on_model))
+            for algorithm in algorithms:
+                runs = []
+                for k in range(repeat):
+                    run = run_dag(
+                        live, app, algorithm=algorithm, params=_params(algorithm, scenario)
+                    )
+                    runs.append(run)
+                    say(
+                        f"{condition} {algorithm} run {k + 1}: predicted "
+                        f"{run.predicted_makespan:.4g} s, measured {run.makespan:.4g} s"
+                    )
+                simulated = simulate(on_model, runs[0].schedule, config)
+                cases.append(RunCase(condition, algorithm, tuple(runs), simulated))
+    return ScenarioRun(scenario.name, model, tuple(cases), calibration, quotas, tuple(notes))
+
+
+def save_gantts(result: ScenarioRun, folder: str | Path) -> list[Path]:
+    """Write ``gantt-<condition>-<algorithm>.png`` (predicted above measured) per case."""
+    from edgeoffload.plots import save_figure
+    from edgeoffload.plots.dag import plot_predicted_vs_measured
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for case in result.cases:
+        run = case.run
+        top, _ = plot_predicted_vs_measured(
+            run.problem,
+            run.schedule,
+            run.measured,
+            transfers=run.transfers,
+            lost=[e for e in run.executions if not e.final],
+        )
+        safe = f"{case.condition}-{case.algorithm}".replace("/", "_")
+        paths.append(save_figure(top, folder / f"gantt-{safe}.png"))
+    return paths
+
+
+def scenario_document(name_or_path: str | Path) -> dict[str, Any]:
+    """The parsed YAML of a scenario file or of a shipped scenario (by name)."""
+    from importlib import resources
+
+    import yaml
+
+    from edgeoffload.errors import ProblemFileError
+    from edgeoffload.workloads.scenarios import builtin_scenario_names
+
+    path = Path(name_or_path)
+    if path.exists():
+        text = path.read_text("utf-8")
+    elif str(name_or_path) in builtin_scenario_names():
+        folder = resources.files("edgeoffload.workloads.data.scenarios")
+        text = (folder / f"{name_or_path}.yaml").read_text("utf-8")
+    else:
+        raise ProblemFileError("no such scenario", str(name_or_path))
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ModelError("a scenario must be a mapping", str(name_or_path))
+    return data
+
+
+def calibrated_scenario(document: Mapping[str, Any], cluster: Cluster) -> dict[str, Any]:
+    """A scenario document with its devices' speeds and its links replaced by ``cluster``'s
+    (measured) figures: ``edgeoffload simulate`` then predicts the real cluster.
+
+    Devices keep their other fields (role, preset for power and memory); every measured
+    pair becomes a link, and the default link is dropped (every pair is listed). The
+    network model (shared media, transfer mode) stays as it was.
+    """
+    out: dict[str, Any] = json.loads(json.dumps(document))  # a deep copy of plain data
+    devices = out.get("devices") or []
+    ids = {str(d.get("id")) for d in devices}
+    if ids != set(cluster.node_ids):
+        raise ModelError(
+            "the scenario's devices and the cluster's nodes differ: "
+            + ", ".join(sorted(ids ^ set(cluster.node_ids))),
+            "devices",
+        )
+    for device in devices:
+        node = cluster.node(str(device["id"]))
+        device["speed"] = node.speed
+        device["speed_by_kind"] = dict(node.speed_by_kind)
+    network = dict(out.get("network") or {})
+    network.pop("default_link", None)
+    network["links"] = [
+        {"between": [a, b], "bandwidth": link.bandwidth, "latency": link.latency}
+        for (a, b), link in cluster.links.items()
+    ]
+    if cluster.default_link is not None:
+        network["default_link"] = {
+            "bandwidth": cluster.default_link.bandwidth,
+            "latency": cluster.default_link.latency,
+        }
+    out["network"] = network
+    out["description"] = (
+        str(out.get("description", "")).strip() + " (devices and links calibrated)"
+    ).strip()
+    from edgeoffload.workloads.scenarios import scenario_from_dict
+
+    scenario_from_dict(out)  # it must still be a valid scenario
+    return out
