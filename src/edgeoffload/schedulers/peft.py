@@ -52,6 +52,5 @@ class PEFTScheduler(Scheduler):
         rank = (table * allowed).sum(axis=1) / allowed.sum(axis=1)
         state = ListSchedule(problem)
         for i in ready_list(problem, rank):
-            row = table[i]
-            state.place(i, min(state.candidates(i), key=lambda c: c[2] + row[c[0]]))
+            state.place(i, state.best_candidate(i, bias=table[i]))
         return state.result(self.name)

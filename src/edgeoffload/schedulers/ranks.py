@@ -38,15 +38,14 @@ def upward_rank(
     [6.0, 4.0]
     """
     graph, costs = problem.graph, problem.costs
-    w = costs.mean_exec() if mean_exec is None else mean_exec
-    c = costs.mean_transfer() if mean_transfer is None else mean_transfer
-    target = costs.edge_target
-    rank = np.zeros(len(graph))
+    w = (costs.mean_exec() if mean_exec is None else mean_exec).tolist()
+    c = (costs.mean_transfer() if mean_transfer is None else mean_transfer).tolist()
+    target = costs.edge_target.tolist()
+    rank = [0.0] * len(graph)  # plain floats: the same IEEE sums, without numpy scalars
     for i in reversed(graph.topological_order):
-        edges = graph.out_edges(i)
-        tail = max((c[k] + rank[target[k]] for k in edges), default=0.0)
+        tail = max([c[k] + rank[target[k]] for k in graph.out_edges(i)], default=0.0)
         rank[i] = w[i] + tail
-    return rank
+    return np.array(rank)
 
 
 def downward_rank(
@@ -59,14 +58,15 @@ def downward_rank(
     task, the task itself excluded.
     """
     graph, costs = problem.graph, problem.costs
-    w = costs.mean_exec() if mean_exec is None else mean_exec
-    c = costs.mean_transfer() if mean_transfer is None else mean_transfer
-    source = costs.edge_source
-    rank = np.zeros(len(graph))
+    w = (costs.mean_exec() if mean_exec is None else mean_exec).tolist()
+    c = (costs.mean_transfer() if mean_transfer is None else mean_transfer).tolist()
+    source = costs.edge_source.tolist()
+    rank = [0.0] * len(graph)
     for i in graph.topological_order:
-        edges = graph.in_edges(i)
-        rank[i] = max((rank[source[k]] + w[source[k]] + c[k] for k in edges), default=0.0)
-    return rank
+        rank[i] = max(
+            [rank[source[k]] + w[source[k]] + c[k] for k in graph.in_edges(i)], default=0.0
+        )
+    return np.array(rank)
 
 
 def optimistic_cost_table(problem: Problem, allowed: np.ndarray | None = None) -> np.ndarray:
@@ -89,19 +89,17 @@ def optimistic_cost_table(problem: Problem, allowed: np.ndarray | None = None) -
     mask = costs.allowed if allowed is None else allowed
     c = costs.mean_transfer()
     target = costs.edge_target
-    n_nodes = costs.exec.shape[1]
-    table = np.zeros((len(graph), n_nodes))
+    table = np.zeros((len(graph), costs.exec.shape[1]))
     through = np.where(mask, costs.exec, np.inf)  # w(t_j, p_w), inf where t_j may not run
     for i in reversed(graph.topological_order):
         edges = graph.out_edges(i)
         if not edges:
             continue
-        row = np.full(n_nodes, -np.inf)
-        for k in edges:
-            j = target[k]
-            a = table[j] + through[j]
-            np.maximum(row, np.minimum(a, a.min() + c[k]), out=row)
-        table[i] = row
+        # one row per successor t_j: A = OCT(t_j, ·) + w(t_j, ·), then min(A_k, min A + c̄)
+        succ = target[edges]
+        a = table[succ] + through[succ]
+        best = np.minimum(a, a.min(axis=1, keepdims=True) + c[edges, None])
+        table[i] = best[0] if len(edges) == 1 else best.max(axis=0)
     return table
 
 
@@ -112,5 +110,7 @@ def upward_rank_order(problem: Problem) -> list[int]:
     so this order is topological even where zero costs make ranks equal.
     """
     rank = upward_rank(problem)
-    position = {i: k for k, i in enumerate(problem.graph.topological_order)}
-    return sorted(range(len(problem.graph)), key=lambda i: (-rank[i], position[i]))
+    position = np.empty(len(rank), dtype=np.intp)
+    position[list(problem.graph.topological_order)] = np.arange(len(rank))
+    order: list[int] = np.lexsort((position, -rank)).tolist()  # by -rank, then position
+    return order
