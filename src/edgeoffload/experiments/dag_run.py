@@ -50,6 +50,7 @@ __all__ = [
     "run_scenario",
     "save_gantts",
     "scenario_document",
+    "throttle_workers",
 ]
 
 DEFAULT_RUN_ALGORITHMS: tuple[str, ...] = ("local", "edge", "dhs")
@@ -459,3 +460,34 @@ def calibrated_scenario(document: Mapping[str, Any], cluster: Cluster) -> dict[s
 
     scenario_from_dict(out)  # it must still be a valid scenario
     return out
+
+
+@contextlib.contextmanager
+def throttle_workers(session: Session, quotas: Mapping[NodeId, float]) -> Iterator[list[str]]:
+    """Hold the local cluster's workers to ``quotas`` (cores) inside the ``with`` block.
+
+    For work that must not be slowed (importing PyTorch, building weights) before the
+    measured part: start the cluster unthrottled, warm it up, then throttle. Yields the
+    reasons of workers that could not be throttled (empty when all were); every throttle
+    is lifted on exit.
+    """
+    from edgeoffload.runtime.throttle import apply_cpu_quota, throttle_available
+
+    if session.cluster is None:
+        raise ModelError("only the workers of a local cluster can be throttled", "session")
+    problems: list[str] = []
+    reason = throttle_available("auto")
+    handles = []
+    try:
+        pids = session.cluster.worker_pids()
+        for node, quota in quotas.items():
+            pid = pids.get(node)
+            if reason is not None or pid is None:
+                problems.append(f"{node}: {reason or 'no process'}")
+                continue
+            handles.append(apply_cpu_quota(pid, quota, name=f"worker-{node}"))
+        yield problems
+    finally:
+        for handle in handles:
+            with contextlib.suppress(Exception):
+                handle.release()
