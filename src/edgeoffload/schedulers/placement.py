@@ -64,9 +64,9 @@ class Timeline:
     """Busy intervals of one node, sorted and disjoint (zero-length ones allowed).
 
     Besides the intervals it keeps the longest idle gap between two of them, so that a
-    task longer than every gap is placed at the end without a search. Once it holds more
-    than a few dozen intervals it also mirrors them in numpy arrays, so that a long
-    search for a gap runs vectorised.
+    task longer than every gap is placed at the end without a search. From its first
+    search through more than a few dozen gaps on, it also mirrors its intervals in numpy
+    arrays, so that long searches run vectorised.
 
     Examples
     --------
@@ -110,9 +110,9 @@ class Timeline:
             return ready, i
         if _cannot_fit(duration, self.longest_gap, finishes[-1]):
             return finishes[-1], n
-        if n - i > _LONG_SCAN and self._array_starts is not None:
-            assert self._array_finishes is not None
-            fits = self._array_finishes[i : n - 1] + duration <= self._array_starts[i + 1 : n]
+        if n - i > _LONG_SCAN:
+            array_starts, array_finishes = self._arrays()
+            fits = array_finishes[i : n - 1] + duration <= array_starts[i + 1 : n]
             m = int(fits.argmax())
             if fits[m]:
                 return finishes[i + m], i + m + 1
@@ -140,9 +140,9 @@ class Timeline:
             self.longest_gap = max(self.longest_gap, starts[0] - finish)
         starts.insert(position, start)
         finishes.insert(position, finish)
-        n += 1
-        if n > _LONG_SCAN:
+        if self._array_starts is not None:
             self._mirror(start, position, finish)
+        n += 1
         if recount:
             if self._array_starts is not None and self._array_finishes is not None:
                 gaps = self._array_starts[1:n] - self._array_finishes[: n - 1]
@@ -150,13 +150,24 @@ class Timeline:
             else:
                 self.longest_gap = max(map(operator.sub, starts[1:], finishes[:-1]))
 
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The numpy copies of starts and finishes, made on first use and kept up to date
+        from then on (with room to grow)."""
+        if self._array_starts is None or self._array_finishes is None:
+            spare = [0.0] * len(self.finishes)
+            self._array_starts = np.array(self.starts + spare)
+            self._array_finishes = np.array(self.finishes + spare)
+        return self._array_starts, self._array_finishes
+
     def _mirror(self, start: float, position: int, finish: float) -> None:
-        """Repeat an insertion in the numpy copies (making them if need be)."""
+        """Repeat an insertion (already made in the lists) in the numpy copies."""
         n = len(self.finishes)
         starts, finishes = self._array_starts, self._array_finishes
-        if starts is None or finishes is None or n > len(starts):
-            self._array_starts = np.array(self.starts + [0.0] * n)
-            self._array_finishes = np.array(self.finishes + [0.0] * n)
+        assert starts is not None
+        assert finishes is not None
+        if n > len(starts):
+            self._array_starts = self._array_finishes = None
+            self._arrays()
             return
         starts[position + 1 : n] = starts[position : n - 1]  # numpy copes with the overlap
         finishes[position + 1 : n] = finishes[position : n - 1]
@@ -321,17 +332,27 @@ class ListSchedule:
         if lo == hi:
             return [release] * len(self.timelines)
         # finish + (latency + data / bandwidth): the cost model's expression, term for term
-        rows = zip(self._in_source_list[lo:hi], self._in_data_list[lo:hi], strict=True)
-        ready: list[float] = []
-        for j, data in rows:
-            p, finish = self.node[j], self.finish[j]
-            links = zip(self._latency_rows[p], self._bandwidth_rows[p], strict=True)
-            if not ready:
-                ready = [finish + (latency + data / bandwidth) for latency, bandwidth in links]
-                continue
+        sources, data_sizes, node, finishes = (
+            self._in_source_list,
+            self._in_data_list,
+            self.node,
+            self.finish,
+        )
+        latency_rows, bandwidth_rows = self._latency_rows, self._bandwidth_rows
+        j, data = sources[lo], data_sizes[lo]
+        finish, p = finishes[j], node[j]
+        ready = [
+            finish + (latency + data / bandwidth)
+            for latency, bandwidth in zip(latency_rows[p], bandwidth_rows[p], strict=True)
+        ]
+        for k in range(lo + 1, hi):
+            j, data = sources[k], data_sizes[k]
+            finish, p = finishes[j], node[j]
             ready = [  # the maximum with each further input; of equal values, the later
                 a if (a := finish + (latency + data / bandwidth)) >= r else r
-                for r, (latency, bandwidth) in zip(ready, links, strict=True)
+                for r, latency, bandwidth in zip(
+                    ready, latency_rows[p], bandwidth_rows[p], strict=True
+                )
             ]
         if self._use_release[i]:
             ready = [r if r >= release else release for r in ready]
