@@ -365,15 +365,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     args.max_runs,
                 )
                 for cell in row:
-                    result = saga.get(cell.algorithm, {"status": "not in this saga"})
+                    result = saga.get(cell.algorithm, {"status": "n/a"})  # saga 2.0.2: no PEFT
                     cell.saga_status = result["status"]
                     if cell.saga_status == "ok":
                         cell.saga = Timing(result["cpu_seconds"], result["seconds"], result["runs"])
                         cell.saga_makespan = result["makespan"]
                     else:
+                        why = {"n/a": f"not in saga {saga_version}"}.get(cell.saga_status)
                         skipped.append(
                             f"saga {cell.algorithm} on {n_tasks} tasks x {n_nodes} nodes:"
-                            f" {cell.saga_status}"
+                            f" {why or cell.saga_status}"
                         )
             load = os.getloadavg()[0]
             for cell in row:
