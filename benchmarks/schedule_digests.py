@@ -80,10 +80,28 @@ def _variant(graph: TaskGraph, cluster: Cluster, kind: str, seed: int) -> Proble
             for d in graph.dependencies
         ]
         return Problem(TaskGraph(tasks, deps), cluster)
+    if kind == "signed-zeros":  # -0.0 where a number may be zero: its sign must not move
+        tasks = [
+            Task(t.id, -0.0 if rng.random() < 0.3 else t.work, request=f"r{k % 2}")
+            for k, t in enumerate(graph.tasks)
+        ]
+        deps = [
+            type(d)(d.source, d.target, -0.0 if rng.random() < 0.5 else d.data)
+            for d in graph.dependencies
+        ]
+        nodes = [
+            Node(n.id, n.speed, available_from=-0.0 if k % 2 else 0.0)
+            for k, n in enumerate(cluster)
+        ]
+        return Problem(
+            TaskGraph(tasks, deps),
+            Cluster(nodes, {}, Link(1e6, -0.0)),
+            [Request("r0", -0.0), Request("r1", 0.0)],
+        )
     raise ValueError(kind)
 
 
-VARIANTS = ("plain", "pinned", "requests", "kinds", "instant", "uniform", "zeros")
+VARIANTS = ("plain", "pinned", "requests", "kinds", "instant", "uniform", "zeros", "signed-zeros")
 
 
 def problems() -> Iterator[tuple[str, Problem]]:
