@@ -8,10 +8,11 @@ simulator read, so that predictions use measured numbers.
   ``fc``, ``stream`` for ``pool``/``add``/…); the kernel runs on the worker for a known
   number of FLOP and its median rate over a few runs is the node's speed for those
   kinds. Workers are measured one at a time, so they do not compete for the machine.
-- **links**: for each pair of workers, one of them measures the other over the direct
-  call channel, exactly the path a DAG result takes: the median round trip of empty
-  messages (latency = half of it) and the best transfer of a payload grown until it
-  takes at least 50 ms (bandwidth = bytes / (time − round trip)). Client-to-worker links
+- **links**: for each pair of workers, each measures the other over the direct call
+  channel, exactly the path a DAG result takes: the median round trip of empty messages
+  (latency = half of it) and the best transfer of a payload grown until it takes at
+  least 50 ms (bandwidth = bytes / (time − round trip)); the model's links being
+  symmetric, the two directions are averaged (round trip, and time per byte). Client-to-worker links
   are measured the same way from this process (they are not part of the model — the
   client is not a node — and are kept in the file as a comment).
 
@@ -177,6 +178,15 @@ def load_cluster_file(path: str | Path) -> Cluster:
         raise ModelError(exc.reason, f"{path}: {exc.where}" if exc.where else str(path)) from None
 
 
+def _symmetric(ways: Sequence[LinkMeasurement]) -> LinkMeasurement:
+    """One figure for both directions (the model's links are symmetric): the mean round
+    trip and the mean time per byte (a sender held to a small CPU quota, or an asymmetric
+    path, makes the two directions differ)."""
+    rtt = sum(w.rtt for w in ways) / len(ways)
+    per_byte = sum(1.0 / w.bandwidth for w in ways) / len(ways)
+    return LinkMeasurement(rtt, 1.0 / per_byte, max(w.size for w in ways))
+
+
 def _default_probe() -> tuple[Callable[..., Any], Callable[[str | None], str]]:
     from edgeoffload.apps.synthetic import kernel_for, kernel_speed
 
@@ -274,16 +284,24 @@ def calibrate_cluster(
     if links:
         for i, a in enumerate(names):
             for b in names[i + 1 :]:
-                peer = _require_worker(session, b)
-                reply, _ = _request(
-                    session,
-                    _require_worker(session, a),
-                    {"op": "dag_link", "address": peer.channel_address, **options},
-                    timeout=300.0,
-                )
-                m = LinkMeasurement(
-                    float(reply["rtt"]), float(reply["bandwidth"]), int(reply["size"])
-                )
+                ways = []
+                for sender, receiver in ((a, b), (b, a)):
+                    reply, _ = _request(
+                        session,
+                        _require_worker(session, sender),
+                        {
+                            "op": "dag_link",
+                            "address": _require_worker(session, receiver).channel_address,
+                            **options,
+                        },
+                        timeout=300.0,
+                    )
+                    ways.append(
+                        LinkMeasurement(
+                            float(reply["rtt"]), float(reply["bandwidth"]), int(reply["size"])
+                        )
+                    )
+                m = _symmetric(ways)
                 measured[(a, b)] = m
                 say(f"{a} <-> {b}: rtt {m.rtt * 1e3:.3g} ms, {m.bandwidth * 8 / 1e6:.4g} Mbit/s")
     clients: dict[NodeId, LinkMeasurement] = {}

@@ -211,7 +211,7 @@ class _Run:
     pickled: dict[str, Frames] = field(default_factory=dict)
     rename: Callable[[str], str] | None = None
     epoch: _Epoch | None = None
-    pushes: ThreadPoolExecutor | None = None
+    pushes: dict[str, ThreadPoolExecutor] = field(default_factory=dict)  # one per peer
     sequence: int = 0
 
     def holds(self, task: str) -> bool:
@@ -306,8 +306,10 @@ class DagService:
             run.raw.clear()
             run.pickled.clear()
             run.cond.notify_all()
-        if run.pushes is not None:
-            run.pushes.shutdown(wait=False, cancel_futures=True)
+            pushes = list(run.pushes.values())
+            run.pushes.clear()
+        for pool in pushes:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     # ---------------------------------------------------------------- plans
     def _op_plan(
@@ -358,10 +360,6 @@ class DagService:
             for task_id in list(run.raw):
                 run.results[task_id] = loads(run.raw.pop(task_id), rename=rename)
             run.epoch = epoch
-            if run.pushes is None:
-                run.pushes = ThreadPoolExecutor(
-                    max_workers=4, thread_name_prefix=f"edgeoffload-dag-push-{run.run[:8]}"
-                )
         for task_id, nodes in epoch.forward:
             for node in nodes:
                 self._push(run, epoch, task_id, node)
@@ -486,11 +484,18 @@ class DagService:
                 run.push_failed[node] = f"no channel address for node {node!r}"
                 run.cond.notify_all()
             return
-        pushes = run.pushes
-        if pushes is None:
-            return
+        # one sender per destination, in the order the results were made: a slow link (or
+        # a sender short of CPU) delivers the result needed first first, instead of
+        # spreading itself over every result at once
+        with run.cond:
+            pool = run.pushes.get(node)
+            if pool is None:
+                pool = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix=f"edgeoffload-dag-push-{node}"
+                )
+                run.pushes[node] = pool
         with contextlib.suppress(RuntimeError):  # the run was released meanwhile
-            pushes.submit(self._send, run, task_id, node, address)
+            pool.submit(self._send, run, task_id, node, address)
 
     def _send(self, run: _Run, task_id: str, node: str, address: str) -> None:
         start = time.time()
