@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint typecheck unit bench bench-offload bench-runtime bench-schedulers bench-simulator clean dnn-dags
+.PHONY: setup demo test lint typecheck unit bench bench-dag bench-offload bench-runtime bench-schedulers bench-simulator clean dnn-dags
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench-runtime: $(STAMP) ## offloaded no-op round trip vs Dask submit, a Ray acto
 
 bench-schedulers: $(STAMP) ## HEFT/CPOP/PEFT scheduling time vs saga (in .venv-saga); ARGS=--quick skips 5,000 tasks
 	$(BIN)/python benchmarks/bench_schedulers.py $(ARGS)
+
+bench-dag: $(STAMP) ## scheduled DAGs: overhead vs plain Dask; prediction error on an emulated network (root); ARGS=--quick
+	$(BIN)/python benchmarks/bench_dag.py $(ARGS)
 
 bench-simulator: $(STAMP) ## simulated tasks per second, batch and stream, 10-1000 nodes, up to 1M tasks
 	$(BIN)/python benchmarks/bench_simulator.py
