@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help="runs per case (default 7; quick 3)")
     parser.add_argument("--no-overhead", action="store_true", help="skip part 1")
     parser.add_argument("--no-netem", action="store_true", help="skip part 2")
-    parser.add_argument("--scale", type=float, default=0.25, help="work factor of part 2")
+    parser.add_argument("--scale", type=float, default=1.0, help="work factor of part 2")
     parser.add_argument("--cores", type=float, default=1.2, help="part 2 workers' cores")
     parser.add_argument("--out", default=str(ROOT / "results" / "bench_dag.json"))
     args = parser.parse_args(argv)
