@@ -68,6 +68,15 @@ class Timeline:
     search through more than a few dozen gaps on, it also mirrors its intervals in numpy
     arrays, so that long searches run vectorised.
 
+    Attributes
+    ----------
+    starts, finishes
+        The intervals' start and finish times, seconds, in time order. Change them only
+        through :meth:`insert`.
+    longest_gap
+        The longest ``starts[m + 1] - finishes[m]``, seconds (-inf with fewer than two
+        intervals).
+
     Examples
     --------
     >>> t = Timeline()
@@ -83,7 +92,6 @@ class Timeline:
         self.starts: list[float] = []
         self.finishes: list[float] = []
         self.longest_gap = -math.inf
-        """Longest ``starts[m + 1] - finishes[m]``, seconds (-inf with under two intervals)."""
         # numpy copies of starts and finishes, with spare room at the end, once long
         self._array_starts: np.ndarray | None = None
         self._array_finishes: np.ndarray | None = None
