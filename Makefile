@@ -29,8 +29,7 @@ unit: $(STAMP)
 
 test: lint typecheck unit ## lint, type-check and run the whole test suite
 
-bench: $(STAMP) ## run the benchmarks (see benchmarks/README.md)
-	$(BIN)/python benchmarks/run_all.py
+bench: bench-schedulers bench-simulator bench-runtime bench-offload bench-dag ## every benchmark, one after another (see benchmarks/README.md)
 
 bench-runtime: $(STAMP) ## offloaded no-op round trip vs Dask submit, a Ray actor and raw TCP
 	$(BIN)/python benchmarks/bench_runtime.py
