@@ -960,8 +960,8 @@ def session_cluster(session: Session) -> Cluster:
 class _Plan:
     node: NodeId
     order: list[TaskId]
-    send: dict[TaskId, list[NodeId]]
-    forward: dict[TaskId, list[NodeId]]
+    send: dict[TaskId, list[tuple[NodeId, float]]]  # node, when it is needed there (s)
+    forward: dict[TaskId, list[tuple[NodeId, float]]]
 
 
 class _Runner:
@@ -1066,26 +1066,28 @@ class _Runner:
     ) -> dict[NodeId, _Plan]:
         run_set = set(to_run)
         node_of = {a.task: a.node for a in schedule}
+        start_of = {a.task: a.start for a in schedule}
         plans = {n: _Plan(n, [], {}, {}) for n in self.alive}
         for node, order in execution_order(problem, schedule).items():
             plans[node].order = [t for t in order if t in run_set]
+
+        def targets(task_id: TaskId, skip: set[NodeId]) -> list[tuple[NodeId, float]]:
+            """Nodes needing ``task_id``'s result, each with the earliest scheduled start
+            of a consumer there: a worker sends what is needed first first."""
+            need: dict[NodeId, float] = {}
+            for c in self.graph.successors(task_id):
+                if c in run_set and node_of[c] not in skip:
+                    need[node_of[c]] = min(need.get(node_of[c], math.inf), start_of[c])
+            return sorted(need.items(), key=lambda item: self.nodes.index(item[0]))
+
         for task_id in run_set:
-            here = node_of[task_id]
-            targets = sorted(
-                {node_of[c] for c in self.graph.successors(task_id) if c in run_set} - {here},
-                key=self.nodes.index,
-            )
-            if targets:
-                plans[here].send[task_id] = targets
+            sends = targets(task_id, {node_of[task_id]})
+            if sends:
+                plans[node_of[task_id]].send[task_id] = sends
         for stub, holder in stubs.items():
-            targets = sorted(
-                {node_of[c] for c in self.graph.successors(stub) if c in run_set}
-                - {holder}
-                - holders.get(stub, set()),
-                key=self.nodes.index,
-            )
-            if targets:
-                plans[holder].forward[stub] = targets
+            sends = targets(stub, {holder} | holders.get(stub, set()))
+            if sends:
+                plans[holder].forward[stub] = sends
         for task_id in run_set:
             self.location[task_id] = node_of[task_id]
         return plans
@@ -1113,7 +1115,7 @@ class _Runner:
                         "inputs": list(self.graph.predecessors(task_id)),
                         "payload": [len(frames), len(payload)],
                         "release": release.get(task_id, 0.0),
-                        "send": plan.send.get(task_id, []),
+                        "send": [list(x) for x in plan.send.get(task_id, [])],
                     }
                 )
                 frames.extend(payload)
@@ -1124,7 +1126,7 @@ class _Runner:
                 peers=peers,
                 bundles=sorted(bundles),
                 tasks=tasks,
-                forward=[[t, nodes] for t, nodes in plan.forward.items()],
+                forward=[[t, [list(x) for x in sends]] for t, sends in plan.forward.items()],
             )
             messages[node] = (header, frames)
         if not first:  # the run goes on: the new plans start at once, on the same clock

@@ -33,6 +33,7 @@ sends it) or until the client is dropped (it left or stopped heartbeating).
 from __future__ import annotations
 
 import contextlib
+import heapq
 import importlib
 import logging
 import math
@@ -41,7 +42,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -171,6 +171,57 @@ def _renamer(namespaces: Sequence[Namespace]) -> Callable[[str], str]:
     return rename
 
 
+def _targets(items: Sequence[Any]) -> tuple[tuple[str, float], ...]:
+    """``[[node, when needed], ...]`` (or bare node names) as pairs."""
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            out.append((item, 0.0))
+        else:
+            out.append((str(item[0]), float(item[1])))
+    return tuple(out)
+
+
+class _Sender:
+    """One thread sending results to one destination, the earliest-needed first."""
+
+    def __init__(self, send: Callable[[str], None], label: str) -> None:
+        self._send = send
+        self._heap: list[tuple[float, int, str]] = []
+        self._count = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._loop, name=f"edgeoffload-dag-push-{label}", daemon=True
+        )
+        self._thread.start()
+
+    def put(self, needed: float, task_id: str) -> None:
+        with self._cond:
+            self._count += 1
+            heapq.heappush(self._heap, (needed, self._count, task_id))
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._heap.clear()
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                _, _, task_id = heapq.heappop(self._heap)
+            try:
+                self._send(task_id)
+            except Exception:  # _send reports its own failures; never let the thread die
+                logger.exception("edgeoffload: pushing %s failed", task_id)
+
+
 @dataclass
 class _Task:
     id: str
@@ -179,7 +230,7 @@ class _Task:
     kwargs: dict[str, Any]
     inputs: tuple[str, ...]
     release: float
-    send: tuple[str, ...]
+    send: tuple[tuple[str, float], ...]  # node, when it needs the result (s after t0)
 
 
 @dataclass
@@ -187,7 +238,7 @@ class _Epoch:
     number: int
     t0: float | None  # None until the session says go
     tasks: list[_Task]
-    forward: list[tuple[str, tuple[str, ...]]]
+    forward: list[tuple[str, tuple[tuple[str, float], ...]]]
     peers: dict[str, str]
     state: str = "running"  # running | done | error | stopped
     stop: bool = False
@@ -211,7 +262,7 @@ class _Run:
     pickled: dict[str, Frames] = field(default_factory=dict)
     rename: Callable[[str], str] | None = None
     epoch: _Epoch | None = None
-    pushes: dict[str, ThreadPoolExecutor] = field(default_factory=dict)  # one per peer
+    pushes: dict[str, _Sender] = field(default_factory=dict)  # one per destination
     sequence: int = 0
 
     def holds(self, task: str) -> bool:
@@ -308,8 +359,8 @@ class DagService:
             run.cond.notify_all()
             pushes = list(run.pushes.values())
             run.pushes.clear()
-        for pool in pushes:
-            pool.shutdown(wait=False, cancel_futures=True)
+        for sender in pushes:
+            sender.close()
 
     # ---------------------------------------------------------------- plans
     def _op_plan(
@@ -336,14 +387,14 @@ class DagService:
                     dict(kwargs),
                     tuple(str(i) for i in item["inputs"]),
                     float(item.get("release", 0.0)),
-                    tuple(str(n) for n in item.get("send", ())),
+                    _targets(item.get("send", ())),
                 )
             )
         epoch = _Epoch(
             int(header["epoch"]),
             None if header.get("t0") is None else float(header["t0"]),
             tasks,
-            [(str(t), tuple(str(n) for n in nodes)) for t, nodes in header.get("forward", [])],
+            [(str(t), _targets(nodes)) for t, nodes in header.get("forward", [])],
             {str(k): str(v) for k, v in dict(header.get("peers", {})).items()},
         )
         with run.cond:
@@ -360,9 +411,9 @@ class DagService:
             for task_id in list(run.raw):
                 run.results[task_id] = loads(run.raw.pop(task_id), rename=rename)
             run.epoch = epoch
-        for task_id, nodes in epoch.forward:
-            for node in nodes:
-                self._push(run, epoch, task_id, node)
+        for task_id, targets in epoch.forward:
+            for node, needed in targets:
+                self._push(run, epoch, task_id, node, needed)
         epoch.thread = threading.Thread(
             target=self._execute,
             args=(run, epoch),
@@ -435,8 +486,8 @@ class DagService:
                 )
                 epoch.current = None
                 run.cond.notify_all()
-            for node in task.send:
-                self._push(run, epoch, task.id, node)
+            for node, needed in task.send:
+                self._push(run, epoch, task.id, node, needed)
         with run.cond:
             epoch.state = "done"
             run.cond.notify_all()
@@ -477,25 +528,22 @@ class DagService:
             run.cond.notify_all()
 
     # ---------------------------------------------------------------- transfers
-    def _push(self, run: _Run, epoch: _Epoch, task_id: str, node: str) -> None:
+    def _push(self, run: _Run, epoch: _Epoch, task_id: str, node: str, needed: float = 0.0) -> None:
         address = epoch.peers.get(node)
         if address is None:
             with run.cond:
                 run.push_failed[node] = f"no channel address for node {node!r}"
                 run.cond.notify_all()
             return
-        # one sender per destination, in the order the results were made: a slow link (or
-        # a sender short of CPU) delivers the result needed first first, instead of
-        # spreading itself over every result at once
+        # one sender per destination, taking the result needed there first first: a slow
+        # link (or a sender short of CPU) then delivers what the next task waits for,
+        # instead of spreading itself over every result at once
         with run.cond:
-            pool = run.pushes.get(node)
-            if pool is None:
-                pool = ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix=f"edgeoffload-dag-push-{node}"
-                )
-                run.pushes[node] = pool
-        with contextlib.suppress(RuntimeError):  # the run was released meanwhile
-            pool.submit(self._send, run, task_id, node, address)
+            sender = run.pushes.get(node)
+            if sender is None:
+                sender = _Sender(lambda t: self._send(run, t, node, address), f"{node}")
+                run.pushes[node] = sender
+        sender.put(needed, task_id)
 
     def _send(self, run: _Run, task_id: str, node: str, address: str) -> None:
         start = time.time()
