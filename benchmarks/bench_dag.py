@@ -49,6 +49,15 @@ MBIT = 1e6 / 8  # bytes/s per Mbit/s
 BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def cpu_group() -> str:
+    """This process's cgroup v1 ``cpu`` group (where its CPU quota is set, if any)."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "cpu" in controllers.split(","):
+            return path
+    return ""
+
+
 def noop(*inputs: object, size: int = OUTPUT) -> bytes:
     """A task that does nothing but return ``size`` bytes."""
     return bytes(size)
@@ -202,6 +211,7 @@ def netem_client(argv: list[str]) -> int:
     with connect(
         options["address"], security=options["certs"], wait_for_workers=4, timeout=120
     ) as session:
+        groups = {n: session.call_on(n, cpu_group) for n in scenario.cluster.node_ids}
         start = time.perf_counter()
         calibration = calibrate_cluster(
             session,
@@ -219,6 +229,7 @@ def netem_client(argv: list[str]) -> int:
             scale=options["scale"],
             repeat=options["repeat"],
         )
+        groups_after = {n: session.call_on(n, cpu_group) for n in scenario.cluster.node_ids}
     if options.get("out"):
         from edgeoffload.experiments.dag_run import save_gantts
 
@@ -246,6 +257,8 @@ def netem_client(argv: list[str]) -> int:
             {
                 "calibration": calibration.to_dict(),
                 "calibration_seconds": calibrated_in,
+                "cpu_groups": groups,
+                "cpu_groups_after": groups_after,
                 "cases": cases,
             }
         ),
@@ -381,6 +394,12 @@ def part_netem(scale: float, repeat: int, budget: float, seconds: float) -> dict
             raise RuntimeError(f"the client failed:\n{done.stderr[-4000:]}")
         result = json.loads(done.stdout.strip().splitlines()[-1])
     result["quotas"] = quotas if throttled else {}
+    if throttled:  # a worker outside its group would make the figures meaningless: say so
+        for when in ("cpu_groups", "cpu_groups_after"):
+            lost = [n for n, g in result[when].items() if "edgeoffload/" not in g]
+            if lost:
+                result.setdefault("warnings", []).append(f"{when}: not throttled: {lost}")
+                print(f"WARNING: workers {lost} were not in their CPU quota group ({when})")
     result["scale"] = scale
     print(f"CPU quotas (cores): {', '.join(f'{n} {q:.3g}' for n, q in quotas.items())}")
     for link in result["calibration"]["_calibration"]["links"]:
