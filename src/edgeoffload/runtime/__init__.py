@@ -13,11 +13,22 @@ the function as before: it runs wherever it is predicted to finish soonest::
         session.print_summary()
 
 Importing this package does not import Dask; starting a session does. See
-``docs/runtime.md`` for decisions, policies, security and fault handling.
+``docs/runtime.md`` for decisions, policies, security and fault handling, and
+``docs/dag-execution.md`` for scheduled DAGs (:func:`run_dag`) and calibration.
 """
 
 from __future__ import annotations
 
+from edgeoffload.runtime.calibration import Calibration, calibrate_cluster, load_cluster_file
+from edgeoffload.runtime.dag import (
+    Dag,
+    DagProblem,
+    DagRequest,
+    DagRun,
+    TaskCall,
+    run_dag,
+    run_local,
+)
 from edgeoffload.runtime.decision import (
     POLICIES,
     AlwaysLocalPolicy,
@@ -48,7 +59,12 @@ __all__ = [
     "AlwaysLocalPolicy",
     "AlwaysRemotePolicy",
     "BoundOffloadedFunction",
+    "Calibration",
     "CallRecord",
+    "Dag",
+    "DagProblem",
+    "DagRequest",
+    "DagRun",
     "DecisionEngine",
     "EnergyPolicy",
     "Estimate",
@@ -59,10 +75,15 @@ __all__ = [
     "Probe",
     "Session",
     "SessionStats",
+    "TaskCall",
     "WorkerSpec",
+    "calibrate_cluster",
     "connect",
     "current_session",
     "get_policy",
+    "load_cluster_file",
     "offload",
     "register_policy",
+    "run_dag",
+    "run_local",
 ]
