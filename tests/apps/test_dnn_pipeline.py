@@ -124,3 +124,17 @@ class TestTorch:
         for task, value in run.outputs.items():
             np.testing.assert_allclose(value, expected[task], rtol=1e-4, atol=1e-4)
         assert {e.node for e in run.executions} == {"cam1", "edge"}
+
+
+def test_without_torch_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where PyTorch is missing, using the pipeline says how to install it."""
+    import importlib.util
+
+    from edgeoffload.apps import dnn_pipeline
+    from edgeoffload.errors import EdgeOffloadError
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    reason = dnn_pipeline.torch_unavailable()
+    assert reason is not None and "edgeoffload[dnn]" in reason
+    with pytest.raises(EdgeOffloadError, match=r"pip install 'edgeoffload\[dnn\]'"):
+        dnn_pipeline.import_torch()

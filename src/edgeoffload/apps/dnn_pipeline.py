@@ -77,7 +77,11 @@ FRAME_SHAPE = (1, 3, 224, 224)
 def torch_unavailable() -> str | None:
     """Why this pipeline cannot run here (torch or torchvision missing), or ``None``."""
     for name in ("torch", "torchvision"):
-        if importlib.util.find_spec(name) is None:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a broken or blocked installation
+            found = False
+        if not found:
             return (
                 f"{name} is not installed: pip install 'edgeoffload[dnn]' "
                 "(torch==2.13.0, torchvision==0.28.0)"
