@@ -237,17 +237,20 @@ def print_run(result: ScenarioRun) -> None:
     conditions = list(dict.fromkeys(c.condition for c in result.cases))
     for condition in conditions:
         cases = [c for c in result.cases if c.condition == condition]
-        table = Table(title=f"{result.scenario} {condition}: makespan and mean latency (s)")
-        for column in (
+        table = Table(
+            title=f"{result.scenario} {condition}: makespan and mean latency (s), "
+            "predicted / simulated / measured"
+        )
+        for column in (  # makespans, then mean latencies, then measured latency / Local's
             "algorithm",
-            "predicted",
-            "simulated",
-            "measured",
+            "pred",
+            "sim",
+            "meas",
             "error",
-            "latency pred",
-            "latency sim",
-            "latency meas",
-            "meas. % of Local",
+            "lat pred",
+            "lat sim",
+            "lat meas",
+            "% Local",
         ):
             table.add_column(column, justify="left" if column == "algorithm" else "right")
         local = next((c for c in cases if c.algorithm == "local"), None)

@@ -76,6 +76,8 @@ from edgeoffload.runtime.stats import (
 if TYPE_CHECKING:
     from distributed import Security
 
+    from edgeoffload.runtime.dag import DagRun
+
 __all__ = [
     "DEFAULT_DEADLINE",
     "LocalCluster",
@@ -1036,7 +1038,7 @@ class Session:
             console.print(table)
 
     # ---------------------------------------------------------------- scheduled DAGs
-    def run_dag(self, app: Any, **options: Any) -> Any:
+    def run_dag(self, app: Any, **options: Any) -> DagRun:
         """Schedule a DAG of offloaded functions and run it on the workers named by the
         cluster's node ids; see :func:`edgeoffload.runtime.dag.run_dag` for the options.
 
