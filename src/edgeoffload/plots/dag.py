@@ -9,10 +9,11 @@ receipt, and executions lost with a failed worker hatched. Both share the time a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from edgeoffload.model import Problem, Schedule
-from edgeoffload.plots.gantt import plot_gantt
+from edgeoffload.plots._timeline import draw_task, draw_transfer, finish_axes, new_axes
+from edgeoffload.plots.gantt import plot_gantt, task_colours
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -46,18 +47,6 @@ class ExecutionLike(Protocol):
     def finish(self) -> float: ...
 
 
-def _colours(problem: Problem) -> dict[str, Any]:
-    from matplotlib import colormaps
-
-    keys = (
-        [r.id for r in problem.requests]
-        if problem.has_requests
-        else [t.id for t in problem.graph.tasks]
-    )
-    cmap = colormaps["tab20"] if len(keys) > 10 else colormaps["tab10"]
-    return {k: cmap(i % cmap.N) for i, k in enumerate(keys)}
-
-
 def plot_measured_gantt(
     problem: Problem,
     measured: Schedule,
@@ -70,39 +59,17 @@ def plot_measured_gantt(
 ) -> Axes:
     """Draw a measured timeline: tasks as bars (coloured by request), measured transfers as
     thin grey bars on the receiving row, lost executions hatched. Returns the Axes."""
-    if ax is None:
-        from matplotlib.figure import Figure
-
-        ax = Figure(figsize=(11, 1.2 + 0.7 * len(problem.cluster))).subplots()
+    ax = ax or new_axes(11, 1.2 + 0.7 * len(problem.cluster))
     rows = list(nodes or problem.cluster.node_ids)
-    extra = sorted({a.node for a in measured} - set(rows))
-    rows += extra
+    rows += sorted({a.node for a in measured} - set(rows))
     y = {node: k for k, node in enumerate(rows)}
-    colours = _colours(problem)
+    colours, keys = task_colours(problem)
     span = max([measured.makespan, *(t.end for t in transfers), *(e.finish for e in lost), 1e-12])
     for a in measured:
-        if a.node not in y or a.task not in problem.graph:
-            continue
-        task = problem.graph.task(a.task)
-        key = task.request if problem.has_requests and task.request else task.id
-        ax.barh(
-            y[a.node],
-            max(a.duration, 0.0),
-            left=a.start,
-            height=0.55,
-            color=colours.get(key, "C0"),
-            edgecolor="black",
-            linewidth=0.4,
-        )
-        if a.duration >= 0.035 * span:
-            ax.text(
-                a.start + a.duration / 2,
-                y[a.node],
-                a.task,
-                ha="center",
-                va="center",
-                fontsize=7,
-                clip_on=True,
+        if a.node in y and a.task in problem.graph:
+            key = keys[problem.graph.index(a.task)]
+            draw_task(
+                ax, y[a.node], a.start, a.duration, colours.get(key, "C0"), label=a.task, span=span
             )
     for e in lost:
         if e.node in y:
@@ -118,20 +85,8 @@ def plot_measured_gantt(
             )
     for t in transfers:
         if t.target in y:
-            ax.barh(
-                y[t.target] + 0.36,
-                max(t.end - t.start, 0.0),
-                left=t.start,
-                height=0.12,
-                color="0.55",
-                edgecolor="none",
-            )
-    ax.set_yticks(range(len(rows)), rows)
-    ax.set_ylim(len(rows) - 0.4, -0.6)
-    ax.set_xlim(0, span * 1.02)
-    ax.set_xlabel("time (s)")
-    ax.grid(axis="x", linestyle=":", linewidth=0.5)
-    ax.set_title(title or f"measured: makespan {measured.makespan:.4g} s")
+            draw_transfer(ax, y[t.target], t.start, t.end - t.start)
+    finish_axes(ax, rows, span, title or f"measured: makespan {measured.makespan:.4g} s")
     return ax
 
 

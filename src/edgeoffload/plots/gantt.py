@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from edgeoffload.model import Problem, Schedule
+from edgeoffload.plots._timeline import (
+    colours_for,
+    draw_task,
+    draw_transfer,
+    finish_axes,
+    new_axes,
+    request_legend,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["plot_gantt"]
+__all__ = ["plot_gantt", "task_colours"]
 
-_LABEL_MIN_FRACTION = 0.035  # label a bar only if it spans this share of the x range
 _MAX_ARROWS = 150
 
 
-def _palette(n: int) -> list[Any]:
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab20"] if n > 10 else colormaps["tab10"]
-    return [cmap(k % cmap.N) for k in range(max(n, 1))]
+def task_colours(problem: Problem) -> tuple[dict[str, object], list[str]]:
+    """Colour per request (per task without requests), and each task's colour key."""
+    if problem.has_requests:
+        colours = colours_for([r.id for r in problem.requests])
+        keys = [t.request or t.id for t in problem.graph.tasks]
+    else:
+        keys = [t.id for t in problem.graph.tasks]
+        colours = colours_for(keys)
+    return colours, keys
 
 
 def plot_gantt(
@@ -39,43 +50,17 @@ def plot_gantt(
     arrow from sender to receiver when there are few enough. Request arrivals are marked
     with a triangle on the node they arrive at. Nothing is shown or saved.
     """
-    if ax is None:
-        from matplotlib.figure import Figure
-
-        ax = Figure(figsize=(11, 1.2 + 0.7 * len(problem.cluster))).subplots()
+    ax = ax or new_axes(11, 1.2 + 0.7 * len(problem.cluster))
     rows = list(nodes or problem.cluster.node_ids)
     y = {node: k for k, node in enumerate(rows)}
     graph, costs = problem.graph, problem.costs
     span = max(schedule.makespan, 1e-12)
-
-    colour_keys = (
-        [r.id for r in problem.requests] if problem.has_requests else [t.id for t in graph.tasks]
-    )
-    colours = dict(zip(colour_keys, _palette(len(colour_keys)), strict=False))
-    for task in graph.tasks:
+    colours, keys = task_colours(problem)
+    for task, key in zip(graph.tasks, keys, strict=True):
         a = schedule.assignment(task.id)
-        if a.node not in y:
-            continue
-        key = task.request if problem.has_requests and task.request else task.id
-        row = y[a.node]
-        ax.barh(
-            row,
-            a.duration,
-            left=a.start,
-            height=0.55,
-            color=colours.get(key, "C0"),
-            edgecolor="black",
-            linewidth=0.4,
-        )
-        if a.duration >= _LABEL_MIN_FRACTION * span:
-            ax.text(
-                a.start + a.duration / 2,
-                row,
-                task.id,
-                ha="center",
-                va="center",
-                fontsize=7,
-                clip_on=True,
+        if a.node in y:
+            draw_task(
+                ax, y[a.node], a.start, a.duration, colours.get(key, "C0"), label=task.id, span=span
             )
 
     crossing = 0
@@ -84,14 +69,7 @@ def plot_gantt(
         if src.node == dst.node or src.node not in y or dst.node not in y:
             continue
         transfer = costs.transfer_time(dep.data, src.node, dst.node)
-        ax.barh(
-            y[dst.node] + 0.36,
-            transfer,
-            left=src.finish,
-            height=0.12,
-            color="0.55",
-            edgecolor="none",
-        )
+        draw_transfer(ax, y[dst.node], src.finish, transfer)
         if crossing < _MAX_ARROWS:
             ax.annotate(
                 "",
@@ -114,27 +92,14 @@ def plot_gantt(
                 linestyle="none",
             )
 
-    ax.set_yticks(range(len(rows)), rows)
-    ax.set_ylim(len(rows) - 0.4, -0.6)
-    ax.set_xlim(0, span * 1.02)
-    ax.set_xlabel("time (s)")
-    ax.grid(axis="x", linestyle=":", linewidth=0.5)
-    ax.set_title(
+    finish_axes(
+        ax,
+        rows,
+        span,
         title
         or f"{schedule.algorithm}: makespan {schedule.makespan:.4g} s"
-        + (f", {crossing} transfers (grey)" if crossing else "")
+        + (f", {crossing} transfers (grey)" if crossing else ""),
     )
-    if problem.has_requests and len(problem.requests) <= 20:
-        from matplotlib.patches import Patch
-
-        handles = [Patch(color=colours[r.id], label=r.id) for r in problem.requests]
-        ax.legend(
-            handles=handles,
-            loc="upper left",
-            bbox_to_anchor=(1.0, 1.0),
-            fontsize=7,
-            frameon=False,
-            title="request",
-            title_fontsize=7,
-        )
+    if problem.has_requests:
+        request_legend(ax, colours)
     return ax

@@ -11,6 +11,15 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from edgeoffload.plots._timeline import (
+    colours_for,
+    draw_task,
+    draw_transfer,
+    finish_axes,
+    new_axes,
+    request_legend,
+)
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -24,12 +33,6 @@ __all__ = [
     "plot_sim_gantt",
     "plot_sweep",
 ]
-
-
-def _new_axes(width: float, height: float) -> Axes:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height)).subplots()
 
 
 def plot_latency_by_condition(
@@ -47,7 +50,7 @@ def plot_latency_by_condition(
     deviations (error bars) and ``predicted`` the schedulers' own predictions (black
     ticks on the bars).
     """
-    ax = ax or _new_axes(10, 4.8)
+    ax = ax or new_axes(10, 4.8)
     conditions = list(simulated)
     algorithms: list[str] = []
     for row in simulated.values():
@@ -121,7 +124,7 @@ def plot_percent_of_local(
     ``percent[condition][algorithm]`` in percent (100 = as slow as Local). ``paper``
     gives the paper's DHS figure per condition where it has one (drawn as diamonds).
     """
-    ax = ax or _new_axes(8, 4.5)
+    ax = ax or new_axes(8, 4.5)
     conditions = list(percent)
     n = max(len(algorithms), 1)
     width = 0.7 / n
@@ -167,13 +170,11 @@ def plot_sim_gantt(
     trace are thin grey bars on the receiving row; node failures are red crosses; a
     dashed line marks the predicted makespan. At most ``max_tasks`` tasks are drawn.
     """
-    from matplotlib import colormaps
-
     tasks = result.tasks
     rows = list(tasks.node_ids)
-    ax = ax or _new_axes(11, 1.2 + 0.6 * len(rows))
-    cmap = colormaps["tab20"]
-    colours: dict[str, Any] = {}
+    ax = ax or new_axes(11, 1.2 + 0.6 * len(rows))
+    requests = list(dict.fromkeys(tasks.task_id(i).split("/", 1)[0] for i in range(len(tasks))))
+    colours = colours_for(requests)
     span = max(result.horizon, result.predicted_makespan, 1e-12)
     drawn = 0
     for i in range(len(tasks)):
@@ -184,16 +185,7 @@ def plot_sim_gantt(
             break
         drawn += 1
         request = tasks.task_id(i).split("/", 1)[0]
-        colour = colours.setdefault(request, cmap(len(colours) % cmap.N))
-        ax.barh(
-            int(tasks.node[i]),
-            finish - start,
-            left=start,
-            height=0.55,
-            color=colour,
-            edgecolor="black",
-            linewidth=0.3,
-        )
+        draw_task(ax, int(tasks.node[i]), start, finish - start, colours[request], linewidth=0.3)
     sends: dict[tuple[str | None, str, str | None], float] = {}
     for event in result.trace:
         if event.kind == "send":
@@ -201,14 +193,7 @@ def plot_sim_gantt(
         elif event.kind == "receive" and event.peer is not None:
             began = sends.pop((event.task, event.node, event.peer), None)
             if began is not None:
-                ax.barh(
-                    rows.index(event.peer) + 0.36,
-                    event.time - began,
-                    left=began,
-                    height=0.1,
-                    color="0.55",
-                    edgecolor="none",
-                )
+                draw_transfer(ax, rows.index(event.peer), began, event.time - began)
         elif event.kind == "fail":
             ax.plot(
                 [event.time],
@@ -219,28 +204,15 @@ def plot_sim_gantt(
                 markeredgewidth=2,
             )
     ax.axvline(result.predicted_makespan, color="black", linestyle="--", linewidth=0.8)
-    ax.set_yticks(range(len(rows)), rows)
-    ax.set_ylim(len(rows) - 0.4, -0.6)
-    ax.set_xlim(0, span * 1.02)
-    ax.set_xlabel("time (s)")
-    ax.grid(axis="x", linestyle=":", linewidth=0.5)
-    ax.set_title(
+    finish_axes(
+        ax,
+        rows,
+        span,
         title
         or f"{result.algorithm}: simulated makespan {result.makespan:.4g} s"
-        f" (predicted {result.predicted_makespan:.4g} s, dashed)"
+        f" (predicted {result.predicted_makespan:.4g} s, dashed)",
     )
-    if 0 < len(colours) <= 20:
-        from matplotlib.patches import Patch
-
-        ax.legend(
-            handles=[Patch(color=c, label=r) for r, c in colours.items()],
-            loc="upper left",
-            bbox_to_anchor=(1.0, 1.0),
-            fontsize=7,
-            frameon=False,
-            title="request",
-            title_fontsize=7,
-        )
+    request_legend(ax, colours)
     return ax
 
 
@@ -257,7 +229,7 @@ def plot_sweep(
     ylabel: str | None = None,
 ) -> Axes:
     """Lines of ``y`` against ``x``, one per value of ``group``, averaged over the rest."""
-    ax = ax or _new_axes(7, 4.2)
+    ax = ax or new_axes(7, 4.2)
     series: dict[str, dict[float, list[float]]] = {}
     for row in rows:
         value = float(row[y])
@@ -301,7 +273,7 @@ def plot_calibration(
     """
     import numpy as np
 
-    ax = ax or _new_axes(7, 5)
+    ax = ax or new_axes(7, 5)
     grid = np.asarray(accuracy, dtype=float)
     image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=1)
     ax.figure.colorbar(image, ax=ax, label="share of problems where DHS picks the best")
@@ -328,7 +300,7 @@ def plot_latency_cdf(
     title: str | None = None,
 ) -> Axes:
     """Empirical CDF of frame latencies, one line per algorithm (streams)."""
-    ax = ax or _new_axes(7, 4.2)
+    ax = ax or new_axes(7, 4.2)
     for k, (name, values) in enumerate(latencies.items()):
         data = sorted(v for v in values if math.isfinite(v))
         if not data:

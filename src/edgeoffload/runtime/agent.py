@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import traceback
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -30,7 +29,7 @@ from edgeoffload.runtime.bundles import python_version
 from edgeoffload.runtime.cache import CodeCache
 from edgeoffload.runtime.channel import ChannelServer
 from edgeoffload.runtime.probe import probe_benchmark
-from edgeoffload.runtime.protocol import PROTOCOL_VERSION, Frames, dumps, loads
+from edgeoffload.runtime.protocol import PROTOCOL_VERSION, Frames, dumps, error_reply, loads
 
 __all__ = ["WorkerAgent", "WorkerDescription", "describe_from_preset"]
 
@@ -314,20 +313,5 @@ class WorkerAgent:
     def _error_reply(
         self, exc: BaseException, compute: float, waited: float, cold: bool
     ) -> tuple[dict[str, Any], Frames]:
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            exc = RuntimeError(f"the offloaded function raised {type(exc).__name__}")
-        tb = "".join(traceback.format_exception(exc))
-        try:
-            out = dumps(exc)
-        except Exception:
-            out = []
-        return {
-            "status": "error",
-            "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-            "message": str(exc),
-            "traceback": tb,
-            "worker": self.name,
-            "compute": compute,
-            "waited": waited,
-            "cold": cold,
-        }, out
+        header, out = error_reply(exc, "the offloaded function", self.name)
+        return {**header, "compute": compute, "waited": waited, "cold": cold}, out

@@ -51,6 +51,7 @@ from types import ModuleType
 from typing import Any
 
 from edgeoffload.errors import BundleError
+from edgeoffload.runtime._procs import pid_alive
 from edgeoffload.runtime.bundles import (
     MANIFEST_NAME,
     check_requirements,
@@ -75,16 +76,6 @@ def cache_base() -> Path:
 def client_key(client_id: str) -> str:
     """Short, path- and identifier-safe key of a client id."""
     return hashlib.sha256(client_id.encode()).hexdigest()[:10]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Namespace:
@@ -243,7 +234,7 @@ class CodeCache:
             return removed
         for entry in self.base.iterdir():
             _, _, pid = entry.name.rpartition(".")
-            if entry.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
+            if entry.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry)
         return removed

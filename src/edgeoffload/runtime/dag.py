@@ -58,7 +58,6 @@ from edgeoffload.errors import (
     ModelError,
     OffloadError,
     OffloadTimeoutError,
-    SecurityError,
     WorkerUnavailableError,
 )
 from edgeoffload.model import (
@@ -81,7 +80,6 @@ from edgeoffload.runtime.decorators import BoundOffloadedFunction, OffloadedFunc
 from edgeoffload.runtime.protocol import client_module_name, dumps, loads
 
 if TYPE_CHECKING:
-    from edgeoffload.runtime.channel import ChannelClient
     from edgeoffload.runtime.session import Session, _Worker
     from edgeoffload.schedulers import Scheduler
 
@@ -820,19 +818,11 @@ def _request(
     timeout: float = _CONTROL_TIMEOUT,
 ) -> tuple[dict[str, Any], list[Any]]:
     """One message to a worker's channel; network failures as the runtime's errors."""
-    import ssl
+    from edgeoffload.runtime.session import channel_request
 
-    channel: ChannelClient = session._channel_for(worker)
-    try:
-        reply, out, _, _ = channel.request(header, frames, timeout)
-    except TimeoutError as exc:
-        raise OffloadTimeoutError(
-            f"worker {worker.name} did not answer within {timeout:.3g} s"
-        ) from exc
-    except ssl.SSLError as exc:
-        raise SecurityError(f"worker {worker.name}: TLS failed: {exc}") from exc
-    except (OSError, ConnectionError) as exc:
-        raise WorkerUnavailableError(f"worker {worker.name}: {type(exc).__name__}: {exc}") from exc
+    reply, out, _, _ = channel_request(
+        session._channel_for(worker), worker.name, header, frames, timeout
+    )
     if reply.get("status") == "refused":
         raise OffloadError(str(reply.get("error", "refused")))
     return reply, out

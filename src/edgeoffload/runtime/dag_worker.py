@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeoffload.errors import BundleError
 from edgeoffload.runtime.channel import ChannelClient
-from edgeoffload.runtime.protocol import Frames, dumps, loads
+from edgeoffload.runtime.protocol import Frames, dumps, error_reply, loads
 
 if TYPE_CHECKING:
     from edgeoffload.runtime.agent import WorkerAgent
@@ -495,21 +495,8 @@ class DagService:
     def _fail(
         self, run: _Run, epoch: _Epoch, task: _Task, exc: BaseException, start: float, end: float
     ) -> None:
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            exc = RuntimeError(f"task {task.id} raised {type(exc).__name__}")
-        tb = "".join(traceback.format_exception(exc))
-        try:
-            out = dumps(exc)
-        except Exception:
-            out = []
-        reply = {
-            "status": "error",
-            "task": task.id,
-            "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-            "message": str(exc),
-            "traceback": tb,
-            "worker": self.agent.name,
-        }
+        header, out = error_reply(exc, f"task {task.id}", self.agent.name)
+        reply = {**header, "task": task.id}
         with run.cond:
             run.records.append(
                 {

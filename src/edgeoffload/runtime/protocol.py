@@ -29,6 +29,7 @@ import pickle
 import socket
 import ssl
 import struct
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,6 +39,7 @@ __all__ = [
     "Reader",
     "client_module_name",
     "dumps",
+    "error_reply",
     "loads",
     "recv_message",
     "send_message",
@@ -113,6 +115,31 @@ class _Unpickler(pickle.Unpickler):
         if self._rename is not None:
             module = self._rename(module)
         return super().find_class(module, name)
+
+
+def error_reply(exc: BaseException, what: str, worker: str) -> tuple[dict[str, Any], Frames]:
+    """The ``status: error`` reply for ``exc`` raised by ``what`` on ``worker``.
+
+    The header carries the exception's type, message and formatted traceback, so the
+    caller can report it even when the exception itself cannot be unpickled there; the
+    frames carry the pickled exception when it pickles (none otherwise). An interpreter
+    exit or interrupt inside user code becomes a RuntimeError: it must not stop the worker.
+    """
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        exc = RuntimeError(f"{what} raised {type(exc).__name__}")
+    tb = "".join(traceback.format_exception(exc))
+    try:
+        out = dumps(exc)
+    except Exception:  # an unpicklable exception still reports type, message and traceback
+        out = []
+    header = {
+        "status": "error",
+        "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "message": str(exc),
+        "traceback": tb,
+        "worker": worker,
+    }
+    return header, out
 
 
 def loads(frames: Sequence[Any], rename: Callable[[str], str] | None = None) -> Any:

@@ -673,18 +673,7 @@ class Session:
     ) -> tuple[dict[str, Any], list[Any], int, int]:
         """One message to a worker and its reply, over the session's transport."""
         if worker.channel is not None:
-            try:
-                return worker.channel.request(header, frames, timeout)
-            except TimeoutError as exc:
-                raise OffloadTimeoutError(
-                    f"worker {worker.name} did not answer within {timeout:.3g} s"
-                ) from exc
-            except ssl.SSLError as exc:
-                raise SecurityError(f"worker {worker.name}: TLS failed: {exc}") from exc
-            except (OSError, ConnectionError) as exc:
-                raise WorkerUnavailableError(
-                    f"worker {worker.name}: {type(exc).__name__}: {exc}"
-                ) from exc
+            return channel_request(worker.channel, worker.name, header, frames, timeout)
         raw = [bytes(memoryview(f).cast("B")) for f in frames]
         reply = _dask.control_call(
             self._client,
@@ -1130,6 +1119,27 @@ def _rebuild_exception(reply: Mapping[str, Any], frames: list[Any], key: str) ->
         exc.remote_traceback = remote_tb  # type: ignore[attr-defined]
     exc.__cause__ = cause
     return exc
+
+
+def channel_request(
+    channel: ChannelClient,
+    worker: str,
+    header: dict[str, Any],
+    frames: Sequence[Any],
+    timeout: float,
+) -> tuple[dict[str, Any], list[Any], int, int]:
+    """One message over a worker's direct channel, network failures as the runtime's errors.
+
+    Returns the reply header and frames and the bytes sent and received.
+    """
+    try:
+        return channel.request(header, frames, timeout)
+    except TimeoutError as exc:
+        raise OffloadTimeoutError(f"worker {worker} did not answer within {timeout:.3g} s") from exc
+    except ssl.SSLError as exc:
+        raise SecurityError(f"worker {worker}: TLS failed: {exc}") from exc
+    except (OSError, ConnectionError) as exc:
+        raise WorkerUnavailableError(f"worker {worker}: {type(exc).__name__}: {exc}") from exc
 
 
 def connect(

@@ -81,6 +81,7 @@ from pathlib import Path
 from typing import Literal
 
 from edgeoffload.errors import OffloadError
+from edgeoffload.runtime._procs import pid_alive
 
 __all__ = [
     "DEFAULT_PERIOD",
@@ -296,7 +297,7 @@ def apply_cpu_quota(
         raise ValueError(f"period must be positive seconds, not {period!r}")
     if method not in ("auto", "cgroup", "duty"):
         raise ValueError(f"method must be 'auto', 'cgroup' or 'duty', not {method!r}")
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         raise ThrottleError(f"cannot throttle process {pid}: no such process")
     chosen: Literal["cgroup", "duty"]
     if method == "auto":
@@ -370,7 +371,7 @@ def _apply_cgroup(pids: list[int], fraction: float, period: float, label: str) -
         try:
             (path / "cgroup.procs").write_text(str(p))
         except OSError as exc:
-            if p != pids[0] and not _pid_alive(p):
+            if p != pids[0] and not pid_alive(p):
                 continue  # a child that exited meanwhile
             _empty_group(path, origins)
             _remove_group(path)
@@ -459,7 +460,7 @@ def cleanup_stale_groups() -> list[Path]:
         if not group.is_dir():
             continue
         owner, _, _ = group.name.partition("-")
-        if owner.isdigit() and _pid_alive(int(owner)):
+        if owner.isdigit() and pid_alive(int(owner)):
             continue
         _empty_group(group, {})
         with contextlib.suppress(ThrottleError):
@@ -650,20 +651,6 @@ def measure_slowdown(
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not alive for our purposes
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
 
 
 def _descendants(pid: int) -> list[int]:
