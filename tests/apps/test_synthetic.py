@@ -3,6 +3,8 @@ problem's tasks get."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from edgeoffload.apps.synthetic import (
     checksum,
     kernel_for,
     kernel_speed,
+    measure_speed,
     scale_work,
     synthetic_calls,
     synthetic_task,
@@ -46,6 +49,25 @@ class TestKernels:
     def test_kernel_speed_is_a_positive_rate(self) -> None:
         result = kernel_speed("stream", seconds=0.01, repeats=1)
         assert result["speed"] > 1e6 and result["samples"] == [result["speed"]]
+
+    def test_measure_speed_measures_the_quota_not_one_burst(self) -> None:
+        """A quota-throttled process: ten instant steps, then a 20 ms wait for the next
+        period. The speed is 10 steps per 20 ms = 500/s (whole periods), not the speed of
+        a burst (the old probe-sized measurement said millions per second)."""
+        calls = [0]
+
+        def step() -> None:
+            calls[0] += 1
+            if calls[0] % 10 == 0:
+                time.sleep(0.02)
+
+        result = measure_speed(step, 1.0, seconds=0.1, repeats=3)
+        assert all(300 < s < 520 for s in result["samples"]), result["samples"]
+        assert result["work"] % 10 == 0  # whole periods: the window starts and ends on a wait
+
+    def test_measure_speed_rejects_a_bad_window(self) -> None:
+        with pytest.raises(ValueError, match="seconds"):
+            measure_speed(lambda: None, 1.0, seconds=float("nan"))
 
 
 class TestSyntheticTask:

@@ -425,21 +425,13 @@ def _kernel(kernel: str) -> tuple[Any, Any, float]:
 
 
 def torch_kernel_speed(kernel: str, seconds: float = 0.2, repeats: int = 3) -> dict[str, Any]:
-    """Measure a PyTorch kernel's speed here, FLOP/s: the median of ``repeats`` runs of
-    about ``seconds`` each (the calibration probe for the DNN pipeline)."""
+    """Measure a PyTorch kernel's speed here, FLOP/s: the median of ``repeats`` windows of
+    at least ``seconds`` each (the calibration probe for the DNN pipeline; see
+    :func:`~edgeoffload.apps.synthetic.measure_speed`)."""
+    from edgeoffload.apps.synthetic import measure_speed
+
     torch, _ = import_torch()
     layer, x, flop = _kernel(kernel)
     with torch.inference_mode():
         layer(x)  # warm
-        start = time.perf_counter()
-        layer(x)
-        once = max(time.perf_counter() - start, 1e-6)
-        count = max(1, int(seconds / once))
-        samples = []
-        for _ in range(max(1, repeats)):
-            start = time.perf_counter()
-            for _ in range(count):
-                layer(x)
-            samples.append(count * flop / max(time.perf_counter() - start, 1e-9))
-    samples.sort()
-    return {"speed": samples[len(samples) // 2], "samples": samples, "work": count * flop}
+        return measure_speed(lambda: layer(x), flop, seconds, repeats)

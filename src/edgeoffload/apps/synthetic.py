@@ -28,7 +28,7 @@ import functools
 import math
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,6 +46,7 @@ __all__ = [
     "checksum",
     "kernel_for",
     "kernel_speed",
+    "measure_speed",
     "scale_work",
     "synthetic_calls",
     "synthetic_task",
@@ -137,16 +138,58 @@ def burn(work: float, kernel: str = DEFAULT_KERNEL) -> float:
     return time.perf_counter() - start
 
 
+_CHUNKS: Mapping[str, float] = {"gemm": 2e7, "gemv": 4e6, "stream": 4e6}
+"""FLOP per timed step of :func:`kernel_speed`: a fraction of a millisecond on a PC."""
+
+
 def kernel_speed(kernel: str, seconds: float = 0.2, repeats: int = 3) -> dict[str, Any]:
-    """Measure ``kernel``'s speed here: FLOP/s, the median of ``repeats`` runs of about
-    ``seconds`` each (sized from a short first run). Returns ``speed`` and the samples."""
+    """Measure ``kernel``'s speed here: FLOP/s, the median of ``repeats`` windows of at
+    least ``seconds`` each (see :func:`measure_speed`). Returns ``speed``, the samples and
+    the work of the last window."""
+    chunk = _CHUNKS.get(kernel, 4e6)
     burn(1e6, kernel)  # warm: allocate, fault the pages in
-    probe_work = 2e7 if kernel == "gemm" else 4e6
-    probe = max(burn(probe_work, kernel), 1e-6)
-    work = max(probe_work * seconds / probe, probe_work)
-    samples = [work / max(burn(work, kernel), 1e-9) for _ in range(max(1, repeats))]
+    return measure_speed(lambda: burn(chunk, kernel), chunk, seconds, repeats)
+
+
+def measure_speed(
+    step: Callable[[], object], work: float, seconds: float = 0.2, repeats: int = 3
+) -> dict[str, Any]:
+    """The speed, ``work`` per second, at which ``step`` (which does ``work``) runs here.
+
+    Each sample runs ``step`` back to back for at least ``seconds`` of wall-clock time.
+    Under a CPU quota (a cgroup's CFS quota, ``docker --cpus``, the runtime's client
+    throttling) a process runs a burst, then waits for the next period, so a short or
+    arbitrary window measures the unthrottled speed or a random share of it. A step that
+    takes far longer than the fastest one is such a wait; the window starts right after the
+    first wait and ends right after the first wait past ``seconds``, so it covers whole
+    periods and the sample is the speed the quota allows. Without waits the window is the
+    plain ``seconds``. Returns ``speed`` (the median sample), ``samples`` and ``work`` (the
+    work of the last window).
+    """
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"seconds must be >= 0, got {seconds!r}")
+    samples: list[float] = []
+    done = 0.0
+    for _ in range(max(1, repeats)):
+        fastest = math.inf
+        begin = window = time.perf_counter()
+        done, aligned = 0.0, False
+        while True:
+            step_start = time.perf_counter()
+            step()
+            now = time.perf_counter()
+            took = now - step_start
+            fastest = min(fastest, took)
+            waited = took > 10 * fastest + 1e-3
+            if waited and not aligned and now - begin < seconds:
+                window, done, aligned = now, 0.0, True
+                continue
+            done += work
+            if now - window >= seconds and (waited or not aligned or now - window > 4 * seconds):
+                samples.append(done / max(now - window, 1e-9))
+                break
     samples.sort()
-    return {"speed": samples[len(samples) // 2], "samples": samples, "work": work}
+    return {"speed": samples[len(samples) // 2], "samples": samples, "work": done}
 
 
 def checksum(value: Any) -> int:
