@@ -179,7 +179,14 @@ NETEM_SCENARIO: dict[str, Any] = {
         {"id": "cam2", "preset": "jetson-tx2", "role": "camera"},
         {"id": "cam3", "preset": "jetson-tx2", "role": "camera"},
     ],
-    "network": {"default_link": {"preset": "wifi-ac"}},
+    # as emulated: every camera has its own access link (one medium each: its transfers
+    # share it), the edge's is unlimited; the simulator models that sharing, the
+    # schedulers' cost model does not
+    "network": {
+        "default_link": {"preset": "wifi-ac"},
+        "model": "shared",
+        "media": [{"name": f"link-cam{i}", "nodes": [f"cam{i}"]} for i in (1, 2, 3)],
+    },
     "conditions": {
         "B-L": {
             "requests": [
@@ -248,6 +255,7 @@ def netem_client(argv: list[str]) -> int:
                 "measured": case.measured_makespan,
                 "measured_runs": [r.makespan for r in case.runs],
                 "error": case.error,
+                "simulated_error": case.simulated_error,
                 "errors": [r.error for r in case.runs],
                 "latency": case.latencies(),
             }
@@ -410,20 +418,22 @@ def part_netem(scale: float, repeat: int, budget: float, seconds: float) -> dict
         )
     print(
         f"{'condition':<9} {'algorithm':<9} {'predicted':>9} {'simulated':>9} "
-        f"{'measured':>9} {'error':>7}"
+        f"{'measured':>9} {'error':>7} {'sim err':>7}"
     )
     for case in result["cases"]:
         print(
             f"{case['condition']:<9} {case['algorithm']:<9} {case['predicted']:9.3f} "
-            f"{case['simulated']:9.3f} {case['measured']:9.3f} {100 * case['error']:6.1f}%"
+            f"{case['simulated']:9.3f} {case['measured']:9.3f} {100 * case['error']:6.1f}% "
+            f"{100 * case['simulated_error']:6.1f}%"
         )
-    errors = [c["error"] for c in result["cases"]]
-    result["mean_error"] = statistics.fmean(errors)
-    result["max_error"] = max(errors)
-    print(
-        f"prediction error: mean {100 * result['mean_error']:.1f} %, "
-        f"max {100 * result['max_error']:.1f} % (goal: under 15 %)"
-    )
+    for key, label in (("error", "schedulers' prediction"), ("simulated_error", "simulator")):
+        errors = [c[key] for c in result["cases"]]
+        result[f"mean_{key}"] = statistics.fmean(errors)
+        result[f"max_{key}"] = max(errors)
+        print(
+            f"{label} error: mean {100 * statistics.fmean(errors):.1f} %, "
+            f"max {100 * max(errors):.1f} % (goal: under 15 %)"
+        )
     return result
 
 

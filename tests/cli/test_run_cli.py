@@ -74,6 +74,9 @@ def test_run_starts_a_throttled_cluster_and_compares_local_edge_dhs(
     for case in result["cases"]:
         assert case["predicted_makespan"] > 0 and case["measured_makespan"] > 0
         assert case["simulated_makespan"] == pytest.approx(case["predicted_makespan"])
+        measured = case["measured_makespan"]
+        gap = abs(measured - case["simulated_makespan"]) / measured
+        assert case["simulated_error"] == pytest.approx(gap)
         assert set(case["latency"]) == {"r1", "r2"}
         run = case["runs"][0]
         placed = {a["task"]: a["node"] for a in run["predicted"]["assignments"]}

@@ -247,6 +247,7 @@ def print_run(result: ScenarioRun) -> None:
             "sim",
             "meas",
             "error",
+            "sim err",
             "lat pred",
             "lat sim",
             "lat meas",
@@ -268,6 +269,7 @@ def print_run(result: ScenarioRun) -> None:
                 f"{case.simulated_makespan:.4g}",
                 f"{case.measured_makespan:.4g}",
                 f"{100 * case.error:.1f} %",
+                f"{100 * case.simulated_error:.1f} %",
                 *(f"{v:.4g}" if v is not None else "-" for v in mean.values()),
                 share,
             )

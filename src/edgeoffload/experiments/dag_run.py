@@ -146,6 +146,14 @@ class RunCase:
         measured = self.measured_makespan
         return abs(measured - self.predicted_makespan) / measured if measured > 0 else 0.0
 
+    @property
+    def simulated_error(self) -> float:
+        """``|measured − simulated| / measured``: the simulator models what the schedulers
+        leave out (shared media, contended links), so this can be smaller than
+        :attr:`error`."""
+        measured = self.measured_makespan
+        return abs(measured - self.simulated_makespan) / measured if measured > 0 else 0.0
+
     def latencies(self) -> dict[str, dict[str, float | None]]:
         """Per request: predicted, simulated and measured (median) latency, seconds."""
         simulated = {r.id: r.latency for r in self.simulated.requests}
@@ -174,6 +182,7 @@ class RunCase:
             "measured_makespan": self.measured_makespan,
             "measured_makespans": [r.makespan for r in self.runs],
             "error": self.error,
+            "simulated_error": self.simulated_error,
             "latency": self.latencies(),
             "runs": [r.to_dict() for r in self.runs],
         }
