@@ -143,16 +143,18 @@ class RunCase:
     @property
     def error(self) -> float:
         """``|measured − predicted| / measured`` of the median makespan."""
-        measured = self.measured_makespan
-        return abs(measured - self.predicted_makespan) / measured if measured > 0 else 0.0
+        return self._gap(self.predicted_makespan)
 
     @property
     def simulated_error(self) -> float:
         """``|measured − simulated| / measured``: the simulator models what the schedulers
         leave out (shared media, contended links), so this can be smaller than
         :attr:`error`."""
+        return self._gap(self.simulated_makespan)
+
+    def _gap(self, makespan: float) -> float:
         measured = self.measured_makespan
-        return abs(measured - self.simulated_makespan) / measured if measured > 0 else 0.0
+        return abs(measured - makespan) / measured if measured > 0 else 0.0
 
     def latencies(self) -> dict[str, dict[str, float | None]]:
         """Per request: predicted, simulated and measured (median) latency, seconds."""

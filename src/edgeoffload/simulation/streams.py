@@ -170,10 +170,7 @@ class RequestTemplate:
         Task indexes in topological order.
     """
 
-    __slots__ = (
-        "_problem",
-        "camera",
-        "cluster",
+    _SHARED = (  # what depends only on the app, its input size and the cluster
         "exec",
         "exec_rows",
         "in_degree",
@@ -181,11 +178,11 @@ class RequestTemplate:
         "order",
         "position",
         "position_list",
-        "stream",
         "succ_data",
         "succ_ptr",
         "succ_target",
     )
+    __slots__ = ("_problem", "camera", "cluster", "stream", *_SHARED)
 
     def __init__(
         self, stream: FrameStream, cluster: Cluster, like: RequestTemplate | None = None
@@ -200,18 +197,7 @@ class RequestTemplate:
             and like.stream.input_data == stream.input_data
             and like.cluster is cluster
         ):
-            for name in (
-                "exec",
-                "exec_rows",
-                "in_degree",
-                "local_ids",
-                "order",
-                "position",
-                "position_list",
-                "succ_data",
-                "succ_ptr",
-                "succ_target",
-            ):
+            for name in self._SHARED:
                 setattr(self, name, getattr(like, name))
             return
         problem = self.problem
