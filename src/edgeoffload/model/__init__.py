@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from edgeoffload.model.cluster import ROLES, Cluster, Link, Node, PowerProfile, Role
 from edgeoffload.model.costs import CostModel
+from edgeoffload.model.order import execution_order
 from edgeoffload.model.problem import IMPLICIT_REQUEST, Problem, Request
 from edgeoffload.model.problem_file import (
     FORMAT_VERSION,
@@ -44,6 +45,7 @@ __all__ = [
     "Task",
     "TaskGraph",
     "TaskId",
+    "execution_order",
     "load_problem",
     "merge_requests",
     "problem_from_dict",

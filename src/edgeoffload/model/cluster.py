@@ -14,7 +14,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from edgeoffload.errors import ModelError
-from edgeoffload.model._checks import check_id, check_number
+from edgeoffload.model.checks import check_id, check_number
 from edgeoffload.model.task_graph import NodeId
 
 __all__ = ["ROLES", "Cluster", "Link", "Node", "PowerProfile", "Role"]

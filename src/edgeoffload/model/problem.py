@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgeoffload.errors import ModelError
-from edgeoffload.model._checks import check_id, check_number
+from edgeoffload.model.checks import check_id, check_number
 from edgeoffload.model.cluster import Cluster
 from edgeoffload.model.task_graph import NodeId, RequestId, TaskGraph, TaskId
 

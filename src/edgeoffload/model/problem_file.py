@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeoffload.errors import ModelError, ProblemFileError
-from edgeoffload.model._checks import check_id, check_number
+from edgeoffload.model.checks import check_id, check_number
 from edgeoffload.model.cluster import ROLES, Cluster, Link, Node, PowerProfile
 from edgeoffload.model.problem import Problem, Request
 from edgeoffload.model.task_graph import Dependency, NodeId, Task, TaskGraph

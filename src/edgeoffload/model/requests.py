@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from edgeoffload.errors import ModelError
-from edgeoffload.model._checks import check_id, check_number
+from edgeoffload.model.checks import check_id, check_number
 from edgeoffload.model.cluster import Cluster
 from edgeoffload.model.problem import Problem, Request
 from edgeoffload.model.task_graph import Dependency, NodeId, RequestId, Task, TaskGraph, TaskId

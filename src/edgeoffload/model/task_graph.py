@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from edgeoffload.errors import ModelError
-from edgeoffload.model._checks import check_id, check_number
+from edgeoffload.model.checks import check_id, check_number
 
 __all__ = ["Dependency", "NodeId", "RequestId", "Task", "TaskGraph", "TaskId"]
 

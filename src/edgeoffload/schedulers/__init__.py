@@ -23,6 +23,7 @@ from edgeoffload.schedulers.registry import (
     plugin_errors,
     register_scheduler,
 )
+from edgeoffload.schedulers.replan import Replan, remaining_problem, replan
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -35,12 +36,15 @@ __all__ = [
     "LocalScheduler",
     "PEFTScheduler",
     "PortfolioScheduler",
+    "Replan",
     "Scheduler",
     "available_schedulers",
     "classify_load",
     "get_scheduler",
     "plugin_errors",
     "register_scheduler",
+    "remaining_problem",
+    "replan",
     "schedule",
 ]
 

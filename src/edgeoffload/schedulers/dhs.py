@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from edgeoffload.errors import ModelError
 from edgeoffload.model import Node, Problem, Schedule
-from edgeoffload.model._checks import check_number
+from edgeoffload.model.checks import check_number
 from edgeoffload.schedulers.base import Scheduler
 from edgeoffload.schedulers.registry import get_scheduler
 

@@ -10,6 +10,7 @@ import numpy as np
 from edgeoffload.errors import SimulationError
 from edgeoffload.model import Problem, Schedule, validate_schedule
 from edgeoffload.model.cluster import Node
+from edgeoffload.model.order import run_sequence
 from edgeoffload.model.task_graph import NodeId, TaskId
 from edgeoffload.simulation.config import SimConfig
 from edgeoffload.simulation.engine import TRACE_KINDS, Engine, node_state_times
@@ -152,9 +153,7 @@ def simulate(
     times = ExecTimes(problem)
     duration = times.on(node)
 
-    position = np.empty(n, dtype=np.int64)
-    position[np.asarray(graph.topological_order, dtype=np.int64)] = np.arange(n)
-    order = np.lexsort((position, finish, start))
+    order = run_sequence(graph, start, finish)
 
     source, target, data = edge_arrays(problem)
     by_source = np.argsort(source, kind="stable")

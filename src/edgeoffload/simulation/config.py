@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from edgeoffload.errors import ModelError
-from edgeoffload.model._checks import check_id, check_number
+from edgeoffload.model.checks import check_id, check_number
 from edgeoffload.model.task_graph import NodeId
 from edgeoffload.simulation.variability import NoVariability, Variability
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from edgeoffload.errors import ModelError
 from edgeoffload.model import AppRequest, Cluster, Problem, Request, merge_requests
-from edgeoffload.model._checks import check_id, check_number
+from edgeoffload.model.checks import check_id, check_number
 from edgeoffload.model.task_graph import NodeId, TaskGraph
 from edgeoffload.schedulers import Scheduler, get_scheduler
 from edgeoffload.simulation.batch import ExecTimes, collect_result, edge_arrays

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeoffload.model._checks import check_number
+from edgeoffload.model.checks import check_number
 
 __all__ = ["LognormalVariability", "NoVariability", "Variability"]
 
