@@ -17,9 +17,10 @@ setup: $(STAMP) ## create .venv and install the package with every extra
 demo: $(STAMP) ## run the main job on an embedded local setup
 	$(BIN)/edgeoffload demo --out results/demo
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff, formatting, and the one-way imports (tests/test_architecture.py)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_architecture.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -111,7 +111,7 @@ def part_overhead(n_tasks: int, repeat: int) -> dict[str, Any]:
     import distributed
 
     import edgeoffload
-    from edgeoffload.runtime import LocalCluster, WorkerSpec
+    from edgeoffload.runtime import LocalCluster, WorkerSpec, run_dag
     from edgeoffload.schedulers import get_scheduler
 
     out: dict[str, Any] = {"tasks": n_tasks, "repeat": repeat, "cases": {}}
@@ -125,10 +125,10 @@ def part_overhead(n_tasks: int, repeat: int) -> dict[str, Any]:
         for name, app in overhead_problems(n_tasks).items():
             schedule = get_scheduler("heft").schedule(app.problem)
             ours, dask, phases = [], [], []
-            session.run_dag(app, algorithm="heft")  # warm: code, connections
+            run_dag(session, app, algorithm="heft")  # warm: code, connections
             run_plain_dask(client, app, schedule, addresses)
             for _ in range(repeat):  # interleaved, so load changes hit both alike
-                run = session.run_dag(app, algorithm="heft")
+                run = run_dag(session, app, algorithm="heft")
                 ours.append(run.wall_seconds)
                 phases.append(
                     {
@@ -210,7 +210,7 @@ def netem_client(argv: list[str]) -> int:
     """Inside the client host: calibrate across the emulated network, then run."""
     from edgeoffload.experiments.dag_run import run_scenario
     from edgeoffload.runtime import connect
-    from edgeoffload.runtime.calibration import calibrate_cluster
+    from edgeoffload.runtime.client.calibration import calibrate_cluster
     from edgeoffload.workloads.scenarios import scenario_from_dict
 
     options = json.loads(argv[0])
@@ -295,8 +295,8 @@ def part_netem(scale: float, repeat: int, budget: float, seconds: float) -> dict
         check_support,
         cleanup_stale,
     )
-    from edgeoffload.runtime.security import make_certificates
-    from edgeoffload.runtime.throttle import apply_cpu_quota, throttle_available
+    from edgeoffload.runtime.host.throttle import apply_cpu_quota, throttle_available
+    from edgeoffload.runtime.wire.security import make_certificates
     from edgeoffload.workloads.scenarios import scenario_from_dict
 
     reason = check_support()

@@ -53,7 +53,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeoffload.experiments.runner import run_phone
-from edgeoffload.runtime.throttle import throttle_available
+from edgeoffload.runtime.host.throttle import throttle_available
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL = 0.90  # of ideal, for work >= 1 s

@@ -93,8 +93,8 @@ def main() -> None:
 
 
 def compare(session: Any, model: Any, bound: Any) -> None:
-    from edgeoffload.runtime.calibration import calibrate_cluster
-    from edgeoffload.runtime.dag import DagProblem, run_local
+    from edgeoffload.runtime import calibrate_cluster
+    from edgeoffload.runtime.dag import DagProblem, run_dag, run_local
     from edgeoffload.simulation import SimConfig, simulate
 
     calibration = calibrate_cluster(
@@ -125,7 +125,7 @@ def compare(session: Any, model: Any, bound: Any) -> None:
     runs = {}
     for algorithm in ALGORITHMS:
         for label, app in (("FLOP", flops), ("profiled", profiled)):
-            run = session.run_dag(app, algorithm=algorithm)
+            run = run_dag(session, app, algorithm=algorithm)
             for task, value in run.outputs.items():
                 assert np.allclose(value, expected[task], rtol=1e-3, atol=1e-3), task
             simulated = simulate(app.problem, run.schedule, SimConfig())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgeoffload._version import __version__
 from edgeoffload.errors import EdgeOffloadError, ModelError
 from edgeoffload.model import (
     AppRequest,
@@ -27,8 +28,6 @@ from edgeoffload.model import (
     validate_schedule,
 )
 from edgeoffload.schedulers import Scheduler, get_scheduler, register_scheduler, schedule
-
-__version__ = "0.1.0"
 
 # The runtime (offload, connect, WorkerSpec) is imported on first use, so that
 # ``import edgeoffload`` works without Dask and stays fast.

@@ -101,7 +101,7 @@ class TestTorch:
         from edgeoffload.apps.dnn_pipeline import capture_frame, warm_up
         from edgeoffload.model import Cluster, Link, Node
         from edgeoffload.runtime import WorkerSpec, connect
-        from edgeoffload.runtime.dag import DagRequest, TaskCall, run_local
+        from edgeoffload.runtime.dag import DagRequest, TaskCall, run_dag, run_local
 
         app = pipeline_dag("alexnet")
         requests = [
@@ -118,7 +118,7 @@ class TestTorch:
         with connect(workers=workers, timeout=120) as session:
             for node in ("cam1", "edge"):
                 session.call_on(node, warm_up, "alexnet")
-            run = session.run_dag(requests, cluster=cluster, algorithm="heft")
+            run = run_dag(session, requests, cluster=cluster, algorithm="heft")
         expected = run_local(requests)
         assert set(run.outputs) == {"f0/classifier", "f1/classifier"}
         for task, value in run.outputs.items():

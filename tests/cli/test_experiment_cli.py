@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgeoffload.cli import main
-from edgeoffload.runtime.throttle import GROUP_PARENT, cgroup_cpu_root, throttle_available
+from edgeoffload.runtime.host.throttle import GROUP_PARENT, cgroup_cpu_root, throttle_available
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_stops_cleanly_without_throttling(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Where no process can be throttled, the command says why in one line (exit 1)."""
-    from edgeoffload.runtime import throttle
+    from edgeoffload.runtime.host import throttle
 
     monkeypatch.setattr(throttle, "throttle_available", lambda method="cgroup": "not root")
     assert main(["experiment", "cofa", "--quick"]) == 1

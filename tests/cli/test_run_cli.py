@@ -99,7 +99,7 @@ def test_calibrate_cluster_by_address_then_run_on_the_file(
 ) -> None:
     """calibrate-cluster writes a cluster file and a calibrated scenario and reports the
     prediction error; run then plans on that file (no calibration) and prints JSON."""
-    from edgeoffload.runtime.calibration import load_cluster_file
+    from edgeoffload.runtime.client.calibration import load_cluster_file
     from edgeoffload.workloads.scenarios import load_scenario
 
     out_file, yaml_file = tmp_path / "cluster.json", tmp_path / "calibrated.yaml"

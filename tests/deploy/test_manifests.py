@@ -289,7 +289,7 @@ class TestSecurity:
         """make_secrets.py turns 'edgeoffload certs' output into valid Secrets, one per
         role, with that role's pair and the CA certificate, never the CA key."""
         pytest.importorskip("cryptography")
-        from edgeoffload.runtime.security import make_certificates
+        from edgeoffload.runtime.wire.security import make_certificates
 
         files = make_certificates(tmp_path / "certs")
         text = make_secrets.render(tmp_path / "certs")
@@ -314,7 +314,7 @@ class TestSecurity:
         """With -o the Secrets file is readable by its owner only; a missing folder is
         one line naming the file."""
         pytest.importorskip("cryptography")
-        from edgeoffload.runtime.security import make_certificates
+        from edgeoffload.runtime.wire.security import make_certificates
 
         make_certificates(tmp_path / "certs")
         out = tmp_path / "secrets.yaml"

@@ -116,7 +116,7 @@ def cluster_net(
     """Scheduler + edge worker on ``edge``, a worker per camera, all with mutual TLS."""
     pytest.importorskip("distributed")
     pytest.importorskip("cryptography")
-    from edgeoffload.runtime.security import make_certificates
+    from edgeoffload.runtime.wire.security import make_certificates
 
     topology = camera_cluster_topology(
         f"r{os.getpid()}"[:12],

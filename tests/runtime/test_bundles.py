@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from edgeoffload.errors import BundleError
-from edgeoffload.runtime.bundles import (
+from edgeoffload.runtime.wire.bundles import (
     MANIFEST_NAME,
     build_bundle,
     check_requirements,

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from edgeoffload.errors import BundleError
-from edgeoffload.runtime.bundles import Bundle, build_bundle
-from edgeoffload.runtime.cache import CodeCache, client_key
-from edgeoffload.runtime.protocol import client_module_name, dumps, loads
+from edgeoffload.runtime.wire.bundles import Bundle, build_bundle
+from edgeoffload.runtime.wire.protocol import client_module_name, dumps, loads
+from edgeoffload.runtime.worker.cache import CodeCache, client_key
 
 pytest.importorskip("eo_testapp.board")
 

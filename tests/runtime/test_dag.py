@@ -19,7 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from edgeoffload.model import Cluster, Link, Node, problem_from_dict, validate_schedule
+from edgeoffload.model import (
+    Cluster,
+    Link,
+    Node,
+    execution_order,
+    problem_from_dict,
+    validate_schedule,
+)
 from edgeoffload.schedulers import get_scheduler
 
 pytestmark = pytest.mark.dask
@@ -28,13 +35,12 @@ distributed = pytest.importorskip("distributed")
 
 import eo_dagapp  # noqa: E402  (tests/runtime/apps, put on sys.path by conftest)
 
-from edgeoffload.runtime import WorkerSpec, connect  # noqa: E402
+from edgeoffload.runtime import WorkerSpec, connect, run_dag  # noqa: E402
 from edgeoffload.runtime.dag import (  # noqa: E402
     Dag,
     DagRequest,
     DagRun,
     TaskCall,
-    execution_order,
     run_local,
 )
 
@@ -110,7 +116,7 @@ def assert_schedule_order(run: DagRun) -> None:
 def test_each_worker_runs_its_tasks_in_the_schedules_order(session, algorithm: str) -> None:
     """Every worker ran exactly the tasks the schedule gave it, in the schedule's order,
     and the results are those of a local run."""
-    run = session.run_dag(requests(), cluster=CLUSTER, algorithm=algorithm)
+    run = run_dag(session, requests(), cluster=CLUSTER, algorithm=algorithm)
     assert run.outputs == run_local(requests())
     assert_schedule_order(run)
     nodes = {e.node for e in run.executions}
@@ -124,7 +130,7 @@ def test_several_requests_from_several_cameras_as_dhs_schedules_them(session) ->
     """Three requests at two cameras are merged into one problem; no task starts before
     its request arrives; each request's source runs on its camera; per-request latencies
     are reported beside the predicted ones."""
-    run = session.run_dag(requests(seconds=0.02), cluster=CLUSTER, algorithm="dhs")
+    run = run_dag(session, requests(seconds=0.02), cluster=CLUSTER, algorithm="dhs")
     assert run.schedule.details["dhs"]["condition"] in ("U-H", "U-L", "B-H", "B-L")
     local = run_local(requests())
     assert run.results("r2") == {"e": local["r2/e"]}
@@ -145,7 +151,7 @@ def test_several_requests_from_several_cameras_as_dhs_schedules_them(session) ->
 def test_results_move_worker_to_worker_never_through_the_client(session) -> None:
     """Each dependency that crosses nodes is one push from producer to consumer node, with
     the producer's output size; dependencies on one node move nothing."""
-    run = session.run_dag(requests(), cluster=CLUSTER, algorithm="heft", outputs="all")
+    run = run_dag(session, requests(), cluster=CLUSTER, algorithm="heft", outputs="all")
     placed = {a.task: a.node for a in run.schedule}
     crossing = {
         (d.source, placed[d.target])
@@ -166,7 +172,7 @@ def test_a_given_schedule_is_what_runs(session) -> None:
 
     app = DagProblem.from_requests(requests(), CLUSTER)
     schedule = get_scheduler("peft").schedule(app.problem)
-    run = session.run_dag(app, schedule=schedule)
+    run = run_dag(session, app, schedule=schedule)
     assert run.schedule is schedule
     assert run.algorithm == "peft"
     assert_schedule_order(run)
@@ -179,7 +185,7 @@ def test_a_task_that_raises_fails_the_run_with_its_exception(session) -> None:
     dag.task("a", eo_dagapp.combine, kwargs={"tag": "a"}, work=1e7, output_bytes=10)
     dag.task("b", eo_dagapp.broken, after=["a"], work=1e7)
     with pytest.raises(eo_dagapp.StageError, match="always fails") as info:
-        session.run_dag(dag, cluster=CLUSTER, algorithm="heft")
+        run_dag(session, dag, cluster=CLUSTER, algorithm="heft")
     assert "StageError" in str(info.value.__cause__)
 
 
@@ -188,7 +194,7 @@ def test_unknown_worker_name_is_refused(session) -> None:
     from edgeoffload.errors import WorkerUnavailableError
 
     with pytest.raises(WorkerUnavailableError, match="cam9"):
-        session.run_dag(pipeline(), cluster=cluster, algorithm="heft")
+        run_dag(session, pipeline(), cluster=cluster, algorithm="heft")
 
 
 def test_call_on_runs_on_the_named_worker(session) -> None:
@@ -202,7 +208,7 @@ def test_call_on_runs_on_the_named_worker(session) -> None:
 def test_calibration_measures_the_workers_into_a_valid_cluster_file(session, tmp_path) -> None:
     """Speeds per kind and links between every pair; the file reads back as a problem's
     cluster, schedules and simulates."""
-    from edgeoffload.runtime.calibration import calibrate_cluster, load_cluster_file
+    from edgeoffload.runtime.client.calibration import calibrate_cluster, load_cluster_file
 
     calibration = calibrate_cluster(
         session,
@@ -279,7 +285,7 @@ def test_a_worker_killed_mid_dag_still_yields_the_correct_result(session, tmp_pa
     pid = session.cluster.worker_pids()[victim]
 
     with ThreadPoolExecutor(1) as pool:
-        future = pool.submit(session.run_dag, app, algorithm="heft")
+        future = pool.submit(run_dag, session, app, algorithm="heft")
         deadline = time.monotonic() + 60
         while not marker.exists() and time.monotonic() < deadline and not future.done():
             time.sleep(0.01)

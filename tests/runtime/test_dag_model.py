@@ -1,5 +1,4 @@
-"""The scheduled-DAG model without workers: building DAGs, binding calls, local runs, the
-order a worker runs its tasks in, and the remaining problem after a failure."""
+"""The scheduled-DAG model without workers: building DAGs, binding calls, local runs."""
 
 from __future__ import annotations
 
@@ -7,30 +6,24 @@ import operator
 
 import pytest
 
-from edgeoffload.errors import ModelError, WorkerUnavailableError
+from edgeoffload.errors import ModelError
 from edgeoffload.model import (
     Cluster,
     Dependency,
     Link,
     Node,
     Problem,
-    Schedule,
     Task,
     TaskGraph,
-    validate_schedule,
 )
-from edgeoffload.model.schedule import Assignment
 from edgeoffload.runtime.dag import (
     Dag,
     DagProblem,
     DagRequest,
     TaskCall,
-    execution_order,
-    pass_input,
-    remaining_problem,
     run_local,
 )
-from edgeoffload.schedulers import available_schedulers, get_scheduler
+from edgeoffload.runtime.dag.model import pass_input
 
 
 def add(*values: int) -> int:
@@ -128,76 +121,3 @@ class TestRequests:
             DagProblem.bind(problem, {"a": add})
         with pytest.raises(ModelError, match="unknown task 'zz'"):
             DagProblem.bind(problem, lambda t: add, outputs=["zz"])
-
-
-class TestExecutionOrder:
-    def test_start_then_finish_then_topological_position(self) -> None:
-        """A zero-length source starts with the task it feeds and goes first."""
-        graph = TaskGraph(
-            [Task("z", 0.0), Task("a", 1.0), Task("b", 1.0)],
-            [Dependency("z", "a"), Dependency("z", "b")],
-        )
-        problem = Problem(graph, Cluster([Node("p", 1.0), Node("q", 1.0)]))
-        schedule = Schedule(
-            "x",
-            [
-                Assignment("a", "p", 0.0, 1.0),
-                Assignment("z", "p", 0.0, 0.0),
-                Assignment("b", "q", 0.0, 1.0),
-            ],
-        )
-        assert execution_order(problem, schedule) == {"p": ["z", "a"], "q": ["b"]}
-
-
-class TestRemainingProblem:
-    def problem(self) -> Problem:
-        requests = [DagRequest("r1", diamond(), "cam1", input=1)]
-        return DagProblem.from_requests(requests, CLUSTER).problem
-
-    def test_nothing_left_when_every_output_is_held(self) -> None:
-        sub, needed, stubs = remaining_problem(
-            self.problem(), {"r1/d": "edge"}, ["edge"], 1.0, ["r1/d"]
-        )
-        assert (sub, needed, stubs) == (None, (), {})
-
-    def test_finished_inputs_become_zero_work_tasks_pinned_where_they_are(self) -> None:
-        held = {"r1/input": "cam1", "r1/a": "cam1", "r1/b": "cam2"}
-        sub, needed, stubs = remaining_problem(
-            self.problem(), held, ["cam1", "cam2"], 2.5, ["r1/d"]
-        )
-        assert sub is not None
-        assert needed == ("r1/c", "r1/d")
-        assert stubs == {"r1/a": "cam1", "r1/b": "cam2"}
-        assert [t.id for t in sub.graph.tasks] == ["r1/a", "r1/b", "r1/c", "r1/d"]
-        assert sub.graph.task("r1/a").work == 0 and sub.graph.task("r1/a").pinned == "cam1"
-        assert sub.graph.dependency("r1/a", "r1/c").data == 100
-        assert sub.cluster.node_ids == ("cam1", "cam2")  # edge failed
-        assert all(n.available_from == 2.5 for n in sub.cluster)
-        assert sub.cluster.links == {}  # the only link listed was to the edge
-        assert sub.cluster.default_link == CLUSTER.default_link
-        assert [r.id for r in sub.requests] == ["r1"]
-
-    def test_unfinished_tasks_no_output_needs_are_left_out(self) -> None:
-        """b's consumer is done, so b need not run again even though its result is lost."""
-        held = {"r1/input": "cam1", "r1/a": "cam1", "r1/c": "cam1", "r1/d": "cam1"}
-        graph = self.problem().graph
-        outputs = ["r1/d"]
-        sub, needed, _ = remaining_problem(self.problem(), held, ["cam1"], 0.0, outputs)
-        assert sub is None and needed == ()
-        held.pop("r1/d")
-        sub, needed, stubs = remaining_problem(self.problem(), held, ["cam1"], 0.0, outputs)
-        assert needed == ("r1/b", "r1/d") and set(stubs) == {"r1/a", "r1/c"}
-        assert "r1/b" in graph
-
-    def test_a_needed_task_pinned_to_a_failed_node_cannot_move(self) -> None:
-        with pytest.raises(WorkerUnavailableError, match="pinned to node 'cam1'"):
-            remaining_problem(self.problem(), {}, ["cam2", "edge"], 1.0, ["r1/d"])
-
-    @pytest.mark.parametrize("algorithm", sorted(available_schedulers()))
-    def test_every_scheduler_schedules_the_remaining_problem(self, algorithm: str) -> None:
-        held = {"r1/input": "cam1", "r1/a": "cam2"}
-        sub, _, _ = remaining_problem(self.problem(), held, ["cam1", "cam2", "edge"], 3.0, ["r1/d"])
-        assert sub is not None
-        schedule = get_scheduler(algorithm).schedule(sub)
-        validate_schedule(sub, schedule)
-        assert min(a.start for a in schedule) >= 3.0

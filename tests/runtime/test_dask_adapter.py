@@ -1,6 +1,6 @@
 """The semi-internal Dask API the runtime relies on. If Dask moves it, this fails loudly.
 
-Everything checked here is used by ``edgeoffload/runtime/_dask.py``; see its docstring.
+Everything checked here is used by ``edgeoffload/runtime/wire/dask_api.py``; see its docstring.
 The pin is ``dask==distributed==2026.8.0`` in pyproject.toml.
 """
 
@@ -19,11 +19,11 @@ def test_pinned_version() -> None:
     """The adapter was written against this exact version; a new one needs a review."""
     import dask
 
-    from edgeoffload.runtime._dask import DASK_VERSION
+    from edgeoffload.runtime.wire.dask_api import DASK_VERSION
 
     assert distributed.__version__ == DASK_VERSION, (
         f"distributed {distributed.__version__} is not the pinned {DASK_VERSION}: review "
-        "runtime/_dask.py against its changelog, then update the pin and DASK_VERSION"
+        "runtime/wire/dask_api.py against its changelog, then update the pin and DASK_VERSION"
     )
     assert dask.__version__ == DASK_VERSION
 
@@ -64,8 +64,8 @@ def test_security_contract(tmp_path) -> None:
     """Security.get_connection_args / get_listen_args give mutual-TLS ssl contexts."""
     import ssl
 
-    from edgeoffload.runtime._dask import load_security
-    from edgeoffload.runtime.security import make_certificates
+    from edgeoffload.runtime.wire.dask_api import load_security
+    from edgeoffload.runtime.wire.security import make_certificates
 
     make_certificates(tmp_path)
     security = load_security(tmp_path, "client")
@@ -79,10 +79,11 @@ def test_security_contract(tmp_path) -> None:
 def test_live_handlers_rpc_and_scheduler_rpc() -> None:
     """On a real worker: our handlers sit in Worker.handlers, Client.rpc reaches them, and
     a scheduler plugin's broadcast reaches every worker through Scheduler.rpc."""
-    from edgeoffload.runtime import LocalCluster, _dask
-    from edgeoffload.runtime.bundles import python_version
-    from edgeoffload.runtime.plugins import HANDLERS
-    from edgeoffload.runtime.protocol import PROTOCOL_VERSION
+    from edgeoffload.runtime import LocalCluster
+    from edgeoffload.runtime.wire import dask_api as _dask
+    from edgeoffload.runtime.wire.bundles import python_version
+    from edgeoffload.runtime.wire.protocol import PROTOCOL_VERSION
+    from edgeoffload.runtime.worker.plugins import HANDLERS
 
     with LocalCluster(n_workers=1) as cluster:
         client = _dask.open_client(cluster.address)

@@ -9,7 +9,7 @@ import pytest
 
 from edgeoffload.errors import OffloadError
 from edgeoffload.model.cluster import PowerProfile
-from edgeoffload.runtime.decision import (
+from edgeoffload.runtime.client.decision import (
     LOCAL,
     AlwaysLocalPolicy,
     AlwaysRemotePolicy,

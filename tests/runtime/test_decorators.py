@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import edgeoffload
-from edgeoffload.runtime.decorators import OffloadedFunction, offload
+from edgeoffload.runtime.client.decorators import OffloadedFunction, offload
 
 app = pytest.importorskip("eo_testapp.board")
 

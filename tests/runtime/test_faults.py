@@ -80,7 +80,7 @@ def test_every_worker_failing_falls_back_locally(cluster: LocalCluster) -> None:
 def test_silent_client_loses_its_code_and_sends_it_again() -> None:
     """A client not heard from for a while has its bundles dropped by the scheduler
     plugin; its next call finds them gone, sends them again and still succeeds."""
-    from edgeoffload.runtime.plugins import EdgeOffloadSchedulerPlugin
+    from edgeoffload.runtime.worker.plugins import EdgeOffloadSchedulerPlugin
 
     with (
         LocalCluster(n_workers=1) as own,
@@ -94,12 +94,12 @@ def test_silent_client_loses_its_code_and_sends_it_again() -> None:
         # a plugin that calls a client silent after 0.3 s (Dask clients heartbeat
         # every few seconds, so this one soon counts as gone)
         impatient = EdgeOffloadSchedulerPlugin(0.3, 0.1, name="edgeoffload-impatient")
-        session._client.register_plugin(impatient)
+        session._dask_client.register_plugin(impatient)
         deadline = time.monotonic() + 15
         while folder.exists():
             assert time.monotonic() < deadline, "the silent client's code was not dropped"
             time.sleep(0.1)
-        session._client.unregister_scheduler_plugin("edgeoffload-impatient")
+        session._dask_client.unregister_scheduler_plugin("edgeoffload-impatient")
         assert app.score(board, 2) == 22
         record = session.stats().records[-1]
         assert record.where == name

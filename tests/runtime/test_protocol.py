@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from edgeoffload.runtime.protocol import dumps, loads, recv_message, send_message
+from edgeoffload.runtime.wire.protocol import dumps, loads, recv_message, send_message
 
 
 def test_large_bytes_and_arrays_travel_out_of_band() -> None:
@@ -46,7 +46,7 @@ def test_messages_over_a_socket() -> None:
 def test_buffered_reader_keeps_message_boundaries() -> None:
     """Two messages sent back to back, one with a frame larger than the buffer, are read
     apart through one Reader."""
-    from edgeoffload.runtime.protocol import Reader
+    from edgeoffload.runtime.wire.protocol import Reader
 
     a, b = socket.socketpair()
     big = bytes(range(256)) * 600  # 153,600 bytes: larger than the 64 KB buffer

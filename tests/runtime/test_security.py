@@ -17,7 +17,7 @@ import pytest
 import edgeoffload
 from edgeoffload.cli import main
 from edgeoffload.errors import OffloadError, SecurityError
-from edgeoffload.runtime.security import check_listen, is_loopback, make_certificates
+from edgeoffload.runtime.wire.security import check_listen, is_loopback, make_certificates
 
 app = pytest.importorskip("eo_testapp.board")
 APPS = Path(__file__).resolve().parent / "apps"
@@ -217,7 +217,7 @@ class TestTLSCluster:
 
         address, certs = tls_cluster
         with edgeoffload.connect(address, security=certs, wait_for_workers=1) as session:
-            channel = next(iter(session._workers.values())).channel
+            channel = session.pool.workers()[0].channel
             assert channel is not None and channel.address.startswith("tls://")
             host, port = channel.host, channel.port
         context = ssl.create_default_context(cafile=str(certs / "ca.pem"))

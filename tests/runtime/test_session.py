@@ -219,7 +219,7 @@ def test_throttled_worker_is_probed_slower_and_avoided() -> None:
     """A worker held to 0.2 of a core probes clearly slower than its peer, and the
     latency policy sends a heavy call to the peer."""
     from edgeoffload.runtime import WorkerSpec
-    from edgeoffload.runtime.throttle import throttle_available
+    from edgeoffload.runtime.host.throttle import throttle_available
 
     if throttle_available("auto") is not None:
         pytest.skip(f"cannot throttle here: {throttle_available('auto')}")

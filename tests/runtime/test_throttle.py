@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeoffload.runtime import throttle
-from edgeoffload.runtime.throttle import (
+from edgeoffload.runtime.host import throttle
+from edgeoffload.runtime.host.throttle import (
     GROUP_PARENT,
     ThrottleError,
     apply_cpu_quota,
@@ -207,7 +207,7 @@ class TestCgroup:
     def test_group_removed_when_owner_exits_without_release(self) -> None:
         """A process that exits while throttled leaves no group behind (atexit)."""
         code = (
-            "import os; from edgeoffload.runtime.throttle import apply_cpu_quota; "
+            "import os; from edgeoffload.runtime.host.throttle import apply_cpu_quota; "
             "h = apply_cpu_quota(os.getpid(), 0.5, method='cgroup'); print(h.path.name)"
         )
         done = subprocess.run(

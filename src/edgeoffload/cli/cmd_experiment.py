@@ -287,7 +287,7 @@ def step_offload(out: Path | None) -> None:
     import importlib.util
 
     from edgeoffload.experiments.demo import offload_demo
-    from edgeoffload.runtime.throttle import throttle_available
+    from edgeoffload.runtime.host.throttle import throttle_available
 
     reason = throttle_available("auto")
     if importlib.util.find_spec("distributed") is None:

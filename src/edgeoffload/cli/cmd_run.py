@@ -167,7 +167,7 @@ def _scenario(name: str) -> Any:
 def _security(args: argparse.Namespace) -> Any:
     if args.tls is None:
         return None
-    from edgeoffload.runtime import _dask
+    from edgeoffload.runtime.wire import dask_api as _dask
 
     return _dask.load_security(args.tls, "client")
 
@@ -176,7 +176,7 @@ def run_run(args: argparse.Namespace) -> int:
     require_extra("distributed", "runtime")
     require_extra("simpy", "sim")
     from edgeoffload.experiments.dag_run import run_scenario, save_gantts
-    from edgeoffload.runtime.calibration import load_cluster_file
+    from edgeoffload.runtime.client.calibration import load_cluster_file
 
     scenario = _scenario(args.scenario)
     algorithms = [a.strip() for a in args.algorithms.split(",") if a.strip()]
@@ -279,13 +279,13 @@ def print_run(result: ScenarioRun) -> None:
 def run_calibrate_cluster(args: argparse.Namespace) -> int:
     require_extra("distributed", "runtime")
     from edgeoffload.experiments.dag_run import (
-        _session_for,
         calibrated_scenario,
         condition_problem,
         scenario_document,
+        scenario_session,
     )
     from edgeoffload.runtime import connect
-    from edgeoffload.runtime.calibration import calibrate_cluster
+    from edgeoffload.runtime.client.calibration import calibrate_cluster
 
     scenario = _scenario(args.scenario) if args.scenario else None
     if scenario is None and args.cluster is None:
@@ -297,7 +297,7 @@ def run_calibrate_cluster(args: argparse.Namespace) -> int:
     quotas: dict[str, float] = {}
     if scenario is not None:
         problems = [condition_problem(scenario, c) for c in scenario.condition_names]
-        context: Any = _session_for(
+        context: Any = scenario_session(
             scenario, problems, args.cluster, _security(args), args.cores, notes, quotas
         )
     else:

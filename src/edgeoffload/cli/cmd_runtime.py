@@ -99,7 +99,7 @@ def _common_server_args(p: argparse.ArgumentParser) -> None:
 
 def run_certs(args: argparse.Namespace) -> int:
     require_extra("cryptography", "runtime")
-    from edgeoffload.runtime.security import make_certificates
+    from edgeoffload.runtime.wire.security import make_certificates
 
     files = make_certificates(args.directory, args.host, args.days, overwrite=args.force)
     console.print(f"wrote {len(files)} files to {args.directory}: {', '.join(sorted(files))}")
@@ -123,9 +123,9 @@ def _terminate_on_sigterm() -> None:
 
 def run_scheduler_command(args: argparse.Namespace) -> int:
     require_extra("distributed", "runtime")
-    from edgeoffload.runtime import _dask
-    from edgeoffload.runtime.plugins import EdgeOffloadSchedulerPlugin
-    from edgeoffload.runtime.security import check_listen
+    from edgeoffload.runtime.wire import dask_api as _dask
+    from edgeoffload.runtime.wire.security import check_listen
+    from edgeoffload.runtime.worker.plugins import EdgeOffloadSchedulerPlugin
 
     check_listen(args.host, bool(args.tls), args.insecure, "scheduler")
     security = _dask.load_security(args.tls, "scheduler")
@@ -160,10 +160,10 @@ def _parse_power(text: str | None) -> dict[str, float] | None:
 
 def run_worker_command(args: argparse.Namespace) -> int:
     require_extra("distributed", "runtime")
-    from edgeoffload.runtime import _dask
-    from edgeoffload.runtime.agent import describe_from_preset
-    from edgeoffload.runtime.plugins import EdgeOffloadWorkerPlugin
-    from edgeoffload.runtime.security import check_listen
+    from edgeoffload.runtime.wire import dask_api as _dask
+    from edgeoffload.runtime.wire.security import check_listen
+    from edgeoffload.runtime.worker.description import describe_from_preset
+    from edgeoffload.runtime.worker.plugins import EdgeOffloadWorkerPlugin
 
     if args.nthreads < 1:
         raise ModelError(f"must be >= 1, got {args.nthreads}", "--nthreads")

@@ -47,7 +47,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack, nullcontext
 from typing import Any, ClassVar
 
-from edgeoffload.runtime.decision import Estimate, LatencyPolicy, Policy
+from edgeoffload.runtime.client.decision import Estimate, LatencyPolicy, Policy
 
 __all__ = ["PinnedPolicy", "main"]
 
@@ -167,7 +167,7 @@ def run_item(item: Mapping[str, Any], session: Any, policy: PinnedPolicy) -> dic
 def _throttle(quota: float | None, method: str) -> Any:
     if quota is None or quota >= 1:
         return nullcontext(None)
-    from edgeoffload.runtime.throttle import throttled
+    from edgeoffload.runtime.host.throttle import throttled
 
     return throttled(quota, method=method, name="phone")  # type: ignore[arg-type]
 
@@ -236,7 +236,7 @@ def _phone_power(preset: str | None) -> dict[str, float] | None:
 def run(plan: Mapping[str, Any]) -> None:
     """Join the cluster, warm up, calibrate, run every item, disconnect."""
     from edgeoffload.runtime import connect
-    from edgeoffload.runtime.throttle import throttle_available
+    from edgeoffload.runtime.host.throttle import throttle_available
 
     method = plan.get("method", "auto")
     for module in ("reversi", "linpack", "cofa_probe"):

@@ -48,7 +48,7 @@ from __future__ import annotations
 import time
 
 import edgeoffload
-from edgeoffload.runtime.throttle import cpu_probe
+from edgeoffload.runtime.host.throttle import cpu_probe
 
 
 @edgeoffload.offload

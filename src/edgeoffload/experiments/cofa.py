@@ -4,7 +4,7 @@ COFA (Kim et al., J. KIIT 15(11), 2017) offloads two apps from a Nexus 7 tablet 
 "local device") to a Nexus 6P phone (the "remote device") or an i7-6700 server, over
 Wi-Fi 802.11ac: Reversi with both players AI (minimax to depth 6) and Linpack. Here the
 three machines are processes on one computer, made as slow as the paper's devices
-relative to each other by CPU quotas (:mod:`edgeoffload.runtime.throttle`):
+relative to each other by CPU quotas (:mod:`edgeoffload.runtime.host.throttle`):
 
 * the **phone** (the client, Nexus 7) is a subprocess whose CPU is held to
   ``phone_quota`` of one core while it measures; it starts the session, plays the games
@@ -495,7 +495,7 @@ def run_cofa(
         error), or the experiment passed ``config.timeout``.
     """
     from edgeoffload.experiments.runner import run_phone
-    from edgeoffload.runtime.throttle import throttle_available
+    from edgeoffload.runtime.host.throttle import throttle_available
 
     reason = throttle_available(config.method)  # type: ignore[arg-type]
     if reason is not None:

@@ -11,7 +11,7 @@ variation). Three figures per case, then: *predicted* (the scheduler's makespan)
 *simulated* and *measured*, and the same per request.
 
 The cluster model the schedulers plan on is, by default, measured first
-(:func:`~edgeoffload.runtime.calibration.calibrate_cluster`): predictions that use the
+(:func:`~edgeoffload.runtime.client.calibration.calibrate_cluster`): predictions that use the
 presets' figures say nothing about a loopback cluster. Without an address, a local
 cluster is started whose workers are made heterogeneous by CPU quotas in the ratio of the
 scenario nodes' speeds on the scenario's workload (:func:`preset_quotas`).
@@ -35,9 +35,9 @@ from edgeoffload.model.task_graph import NodeId
 from edgeoffload.workloads.scenarios import Scenario
 
 if TYPE_CHECKING:
-    from edgeoffload.runtime.calibration import Calibration
+    from edgeoffload.runtime.client.calibration import Calibration
+    from edgeoffload.runtime.client.session import Session
     from edgeoffload.runtime.dag import DagRun
-    from edgeoffload.runtime.session import Session
     from edgeoffload.simulation.records import SimResult
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "run_scenario",
     "save_gantts",
     "scenario_document",
+    "scenario_session",
     "throttle_workers",
 ]
 
@@ -208,7 +209,7 @@ class ScenarioRun:
         raise KeyError((condition, algorithm))
 
     def to_dict(self) -> dict[str, Any]:
-        from edgeoffload.runtime.calibration import cluster_file_dict
+        from edgeoffload.runtime.client.calibration import cluster_file_dict
 
         return {
             "scenario": self.scenario,
@@ -229,7 +230,7 @@ class ScenarioRun:
 
 
 @contextlib.contextmanager
-def _session_for(
+def scenario_session(
     scenario: Scenario,
     problems: Sequence[Problem],
     address: str | None,
@@ -238,6 +239,9 @@ def _session_for(
     notes: list[str],
     quotas_out: dict[NodeId, float],
 ) -> Iterator[Session]:
+    """A session on the scenario's cluster: joined at ``address``, or an embedded one of
+    workers named after its nodes, throttled in the ratio of their speeds (the quotas go
+    to ``quotas_out``, what could not be done to ``notes``)."""
     import warnings
 
     from edgeoffload.runtime import WorkerSpec, connect
@@ -247,7 +251,7 @@ def _session_for(
         with connect(address, security=security, wait_for_workers=len(nodes)) as session:
             yield session
         return
-    from edgeoffload.runtime.throttle import throttle_available
+    from edgeoffload.runtime.host.throttle import throttle_available
 
     quotas = preset_quotas(scenario.cluster, problems, budget=budget)
     reason = throttle_available("auto")
@@ -312,14 +316,14 @@ def run_scenario(
         The cluster model to plan on (a cluster file's); default: calibrate now, or the
         scenario's own model with ``calibrate=False``.
     calibration_options
-        Passed to :func:`~edgeoffload.runtime.calibration.calibrate_cluster`.
+        Passed to :func:`~edgeoffload.runtime.client.calibration.calibrate_cluster`.
     repeat
         Real runs per case (the median is reported).
     progress
         Called with a line of text as the work goes on.
     """
     from edgeoffload.apps.synthetic import synthetic_calls
-    from edgeoffload.runtime.calibration import calibrate_cluster
+    from edgeoffload.runtime.client.calibration import calibrate_cluster
     from edgeoffload.runtime.dag import DagProblem, run_dag
     from edgeoffload.simulation import NoVariability, simulate
     from edgeoffload.simulation.experiment import check_algorithms, sim_config
@@ -349,7 +353,9 @@ def run_scenario(
     calibration: Calibration | None = None
     cases: list[RunCase] = []
     owned = (
-        _session_for(scenario, list(problems.values()), address, security, budget, notes, quotas)
+        scenario_session(
+            scenario, list(problems.values()), address, security, budget, notes, quotas
+        )
         if session is None
         else contextlib.nullcontext(session)
     )
@@ -482,7 +488,7 @@ def throttle_workers(session: Session, quotas: Mapping[NodeId, float]) -> Iterat
     reasons of workers that could not be throttled (empty when all were); every throttle
     is lifted on exit.
     """
-    from edgeoffload.runtime.throttle import apply_cpu_quota, throttle_available
+    from edgeoffload.runtime.host.throttle import apply_cpu_quota, throttle_available
 
     if session.cluster is None:
         raise ModelError("only the workers of a local cluster can be throttled", "session")

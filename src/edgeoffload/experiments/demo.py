@@ -67,7 +67,7 @@ def offload_demo(
         No way to throttle a process here, or the client failed.
     """
     from edgeoffload.errors import EdgeOffloadError
-    from edgeoffload.runtime.throttle import throttle_available
+    from edgeoffload.runtime.host.throttle import throttle_available
 
     reason = throttle_available("auto")
     if reason is not None:

@@ -83,7 +83,7 @@ def run_phone(
         The client failed (the message carries its error and the end of its stderr) or
         did not finish within ``timeout`` seconds.
     """
-    from edgeoffload.runtime.throttle import cleanup_stale_groups
+    from edgeoffload.runtime.host.throttle import cleanup_stale_groups
 
     t0 = time.perf_counter()
     out = PhoneOutput()

@@ -15,21 +15,22 @@ the function as before: it runs wherever it is predicted to finish soonest::
 Importing this package does not import Dask; starting a session does. See
 ``docs/runtime.md`` for decisions, policies, security and fault handling, and
 ``docs/dag-execution.md`` for scheduled DAGs (:func:`run_dag`) and calibration.
+
+The runtime is built in one-way layers, each a package: :mod:`.host` (processes, CPU
+quotas) and :mod:`.wire` (messages, channel, bundles, TLS, the Dask adapter) at the
+bottom, then :mod:`.worker` (what runs in a worker), :mod:`.client` (sessions and the
+worker pool) and :mod:`.dag` (scheduled DAGs); a module imports only from its own layer
+and those below it (checked by ``tests/test_architecture.py``).
 """
 
 from __future__ import annotations
 
-from edgeoffload.runtime.calibration import Calibration, calibrate_cluster, load_cluster_file
-from edgeoffload.runtime.dag import (
-    Dag,
-    DagProblem,
-    DagRequest,
-    DagRun,
-    TaskCall,
-    run_dag,
-    run_local,
+from edgeoffload.runtime.client.calibration import (
+    Calibration,
+    calibrate_cluster,
+    load_cluster_file,
 )
-from edgeoffload.runtime.decision import (
+from edgeoffload.runtime.client.decision import (
     POLICIES,
     AlwaysLocalPolicy,
     AlwaysRemotePolicy,
@@ -42,16 +43,29 @@ from edgeoffload.runtime.decision import (
     get_policy,
     register_policy,
 )
-from edgeoffload.runtime.decorators import BoundOffloadedFunction, OffloadedFunction, offload
-from edgeoffload.runtime.session import (
+from edgeoffload.runtime.client.decorators import (
+    BoundOffloadedFunction,
+    OffloadedFunction,
+    offload,
+)
+from edgeoffload.runtime.client.local_cluster import LocalCluster, WorkerSpec
+from edgeoffload.runtime.client.pool import PoolWorker, WorkerPool
+from edgeoffload.runtime.client.session import (
     DEFAULT_DEADLINE,
-    LocalCluster,
     Session,
-    WorkerSpec,
     connect,
     current_session,
 )
-from edgeoffload.runtime.stats import CallRecord, SessionStats
+from edgeoffload.runtime.client.stats import CallRecord, SessionStats
+from edgeoffload.runtime.dag import (
+    Dag,
+    DagProblem,
+    DagRequest,
+    DagRun,
+    TaskCall,
+    run_dag,
+    run_local,
+)
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -72,10 +86,12 @@ __all__ = [
     "LocalCluster",
     "OffloadedFunction",
     "Policy",
+    "PoolWorker",
     "Probe",
     "Session",
     "SessionStats",
     "TaskCall",
+    "WorkerPool",
     "WorkerSpec",
     "calibrate_cluster",
     "connect",

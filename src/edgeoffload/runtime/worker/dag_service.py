@@ -36,40 +36,28 @@ import contextlib
 import heapq
 import importlib
 import logging
-import math
-import statistics
 import threading
 import time
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from edgeoffload.errors import BundleError
-from edgeoffload.runtime.channel import ChannelClient
-from edgeoffload.runtime.protocol import Frames, dumps, error_reply, loads
+from edgeoffload.runtime.wire.channel import ChannelClient
+from edgeoffload.runtime.wire.errors import error_reply
+from edgeoffload.runtime.wire.ops import DAG_OPS, OFFLOADED_MARK, Op
+from edgeoffload.runtime.wire.protocol import Frames, dumps, loads
+from edgeoffload.runtime.worker.kernels import measure_link
 
 if TYPE_CHECKING:
-    from edgeoffload.runtime.agent import WorkerAgent
-    from edgeoffload.runtime.cache import Namespace
+    from edgeoffload.runtime.worker.agent import WorkerAgent
+    from edgeoffload.runtime.worker.cache import Namespace
 
-__all__ = ["DAG_OPS", "DagService", "FunctionRef", "measure_link", "resolve_function"]
+__all__ = ["DagService", "FunctionRef", "resolve_function"]
 
 logger = logging.getLogger(__name__)
 
-DAG_OPS = (
-    "dag_plan",
-    "dag_go",
-    "dag_put",
-    "dag_wait",
-    "dag_stop",
-    "dag_collect",
-    "dag_release",
-    "dag_clock",
-    "dag_link",
-    "dag_call",
-)
-"""The channel operations this module serves."""
+Handler = Callable[[dict[str, Any], list[bytearray]], tuple[dict[str, Any], Frames]]
 
 FunctionRef = tuple[str | None, str, str]
 """How a plan names a function: (bundle hash or ``None`` for installed code, module, qualname)."""
@@ -86,8 +74,6 @@ def resolve_function(
     Offloaded functions (``@offload``) are unwrapped to the function they mark, so that a
     task runs the user's code here and is never offloaded a second time.
     """
-    from edgeoffload.runtime.decorators import OffloadedFunction
-
     bundle, module, qualname = ref[0], str(ref[1]), str(ref[2])
     if bundle:
         target: Any = namespace_of(str(bundle)).resolve(module, qualname)
@@ -98,62 +84,13 @@ def resolve_function(
                 target = target.__dict__[part]
             else:
                 target = getattr(target, part)
-    if isinstance(target, OffloadedFunction) or (
-        type(target).__name__ == "OffloadedFunction" and hasattr(target, "__wrapped__")
-    ):
+    if getattr(target, OFFLOADED_MARK, False):
         target = target.__wrapped__
     if isinstance(target, staticmethod):
         target = target.__func__
     if not callable(target):
         raise TypeError(f"{module}:{qualname} is not callable")
     return target  # type: ignore[no-any-return]
-
-
-def measure_link(
-    send: Callable[[list[bytes]], None],
-    *,
-    pings: int = 7,
-    repeats: int = 3,
-    size: int = 256 * 1024,
-    max_size: int = 16 * 1024 * 1024,
-    min_seconds: float = 0.05,
-) -> dict[str, float]:
-    """Round trip and bandwidth of a link, through ``send(frames)`` (one message and its
-    empty reply).
-
-    Round trip: the median of ``pings`` empty messages (after one to connect). Bandwidth:
-    ``size`` bytes in one message, the best of ``repeats``, the empty round trip taken
-    off; ``size`` grows fourfold (up to ``max_size``) until one transfer takes at least
-    ``min_seconds``, so that a fast link is not judged on a tiny payload.
-
-    Returns ``rtt`` and ``rtt_min`` (s), ``size`` (bytes), ``seconds`` (the best
-    transfer) and ``bandwidth`` (bytes/s).
-    """
-    send([])  # connect (and the TLS handshake) first
-    rtts = []
-    for _ in range(max(1, int(pings))):
-        start = time.perf_counter()
-        send([])
-        rtts.append(time.perf_counter() - start)
-    rtt = statistics.median(rtts)
-    size = int(size)
-    while True:
-        blob = bytes(size)
-        best = math.inf
-        for _ in range(max(1, int(repeats))):
-            start = time.perf_counter()
-            send([blob])
-            best = min(best, time.perf_counter() - start)
-        if best >= min_seconds or size >= max_size:
-            break
-        size = min(size * 4, int(max_size))
-    return {
-        "rtt": rtt,
-        "rtt_min": min(rtts),
-        "size": float(size),
-        "seconds": best,
-        "bandwidth": size / max(best - rtt, 1e-7),
-    }
 
 
 def _renamer(namespaces: Sequence[Namespace]) -> Callable[[str], str]:
@@ -293,24 +230,27 @@ class DagService:
         self._closed = False
 
     # ---------------------------------------------------------------- plumbing
-    def handle(
-        self, op: str, header: Mapping[str, Any], frames: list[bytearray]
-    ) -> tuple[dict[str, Any], Frames]:
-        """Serve one channel message (never raises: failures go in the reply)."""
-        try:
-            handler = getattr(self, f"_op_{op[4:]}", None) if op in DAG_OPS else None
-            if handler is None:
-                return {"status": "refused", "error": f"unknown operation {op!r}"}, []
-            reply: tuple[dict[str, Any], Frames] = handler(header, frames)
-            return reply
-        except BundleError as exc:
-            return {"status": "refused", "error": f"worker {self.agent.name}: {exc}"}, []
-        except Exception as exc:  # a malformed message or a bug: say so to the caller
-            logger.exception("edgeoffload %s failed", op)
-            return {
-                "status": "refused",
-                "error": f"worker {self.agent.name}: {op}: {type(exc).__name__}: {exc}",
-            }, []
+    def handler(self, op: Op) -> Handler:
+        """The handler of DAG operation ``op`` (never raises: failures go in the reply)."""
+        if op not in DAG_OPS:
+            raise ValueError(f"{op} is not a DAG operation")
+        method: Handler = getattr(self, f"_op_{op.value[4:]}")
+
+        def handle(
+            header: dict[str, Any], frames: list[bytearray]
+        ) -> tuple[dict[str, Any], Frames]:
+            try:
+                return method(header, frames)
+            except BundleError as exc:
+                return {"status": "refused", "error": f"worker {self.agent.name}: {exc}"}, []
+            except Exception as exc:  # a malformed message or a bug: say so to the caller
+                logger.exception("edgeoffload %s failed", op)
+                return {
+                    "status": "refused",
+                    "error": f"worker {self.agent.name}: {op}: {type(exc).__name__}: {exc}",
+                }, []
+
+        return handle
 
     def peer(self, address: str) -> ChannelClient:
         with self._lock:
@@ -462,7 +402,7 @@ class DagService:
                     run.results[task_id] = value
             with run.cond:
                 inputs = [run.results[i] for i in task.inputs]
-            with self.agent._slot():
+            with self.agent.slot():
                 start = time.time()
                 try:
                     result = task.function(*inputs, *task.args, **task.kwargs)
@@ -547,7 +487,7 @@ class DagService:
             frames = dumps(value)
             with run.cond:
                 run.pickled[task_id] = frames
-        header = {"op": "dag_put", "client": run.client, "run": run.run, "task": task_id}
+        header = {"op": Op.DAG_PUT, "client": run.client, "run": run.run, "task": task_id}
         error = ""
         nbytes = 0
         for attempt in range(_PUSH_ATTEMPTS):
@@ -715,7 +655,7 @@ class DagService:
         timeout = float(header.get("timeout", 30.0))
 
         def send(payload: list[bytes]) -> None:
-            channel.request({"op": "ping"}, payload, timeout)
+            channel.request({"op": Op.PING}, payload, timeout)
 
         options = {
             k: header[k]
@@ -737,19 +677,11 @@ class DagService:
 
         function = resolve_function(header["fn"], namespace_of)
         args, kwargs = loads(frames, rename=_renamer(namespaces))
-        with self.agent._slot():
+        with self.agent.slot():
             start = time.perf_counter()
             try:
                 result = function(*args, **kwargs)
             except BaseException as exc:
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    exc = RuntimeError(f"the function raised {type(exc).__name__}")
-                return {
-                    "status": "error",
-                    "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-                    "message": str(exc),
-                    "traceback": "".join(traceback.format_exception(exc)),
-                    "worker": self.agent.name,
-                }, []
+                return error_reply(exc, "the function", self.agent.name)
             compute = time.perf_counter() - start
         return {"status": "ok", "compute": compute, "worker": self.agent.name}, dumps(result)

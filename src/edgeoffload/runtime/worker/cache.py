@@ -25,7 +25,7 @@ neither sees a worker-installed ``app``. Inside bundle code, ``import app.board`
 ``__import__`` in the modules' ``__builtins__``; relative imports work as usual. Code
 that imports by string through ``importlib.import_module("app")`` bypasses the redirect
 (documented limitation). Unpickling maps names the same way (see
-:mod:`edgeoffload.runtime.protocol`).
+:mod:`edgeoffload.runtime.wire.protocol`).
 """
 
 from __future__ import annotations
@@ -51,13 +51,14 @@ from types import ModuleType
 from typing import Any
 
 from edgeoffload.errors import BundleError
-from edgeoffload.runtime._procs import pid_alive
-from edgeoffload.runtime.bundles import (
+from edgeoffload.runtime.host.procs import pid_alive
+from edgeoffload.runtime.wire.bundles import (
     MANIFEST_NAME,
     check_requirements,
     python_version,
     read_manifest,
 )
+from edgeoffload.runtime.wire.protocol import PROTOCOL_VERSION, WORKER_MODULE_PREFIX
 
 __all__ = ["CodeCache", "Namespace", "cache_base", "client_key"]
 
@@ -286,8 +287,6 @@ class CodeCache:
 
     @staticmethod
     def _check(manifest: Mapping[str, Any]) -> None:
-        from edgeoffload.runtime.protocol import PROTOCOL_VERSION
-
         if manifest.get("protocol") != PROTOCOL_VERSION:
             raise BundleError(
                 f"bundle made for protocol {manifest.get('protocol')}, this worker speaks "
@@ -344,7 +343,7 @@ class CodeCache:
                         raise BundleError(f"bundle {digest[:12]} has an unsafe path")
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     dest.write_bytes(archive.read(member))
-            prefix = f"_eo_{client_key(client_id)}_{digest[:12]}"
+            prefix = f"{WORKER_MODULE_PREFIX}{client_key(client_id)}_{digest[:12]}"
             namespace = Namespace(prefix, target, manifest)
             with _FINDER.lock:
                 _FINDER.namespaces[prefix] = namespace

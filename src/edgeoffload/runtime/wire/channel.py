@@ -27,9 +27,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from edgeoffload.runtime.protocol import Frames, Reader, recv_message, send_message
+from edgeoffload.errors import OffloadTimeoutError, SecurityError, WorkerUnavailableError
+from edgeoffload.runtime.wire.protocol import Frames, Reader, recv_message, send_message
 
-__all__ = ["ChannelClient", "ChannelServer", "split_address"]
+__all__ = ["ChannelClient", "ChannelServer", "channel_request", "split_address"]
 
 logger = logging.getLogger(__name__)
 
@@ -224,3 +225,33 @@ class ChannelClient:
         for sock, _ in idle:
             with contextlib.suppress(OSError):
                 sock.close()
+
+
+def channel_request(
+    channel: ChannelClient,
+    worker: str,
+    header: dict[str, Any],
+    frames: Sequence[Any],
+    timeout: float,
+) -> tuple[dict[str, Any], list[Any], int, int]:
+    """One message over a worker's channel, network failures as the runtime's errors.
+
+    Returns the reply header and frames and the bytes sent and received.
+
+    Raises
+    ------
+    OffloadTimeoutError
+        No reply within ``timeout`` seconds.
+    SecurityError
+        The TLS handshake or session failed.
+    WorkerUnavailableError
+        The connection could not be opened or broke.
+    """
+    try:
+        return channel.request(header, frames, timeout)
+    except TimeoutError as exc:
+        raise OffloadTimeoutError(f"worker {worker} did not answer within {timeout:.3g} s") from exc
+    except ssl.SSLError as exc:
+        raise SecurityError(f"worker {worker}: TLS failed: {exc}") from exc
+    except (OSError, ConnectionError) as exc:
+        raise WorkerUnavailableError(f"worker {worker}: {type(exc).__name__}: {exc}") from exc

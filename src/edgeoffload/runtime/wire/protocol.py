@@ -5,7 +5,7 @@ arguments, its result or its exception) are pickled with protocol 5; large ``byt
 objects and buffer-protocol objects (numpy arrays) travel as separate frames, out of
 band, so they are neither copied into the pickle nor re-packed on the way.
 
-On a socket (the direct call channel, :mod:`edgeoffload.runtime.channel`) a message is::
+On a socket (the direct call channel, :mod:`edgeoffload.runtime.wire.channel`) a message is::
 
     "!II"  header length, number of frames
     "!Q"   size of each frame
@@ -13,7 +13,7 @@ On a socket (the direct call channel, :mod:`edgeoffload.runtime.channel`) a mess
 
 Names of application modules differ on the two sides: a worker loads a client's bundle
 under a private prefix (``_eo_<client>_<hash>.app`` for the client's ``app``, see
-:mod:`edgeoffload.runtime.cache`), so unpickling renames module references: the worker
+:mod:`edgeoffload.runtime.worker.cache`), so unpickling renames module references: the worker
 maps the client's names to its prefixed ones, the client strips the prefix from results.
 
 Security: pickle runs code while loading. Only peers that passed the cluster's mutual TLS
@@ -29,17 +29,16 @@ import pickle
 import socket
 import ssl
 import struct
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "WORKER_MODULE_PREFIX",
     "Frames",
     "Reader",
     "client_module_name",
     "dumps",
-    "error_reply",
     "loads",
     "recv_message",
     "send_message",
@@ -47,6 +46,9 @@ __all__ = [
 
 PROTOCOL_VERSION = 1
 """Version of this wire format and of the worker handlers' arguments."""
+
+WORKER_MODULE_PREFIX = "_eo_"
+"""Start of the private package names under which a worker imports a client's bundles."""
 
 Frames = list[bytes | bytearray | memoryview]
 
@@ -117,31 +119,6 @@ class _Unpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def error_reply(exc: BaseException, what: str, worker: str) -> tuple[dict[str, Any], Frames]:
-    """The ``status: error`` reply for ``exc`` raised by ``what`` on ``worker``.
-
-    The header carries the exception's type, message and formatted traceback, so the
-    caller can report it even when the exception itself cannot be unpickled there; the
-    frames carry the pickled exception when it pickles (none otherwise). An interpreter
-    exit or interrupt inside user code becomes a RuntimeError: it must not stop the worker.
-    """
-    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-        exc = RuntimeError(f"{what} raised {type(exc).__name__}")
-    tb = "".join(traceback.format_exception(exc))
-    try:
-        out = dumps(exc)
-    except Exception:  # an unpicklable exception still reports type, message and traceback
-        out = []
-    header = {
-        "status": "error",
-        "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-        "message": str(exc),
-        "traceback": tb,
-        "worker": worker,
-    }
-    return header, out
-
-
 def loads(frames: Sequence[Any], rename: Callable[[str], str] | None = None) -> Any:
     """Inverse of :func:`dumps`; ``rename`` maps module names found in the stream."""
     if not frames:
@@ -151,7 +128,7 @@ def loads(frames: Sequence[Any], rename: Callable[[str], str] | None = None) -> 
 
 def client_module_name(module: str) -> str:
     """A worker-side module name as the client knows it (``_eo_x.app`` -> ``app``)."""
-    if module.startswith("_eo_"):
+    if module.startswith(WORKER_MODULE_PREFIX):
         _, sep, rest = module.partition(".")
         if sep:
             return rest

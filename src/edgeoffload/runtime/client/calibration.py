@@ -32,16 +32,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from edgeoffload.errors import ModelError, ProblemFileError
 from edgeoffload.model import Cluster, Link, Node, Role, problem_from_dict, problem_to_dict
 from edgeoffload.model.task_graph import NodeId
-from edgeoffload.runtime.dag import TaskCall, _request, _require_worker, _timed_call_on
-from edgeoffload.runtime.dag_worker import measure_link
-
-if TYPE_CHECKING:
-    from edgeoffload.runtime.session import Session
+from edgeoffload.runtime.client.pool import WorkerPool
+from edgeoffload.runtime.client.session import Session
+from edgeoffload.runtime.worker.kernels import kernel_for, kernel_speed
 
 __all__ = [
     "Calibration",
@@ -187,14 +185,8 @@ def _symmetric(ways: Sequence[LinkMeasurement]) -> LinkMeasurement:
     return LinkMeasurement(rtt, 1.0 / per_byte, max(w.size for w in ways))
 
 
-def _default_probe() -> tuple[Callable[..., Any], Callable[[str | None], str]]:
-    from edgeoffload.apps.synthetic import kernel_for, kernel_speed
-
-    return kernel_speed, kernel_for
-
-
 def calibrate_cluster(
-    session: Session,
+    session: Session | WorkerPool,
     *,
     nodes: Sequence[NodeId] | None = None,
     base: Cluster | None = None,
@@ -213,7 +205,7 @@ def calibrate_cluster(
     Parameters
     ----------
     session
-        An open session.
+        An open session (or its :class:`~edgeoffload.runtime.client.pool.WorkerPool`).
     nodes
         The workers to measure, by name (default: every usable worker, sorted).
     base
@@ -225,9 +217,11 @@ def calibrate_cluster(
     probe
         ``probe(kernel, seconds=, repeats=)`` run on each worker, returning a mapping
         with ``speed`` (FLOP/s); a module-level function of installed code or an
-        ``@offload`` function. Default: :func:`edgeoffload.apps.synthetic.kernel_speed`.
+        ``@offload`` function. Default:
+        :func:`edgeoffload.runtime.worker.kernels.kernel_speed`.
     kernel_of
-        The kernel a kind stands for (default: :func:`edgeoffload.apps.synthetic.kernel_for`);
+        The kernel a kind stands for (default:
+        :func:`edgeoffload.runtime.worker.kernels.kernel_for`);
         ``kernel_of(None)`` is the kernel of the node's default ``speed``.
     seconds, repeats
         Length of one kernel run (about), and runs per kernel (the median is kept).
@@ -244,15 +238,11 @@ def calibrate_cluster(
     Calibration
     """
     start = time.perf_counter()
-    default_probe, default_kernel_of = _default_probe()
-    probe = probe or default_probe
-    kernel_of = kernel_of or default_kernel_of
+    pool = session.pool if isinstance(session, Session) else session
+    probe = probe or kernel_speed
+    kernel_of = kernel_of or kernel_for
     say = progress or (lambda line: None)
-    names = (
-        list(nodes)
-        if nodes is not None
-        else sorted(w.name for w in session._workers.values() if w.usable)
-    )
+    names = list(nodes) if nodes is not None else sorted(w.name for w in pool.usable())
     if not names:
         raise ModelError("no worker to calibrate", "nodes")
     if base is not None:
@@ -268,10 +258,8 @@ def calibrate_cluster(
     for name in names:
         speeds[name] = {}
         for kernel in kernels:
-            result, _ = _timed_call_on(
-                session,
-                name,
-                TaskCall(probe, (kernel,), {"seconds": seconds, "repeats": repeats}),
+            result, _ = pool.call_on(
+                name, probe, (kernel,), {"seconds": seconds, "repeats": repeats}
             )
             rate = float(result["speed"])
             if not (math.isfinite(rate) and rate > 0):
@@ -286,16 +274,7 @@ def calibrate_cluster(
             for b in names[i + 1 :]:
                 ways = []
                 for sender, receiver in ((a, b), (b, a)):
-                    reply, _ = _request(
-                        session,
-                        _require_worker(session, sender),
-                        {
-                            "op": "dag_link",
-                            "address": _require_worker(session, receiver).channel_address,
-                            **options,
-                        },
-                        timeout=300.0,
-                    )
+                    reply = pool.measure_link(sender, receiver, **options)
                     ways.append(
                         LinkMeasurement(
                             float(reply["rtt"]), float(reply["bandwidth"]), int(reply["size"])
@@ -307,22 +286,16 @@ def calibrate_cluster(
     clients: dict[NodeId, LinkMeasurement] = {}
     if client_links:
         for name in names:
-            worker = _require_worker(session, name)
-            channel = session._channel_for(worker)
-
-            def send(frames: list[bytes], channel: Any = channel) -> None:
-                channel.request({"op": "ping"}, frames, 300.0)
-
-            figures = measure_link(send, **options)
+            figures = pool.measure_client_link(name, **options)
             m = LinkMeasurement(figures["rtt"], figures["bandwidth"], int(figures["size"]))
             clients[name] = m
             say(f"client <-> {name}: rtt {m.rtt * 1e3:.3g} ms, {m.bandwidth * 8 / 1e6:.4g} Mbit/s")
 
-    described = session.model_nodes()
+    described = pool.model_nodes()
     model_nodes = []
     for name in names:
         template: Node | None = base.node(name) if base is not None else described.get(name)
-        worker = _require_worker(session, name)
+        worker = pool.require(name)
         role = cast(Role, template.role if template is not None else worker.description.role)
         model_nodes.append(
             Node(

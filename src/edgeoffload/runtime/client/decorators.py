@@ -3,13 +3,13 @@
 A marked function behaves exactly as before when no session is open: it runs locally,
 with the same result. Inside ``with edgeoffload.connect() as session:`` each call goes
 where the decision engine predicts it finishes soonest (see
-:mod:`edgeoffload.runtime.decision`); ``f.local(...)`` forces a local run and
+:mod:`edgeoffload.runtime.client.decision`); ``f.local(...)`` forces a local run and
 ``f.submit(...)`` returns a :class:`concurrent.futures.Future`.
 
 It works on plain functions, on methods (the instance travels with the call, so it must
 pickle) and on static methods placed under ``@staticmethod``. The function is found on
 the worker by module and qualified name, from the code bundle of its module
-(:mod:`edgeoffload.runtime.bundles`), so it must be defined at module level (or in a
+(:mod:`edgeoffload.runtime.wire.bundles`), so it must be defined at module level (or in a
 class at module level), not inside another function.
 
 Exceptions raised remotely are re-raised as the original type when it can be rebuilt
@@ -27,8 +27,12 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
+from edgeoffload.runtime.client.current import current_session
+from edgeoffload.runtime.wire.ops import OFFLOADED_MARK
+from edgeoffload.runtime.wire.protocol import WORKER_MODULE_PREFIX
+
 if TYPE_CHECKING:
-    from edgeoffload.runtime.decision import Policy
+    from edgeoffload.runtime.client.decision import Policy
 
 __all__ = ["BoundOffloadedFunction", "OffloadedFunction", "offload", "registered_functions"]
 
@@ -41,12 +45,6 @@ _REGISTRY: weakref.WeakSet[OffloadedFunction[Any, Any]] = weakref.WeakSet()
 def registered_functions() -> list[OffloadedFunction[Any, Any]]:
     """Every offloaded function defined so far in this process (for pre-transfer)."""
     return sorted(_REGISTRY, key=lambda f: f.key)
-
-
-def _current_session() -> Any:
-    from edgeoffload.runtime.session import current_session
-
-    return current_session()
 
 
 class OffloadedFunction(Generic[P, R]):
@@ -88,14 +86,15 @@ class OffloadedFunction(Generic[P, R]):
         self.key = f"{self.module}:{self.qualname}"
         self.deadline = deadline
         self.policy = policy
-        if not self.module.startswith("_eo_"):  # not a worker's copy of a client's bundle
+        setattr(self, OFFLOADED_MARK, True)  # a worker runs __wrapped__, never offloads again
+        if not self.module.startswith(WORKER_MODULE_PREFIX):  # not a worker's bundle copy
             _REGISTRY.add(self)
 
     def __repr__(self) -> str:
         return f"<offloaded function {self.key}>"
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        session = _current_session()
+        session = current_session()
         if session is None:
             return self.__wrapped__(*args, **kwargs)
         result: R = session.call(self, args, kwargs)
@@ -103,7 +102,7 @@ class OffloadedFunction(Generic[P, R]):
 
     def local(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run here, whatever the decision engine would say (recorded in the stats)."""
-        session = _current_session()
+        session = current_session()
         if session is None:
             return self.__wrapped__(*args, **kwargs)
         result: R = session.call(self, args, kwargs, force_local=True)
@@ -111,7 +110,7 @@ class OffloadedFunction(Generic[P, R]):
 
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         """Start a call and return its future (with no session: runs now, locally)."""
-        session = _current_session()
+        session = current_session()
         if session is None:
             future: Future[R] = Future()
             try:

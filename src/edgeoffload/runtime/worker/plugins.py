@@ -1,6 +1,6 @@
 """The Dask plugins that turn Dask workers into COFA remotes.
 
-:class:`EdgeOffloadWorkerPlugin` starts a :class:`~edgeoffload.runtime.agent.WorkerAgent`
+:class:`EdgeOffloadWorkerPlugin` starts a :class:`~edgeoffload.runtime.worker.agent.WorkerAgent`
 in the worker and registers its handlers on the worker's comm:
 
 =============================  ===========================================================
@@ -19,7 +19,7 @@ bundles.
 To implement your own worker-side extension, follow Dask's recipe: subclass
 :class:`distributed.diagnostics.plugin.WorkerPlugin`, override ``setup``/``teardown``,
 and pass an instance to ``edgeoffload worker`` by wrapping the command in your own
-script; keep Dask calls in :mod:`edgeoffload.runtime._dask`.
+script; keep Dask calls in :mod:`edgeoffload.runtime.wire.dask_api`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
-from edgeoffload.runtime import _dask
-from edgeoffload.runtime.agent import WorkerAgent, WorkerDescription
+from edgeoffload.runtime.wire import dask_api
+from edgeoffload.runtime.worker.agent import WorkerAgent
+from edgeoffload.runtime.worker.description import WorkerDescription
 
 if TYPE_CHECKING:
     from distributed import Scheduler, Worker
@@ -83,17 +84,17 @@ class EdgeOffloadWorkerPlugin(WorkerPlugin):
     def setup(self, worker: Worker) -> None:
         if self.fallback and any(
             isinstance(p, EdgeOffloadWorkerPlugin) and p is not self and p.agent is not None
-            for p in _dask.worker_plugins(worker)
+            for p in dask_api.worker_plugins(worker)
         ):
             return
         description = WorkerDescription(**self.description)
         agent = WorkerAgent(
-            _dask.worker_name(worker),
+            dask_api.worker_name(worker),
             description,
-            nthreads=_dask.worker_nthreads(worker),
-            host=_dask.worker_host(worker),
-            ssl_context=_dask.worker_ssl_context(worker),
-            peer_ssl_context=_dask.worker_peer_ssl_context(worker),
+            nthreads=dask_api.worker_nthreads(worker),
+            host=dask_api.worker_host(worker),
+            ssl_context=dask_api.worker_ssl_context(worker),
+            peer_ssl_context=dask_api.worker_peer_ssl_context(worker),
         )
         self.agent = agent
 
@@ -123,7 +124,7 @@ class EdgeOffloadWorkerPlugin(WorkerPlugin):
         async def drop_client(comm: Any, client: str) -> bool:
             return agent.drop_client(client)
 
-        _dask.add_worker_handlers(
+        dask_api.add_worker_handlers(
             worker,
             {
                 "edgeoffload_hello": hello,
@@ -136,7 +137,7 @@ class EdgeOffloadWorkerPlugin(WorkerPlugin):
         )
 
     def teardown(self, worker: Worker) -> None:
-        _dask.remove_worker_handlers(worker, HANDLERS)
+        dask_api.remove_worker_handlers(worker, HANDLERS)
         if self.agent is not None:
             self.agent.close()
             self.agent = None
@@ -185,12 +186,12 @@ class EdgeOffloadSchedulerPlugin(SchedulerPlugin):
     async def _watch(self, scheduler: Scheduler) -> None:
         while True:
             await asyncio.sleep(self.check_every)
-            silent = set(_dask.silent_clients(scheduler, self.stale_after))
+            silent = set(dask_api.silent_clients(scheduler, self.stale_after))
             self._dropped &= silent  # a client heard from again may be dropped later
             for client in silent - self._dropped:
                 self._dropped.add(client)
-                _dask.scheduler_broadcast(scheduler, "edgeoffload_drop_client", client=client)
+                dask_api.scheduler_broadcast(scheduler, "edgeoffload_drop_client", client=client)
 
     def remove_client(self, scheduler: Scheduler, client: str) -> None:
         self._dropped.discard(client)
-        _dask.scheduler_broadcast(scheduler, "edgeoffload_drop_client", client=client)
+        dask_api.scheduler_broadcast(scheduler, "edgeoffload_drop_client", client=client)

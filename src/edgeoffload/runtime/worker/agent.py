@@ -3,9 +3,10 @@
 :class:`WorkerAgent` answers the session's requests: who are you (``hello``), which
 bundles do you hold (``has_bundles``), store this bundle (``put_bundle``), time the probe
 benchmark (``probe``), run this call (``call``), forget this client (``drop_client``).
-The worker plugin (:mod:`edgeoffload.runtime.plugins`) exposes these on the worker's Dask
-comm and starts the direct call channel (:mod:`edgeoffload.runtime.channel`) whose
-messages go to :meth:`WorkerAgent.handle_channel`.
+The worker plugin (:mod:`edgeoffload.runtime.worker.plugins`) exposes the control plane on
+the worker's Dask comm; the agent's direct call channel
+(:mod:`edgeoffload.runtime.wire.channel`) serves the rest through one explicit handler
+table keyed by :class:`~edgeoffload.runtime.wire.ops.Op` (:attr:`WorkerAgent.handlers`).
 
 A call runs in the thread that received it (the channel) or in the agent's thread pool
 (the Dask comm handler), never on the worker's event loop, so heartbeats go on while
@@ -18,106 +19,25 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass, field
+from typing import Any
 
-from edgeoffload.errors import BundleError, ModelError
-from edgeoffload.model.cluster import Node, PowerProfile, Role
-from edgeoffload.runtime.bundles import python_version
-from edgeoffload.runtime.cache import CodeCache
-from edgeoffload.runtime.channel import ChannelServer
-from edgeoffload.runtime.probe import probe_benchmark
-from edgeoffload.runtime.protocol import PROTOCOL_VERSION, Frames, dumps, error_reply, loads
+from edgeoffload.errors import BundleError
+from edgeoffload.runtime.wire.bundles import python_version
+from edgeoffload.runtime.wire.channel import ChannelServer
+from edgeoffload.runtime.wire.errors import error_reply
+from edgeoffload.runtime.wire.ops import DAG_OPS, Op
+from edgeoffload.runtime.wire.protocol import PROTOCOL_VERSION, Frames, dumps, loads
+from edgeoffload.runtime.worker.cache import CodeCache
+from edgeoffload.runtime.worker.dag_service import DagService
+from edgeoffload.runtime.worker.description import WorkerDescription
+from edgeoffload.runtime.worker.kernels import probe_benchmark
 
-__all__ = ["WorkerAgent", "WorkerDescription", "describe_from_preset"]
+__all__ = ["WorkerAgent"]
 
-
-@dataclass(frozen=True, slots=True)
-class WorkerDescription:
-    """How a worker describes itself: the simulator's node model, as plain values.
-
-    ``speed`` is FLOP/s and ``power`` watts (``{"idle", "busy", "transmit"}``); both may
-    be ``None`` when neither a preset nor explicit figures were given (the decision
-    engine then relies on its probes alone).
-    """
-
-    role: str = "device"
-    preset: str | None = None
-    speed: float | None = None
-    power: Mapping[str, float] | None = None
-    cores: int | None = None
-    memory: float | None = None
-    speed_by_kind: Mapping[str, float] | None = None
-
-    def to_node(self, node_id: str) -> Node | None:
-        """The worker as a model :class:`~edgeoffload.model.cluster.Node` (needs a speed)."""
-        if self.speed is None:
-            return None
-        role = cast(Role, self.role)
-        power = PowerProfile(**self.power) if self.power else None
-        return Node(
-            node_id,
-            self.speed,
-            dict(self.speed_by_kind or {}),
-            role=role,
-            cores=self.cores or 1,
-            memory=self.memory,
-            power=power,
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["power"] = dict(self.power) if self.power else None
-        data["speed_by_kind"] = dict(self.speed_by_kind) if self.speed_by_kind else None
-        return data
-
-
-def describe_from_preset(
-    role: str = "device",
-    preset: str | None = None,
-    speed: float | None = None,
-    power: Mapping[str, float] | PowerProfile | None = None,
-) -> WorkerDescription:
-    """A description from a device preset and/or explicit figures (explicit ones win).
-
-    Presets come from :mod:`edgeoffload.workloads.devices` (the simulator's list).
-
-    Raises
-    ------
-    ModelError
-        Unknown role or preset, or a non-positive speed.
-    """
-    from edgeoffload.model.cluster import ROLES
-
-    if role not in ROLES:
-        raise ModelError(f"must be one of {', '.join(ROLES)}; got {role!r}", "role")
-    cores: int | None = None
-    memory: float | None = None
-    by_kind: dict[str, float] | None = None
-    power_dict: dict[str, float] | None = None
-    if preset is not None:
-        from edgeoffload.workloads.devices import device_preset
-
-        node = device_preset(preset).to_node("probe", role=cast(Role, role))
-        if speed is None:  # an explicit speed replaces the preset's rates altogether
-            speed = node.speed
-            by_kind = dict(node.speed_by_kind) or None
-        cores, memory = node.cores, node.memory
-        if node.power is not None:
-            power_dict = {
-                "idle": node.power.idle,
-                "busy": node.power.busy,
-                "transmit": node.power.transmit,
-            }
-    if isinstance(power, PowerProfile):
-        power_dict = {"idle": power.idle, "busy": power.busy, "transmit": power.transmit}
-    elif power is not None:
-        power_dict = {k: float(power[k]) for k in ("idle", "busy", "transmit")}
-    if speed is not None and not speed > 0:
-        raise ModelError(f"must be > 0, got {speed!r}", "speed")
-    return WorkerDescription(role, preset, speed, power_dict, cores, memory, by_kind)
+Handler = Callable[[dict[str, Any], list[bytearray]], tuple[dict[str, Any], Frames]]
 
 
 @dataclass
@@ -157,8 +77,6 @@ class WorkerAgent:
         ssl_context: Any = None,
         peer_ssl_context: Any = None,
     ) -> None:
-        from edgeoffload.runtime.dag_worker import DagService
-
         self.name = name
         self.description = description
         self.nthreads = max(1, int(nthreads))
@@ -169,6 +87,13 @@ class WorkerAgent:
             max_workers=self.nthreads + 4, thread_name_prefix="edgeoffload-call"
         )
         self.dags = DagService(self, peer_ssl_context)
+        self.handlers: dict[Op, Handler] = {
+            Op.CALL: self.call,
+            Op.PING: self._ping,
+            Op.PROBE: self._probe,
+        }
+        for op in DAG_OPS:
+            self.handlers[op] = self.dags.handler(op)
         self.channel = ChannelServer(host, ssl_context, self.handle_channel)
         self.channel_address = self.channel.start()
 
@@ -232,7 +157,7 @@ class WorkerAgent:
 
     def probe(self, work: int) -> dict[str, Any]:
         """Time the fixed probe benchmark here (in a call slot, like a real call)."""
-        with self._slot():
+        with self.slot():
             seconds = probe_benchmark(work)
         return {"seconds": seconds, **self.load()}
 
@@ -240,16 +165,22 @@ class WorkerAgent:
     def handle_channel(
         self, header: dict[str, Any], frames: list[bytearray]
     ) -> tuple[dict[str, Any], Frames]:
-        op = header.get("op")
-        if op == "call":
-            return self.call(header, frames)
-        if op == "ping":
-            return {"status": "ok", **self.load()}, []
-        if op == "probe":
-            return {"status": "ok", **self.probe(int(header.get("work", 0)))}, []
-        if isinstance(op, str) and op.startswith("dag_"):  # scheduled DAGs: dag_worker.py
-            return self.dags.handle(op, header, frames)
-        return {"status": "refused", "error": f"unknown operation {op!r}"}, []
+        """Serve one channel message through :attr:`handlers` (never raises)."""
+        op = Op.parse(header.get("op"))
+        handler = self.handlers.get(op) if op is not None else None
+        if handler is None:
+            return {"status": "refused", "error": f"unknown operation {header.get('op')!r}"}, []
+        return handler(header, frames)
+
+    def _ping(
+        self, header: dict[str, Any], frames: list[bytearray]
+    ) -> tuple[dict[str, Any], Frames]:
+        return {"status": "ok", **self.load()}, []
+
+    def _probe(
+        self, header: dict[str, Any], frames: list[bytearray]
+    ) -> tuple[dict[str, Any], Frames]:
+        return {"status": "ok", **self.probe(int(header.get("work", 0)))}, []
 
     class _SlotContext:
         def __init__(self, agent: WorkerAgent) -> None:
@@ -274,11 +205,12 @@ class WorkerAgent:
                 self.agent._load.calls += 1
             self.agent._slots.release()
 
-    def _slot(self) -> WorkerAgent._SlotContext:
+    def slot(self) -> WorkerAgent._SlotContext:
+        """A call slot: ``with agent.slot():`` waits for one of the ``nthreads`` slots."""
         return WorkerAgent._SlotContext(self)
 
     def call(
-        self, header: Mapping[str, Any], frames: list[bytearray]
+        self, header: dict[str, Any], frames: list[bytearray]
     ) -> tuple[dict[str, Any], Frames]:
         """Run one offloaded call; never raises (failures are reported in the reply)."""
         client = str(header.get("client", ""))
@@ -296,7 +228,7 @@ class WorkerAgent:
                 "status": "refused",
                 "error": f"worker {self.name} cannot prepare the call: {type(exc).__name__}: {exc}",
             }, []
-        with self._slot() as slot:
+        with self.slot() as slot:
             start = time.perf_counter()
             try:
                 result = function(*args, **kwargs)

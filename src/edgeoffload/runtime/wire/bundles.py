@@ -54,7 +54,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from edgeoffload._version import __version__
 from edgeoffload.errors import BundleError
+from edgeoffload.runtime.wire.protocol import PROTOCOL_VERSION
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -63,6 +65,7 @@ __all__ = [
     "build_bundle",
     "check_requirements",
     "clear_bundle_cache",
+    "installed_distributions",
     "python_version",
     "read_manifest",
 ]
@@ -123,24 +126,23 @@ class Bundle:
 
 # --------------------------------------------------------------------------- analysis
 
-_DIST_CACHE: dict[str, list[str]] | None = None
+_DISTRIBUTIONS: dict[str, list[str]] | None = None
 _DIST_LOCK = threading.Lock()
 
 
-def _distributions() -> Mapping[str, list[str]]:
-    global _DIST_CACHE
+def installed_distributions() -> Mapping[str, list[str]]:
+    """Top-level import name -> the installed distributions providing it (cached)."""
+    global _DISTRIBUTIONS
     with _DIST_LOCK:
-        if _DIST_CACHE is None:
-            _DIST_CACHE = dict(importlib.metadata.packages_distributions())
-        return _DIST_CACHE
+        if _DISTRIBUTIONS is None:
+            _DISTRIBUTIONS = dict(importlib.metadata.packages_distributions())
+        return _DISTRIBUTIONS
 
 
 def _own_version() -> str:
     try:
         return importlib.metadata.version("edgeoffload")
     except importlib.metadata.PackageNotFoundError:  # running from a source tree
-        from edgeoffload import __version__
-
         return __version__
 
 
@@ -235,7 +237,7 @@ class _Analysis:
 def _analyse(root: str) -> _Analysis:
     result = _Analysis()
     installed = _installed_dirs()
-    dists = _distributions()
+    dists = installed_distributions()
     found_root = _module_source(root)
     if found_root is None or (found_root[0] is None and not found_root[1]):
         raise BundleError(
@@ -320,8 +322,6 @@ def _pack(root: str, analysis: _Analysis) -> tuple[bytes, tuple[str, ...]]:
         modules[name] = {"path": arc, "package": is_package}
         if arc is not None and path is not None:
             files[arc] = path.read_bytes()
-    from edgeoffload.runtime.protocol import PROTOCOL_VERSION
-
     manifest = {
         "format": BUNDLE_FORMAT,
         "protocol": PROTOCOL_VERSION,

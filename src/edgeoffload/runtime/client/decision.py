@@ -3,7 +3,7 @@
 The engine keeps two kinds of knowledge:
 
 - **Probes** of every worker, refreshed on connect and periodically: the time of the
-  fixed probe benchmark there (:mod:`edgeoffload.runtime.probe`) and locally, the round
+  fixed probe benchmark there (:mod:`edgeoffload.runtime.worker.kernels`) and locally, the round
   trip time and the bandwidth of the link.
 - **History** of every offloaded function: its compute time on each node (local or a
   worker) and the sizes of its arguments and results, as exponentially weighted moving

@@ -48,7 +48,7 @@ API
 
 Examples
 --------
->>> from edgeoffload.runtime.throttle import apply_cpu_quota, throttle_available
+>>> from edgeoffload.runtime.host.throttle import apply_cpu_quota, throttle_available
 >>> if throttle_available() is None:  # doctest: +SKIP
 ...     with apply_cpu_quota(worker_pid, 0.25) as t:  # the worker now runs 4x slower
 ...         print(t.method, t.path)
@@ -81,7 +81,7 @@ from pathlib import Path
 from typing import Literal
 
 from edgeoffload.errors import OffloadError
-from edgeoffload.runtime._procs import pid_alive
+from edgeoffload.runtime.host.procs import pid_alive
 
 __all__ = [
     "DEFAULT_PERIOD",
