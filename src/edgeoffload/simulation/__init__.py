@@ -22,6 +22,7 @@ from edgeoffload.simulation.config import (
 )
 from edgeoffload.simulation.records import (
     NodeStats,
+    ReplanRecord,
     RequestResult,
     SimResult,
     TaskRecord,
@@ -54,6 +55,7 @@ __all__ = [
     "NodeStats",
     "Placement",
     "Planner",
+    "ReplanRecord",
     "RequestResult",
     "RequestTemplate",
     "SchedulerPlanner",

@@ -1,28 +1,43 @@
-"""Simulate a given schedule of a problem: :func:`simulate`."""
+"""Simulate a given schedule of a problem: :func:`simulate`.
+
+Under the ``replan`` failure policy the rest of the problem is re-planned after a failure
+with :func:`~edgeoffload.schedulers.remaining_problem` and a scheduler, the rule the
+runtime's DAG runner applies; :class:`ProblemReplanner` is that step for the engine.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from edgeoffload.errors import SimulationError
+from edgeoffload.errors import InfeasibleScheduleError, ModelError, SimulationError
 from edgeoffload.model import Problem, Schedule, validate_schedule
 from edgeoffload.model.cluster import Node
 from edgeoffload.model.order import run_sequence
 from edgeoffload.model.task_graph import NodeId, TaskId
+from edgeoffload.schedulers import (
+    Scheduler,
+    available_schedulers,
+    get_scheduler,
+    remaining_problem,
+)
 from edgeoffload.simulation.config import SimConfig
-from edgeoffload.simulation.engine import TRACE_KINDS, Engine, node_state_times
+from edgeoffload.simulation.engine import TRACE_KINDS, Engine, NewPlan, node_state_times
 from edgeoffload.simulation.records import (
     NodeStats,
+    ReplanRecord,
     RequestResult,
     SimResult,
     TaskTable,
     TraceEvent,
 )
 
-__all__ = ["ExecTimes", "edge_arrays", "simulate"]
+__all__ = ["ExecTimes", "ProblemReplanner", "edge_arrays", "replan_scheduler", "simulate"]
+
+logger = logging.getLogger(__name__)
 
 
 class ExecTimes:
@@ -79,12 +94,117 @@ def edge_arrays(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return source, target, data
 
 
+class ProblemReplanner:
+    """Plans the rest of ``problem`` after a failure with ``scheduler``, for the engine.
+
+    Parameters
+    ----------
+    problem
+        The problem being simulated.
+    scheduler
+        The scheduler that re-plans.
+    times
+        The problem's execution times.
+
+    Notes
+    -----
+    A call gets the time of the re-plan (seconds), the finished tasks whose results
+    survive with the node holding each, and the surviving nodes (engine numbers). It
+    computes :func:`~edgeoffload.schedulers.remaining_problem` with the problem's exit
+    tasks as the outputs, schedules it, checks the schedule with the validator and
+    returns each node's run order (:func:`~edgeoffload.model.order.run_sequence`), stubs
+    included, or ``None`` when every output is held.
+    """
+
+    def __init__(self, problem: Problem, scheduler: Scheduler, times: ExecTimes) -> None:
+        self.problem = problem
+        self.scheduler = scheduler
+        self._times = times
+        graph, cluster = problem.graph, problem.cluster
+        self._task_ids = [t.id for t in graph.tasks]
+        self._node_ids = cluster.node_ids
+        self._node_index = {node_id: p for p, node_id in enumerate(cluster.node_ids)}
+        self._outputs = graph.exit_tasks()
+
+    @property
+    def algorithm(self) -> str:
+        """Name of the scheduler that re-plans."""
+        return self.scheduler.name
+
+    def __call__(self, now: float, held: dict[int, int], alive: list[int]) -> NewPlan | None:
+        """The plan of the rest from ``now`` (seconds), or ``None`` if nothing is left.
+
+        Raises
+        ------
+        InfeasibleScheduleError
+            No node survived, a needed task is pinned to a failed node, or the scheduler
+            does not apply to the remaining problem (its reason is given).
+        InvalidScheduleError
+            The scheduler's plan breaks the remaining problem's rules (a scheduler bug).
+        """
+        ids, node_ids = self._task_ids, self._node_ids
+        sub, _, stubs = remaining_problem(
+            self.problem,
+            {ids[i]: node_ids[p] for i, p in held.items()},
+            [node_ids[p] for p in alive],
+            now,
+            self._outputs,
+        )
+        if sub is None:
+            return None
+        why = self.scheduler.applies_to(sub)
+        if why is not None:
+            raise InfeasibleScheduleError(
+                f"scheduler {self.algorithm!r} cannot schedule the rest on the survivors: {why}"
+            )
+        plan = self.scheduler.schedule(sub)
+        validate_schedule(sub, plan)
+        placed = [plan.assignment(t.id) for t in sub.graph.tasks]
+        start = np.fromiter((a.start for a in placed), dtype=float, count=len(placed))
+        finish = np.fromiter((a.finish for a in placed), dtype=float, count=len(placed))
+        index = self.problem.graph.index
+        entries = []
+        for k in run_sequence(sub.graph, start, finish).tolist():
+            a = placed[k]
+            i, q = index(a.task), self._node_index[a.node]
+            if a.task in stubs:
+                entries.append((i, q, 0.0, True))
+            else:
+                entries.append((i, q, float(self._times.row(i)[q]), False))
+        return NewPlan(tuple(entries), plan)
+
+
+def replan_scheduler(config: SimConfig, schedule: Schedule) -> Scheduler:
+    """The scheduler that re-plans ``schedule`` under ``config``'s ``replan`` policy.
+
+    :attr:`SimConfig.replan_algorithm` if set; else the schedule's own algorithm when it is
+    a registered scheduler; else HEFT (logged as a warning).
+
+    Raises
+    ------
+    ModelError
+        The scheduler named cannot be built (a plugin failed to load, say).
+    """
+    name = config.replan_algorithm
+    if name is None:
+        name = schedule.algorithm
+        if name not in available_schedulers():
+            logger.warning(
+                "re-planning with 'heft': the schedule's algorithm %r is not a registered "
+                "scheduler (set SimConfig.replan_algorithm to choose another)",
+                name,
+            )
+            name = "heft"
+    return get_scheduler(name)
+
+
 def simulate(
     problem: Problem,
     schedule: Schedule,
     config: SimConfig | None = None,
     *,
     rng: np.random.Generator | int | None = None,
+    scheduler: Scheduler | None = None,
 ) -> SimResult:
     """Execute ``schedule`` of ``problem`` on the modelled cluster and report what happened.
 
@@ -102,6 +222,10 @@ def simulate(
     rng
         Generator (or seed) for variability; needed only when the config varies times
         (default seed 0).
+    scheduler
+        Under ``failure_policy="replan"``: the scheduler that re-plans, with its parameters
+        (DHS with a scenario's thresholds, say). Default :func:`replan_scheduler`. Not
+        used by the other policies.
 
     Returns
     -------
@@ -113,9 +237,11 @@ def simulate(
     ------
     InvalidScheduleError
         If ``config.validate`` and the schedule breaks the problem's rules.
+    ModelError
+        ``scheduler`` is given and ``config.replan_algorithm`` names another one.
     SimulationError
         If a node failure names an unknown node, or (a bug) a task never runs although no
-        node failed.
+        node failed (or, under ``"replan"``, every failure was re-planned).
 
     Examples
     --------
@@ -126,20 +252,27 @@ def simulate(
     >>> p = Problem(g, c)
     >>> s = schedule(p, "heft")
     >>> r = simulate(p, s, SimConfig.schedulers_assumptions())
-    >>> r.makespan == s.makespan, r.makespan
+    >>> r.makespan == s.makespan, round(r.makespan, 9)
     (True, 0.3)
 
     Notes
     -----
     Under :meth:`SimConfig.schedulers_assumptions` every task's simulated start and
     finish equal the schedule's, bit for bit: the engine computes each time with the
-    cost model's expressions in the same order as the schedulers.
+    cost model's expressions in the same order as the schedulers. With failures under
+    ``"replan"`` the same holds of every re-planned task and its re-plan
+    (:attr:`SimResult.replans`).
     """
     config = config or SimConfig()
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(0 if rng is None else rng)
     if config.validate:
         validate_schedule(problem, schedule)
+    if scheduler is not None and config.replan_algorithm not in (None, scheduler.name):
+        raise ModelError(
+            f"names {config.replan_algorithm!r} but the scheduler given is {scheduler.name!r}",
+            "replan_algorithm",
+        )
     graph, cluster = problem.graph, problem.cluster
     n = len(graph)
     node_index = {node_id: p for p, node_id in enumerate(cluster.node_ids)}
@@ -163,7 +296,13 @@ def simulate(
     pin = [node_index[t.pinned] if t.pinned is not None else -1 for t in graph.tasks]
 
     latency, bandwidth = cluster.link_matrices()
-    engine = Engine(cluster.nodes, latency, bandwidth, config, rng, exec_row=times.row)
+    replanner = None
+    if config.failure_policy == "replan" and config.failures:
+        chosen = scheduler if scheduler is not None else replan_scheduler(config, schedule)
+        replanner = ProblemReplanner(problem, chosen, times)
+    engine = Engine(
+        cluster.nodes, latency, bandwidth, config, rng, exec_row=times.row, replanner=replanner
+    )
     requests = problem.effective_requests
     request_index = [engine.add_request(r.arrival, gated=r.arrival > 0) for r in requests]
     task_request = np.asarray(problem.task_requests, dtype=np.int64)
@@ -183,8 +322,9 @@ def simulate(
     engine.run()
     stuck = engine.stuck_task()
     if stuck is not None:
+        why = "every failure was re-planned" if engine.fail_gen else "no node failed"
         raise SimulationError(
-            f"task {graph.tasks[stuck].id!r} never ran although no node failed"
+            f"task {graph.tasks[stuck].id!r} never ran although {why}"
             " (is the schedule's order on its node consistent with the dependencies?)"
         )
 
@@ -318,4 +458,16 @@ def collect_result(
         transfers=len(engine.x),
         bytes_sent=float(tx_data.sum()),
         events=engine.events,
+        replans=tuple(
+            ReplanRecord(
+                time,
+                tuple(node_ids[p] for p in failed),
+                tasks,
+                reused,
+                algorithm,
+                plan,
+                reason,
+            )
+            for time, failed, tasks, reused, algorithm, plan, reason in engine.replans
+        ),
     )

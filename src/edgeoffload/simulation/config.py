@@ -14,6 +14,7 @@ from typing import Literal, get_args
 from edgeoffload.errors import ModelError
 from edgeoffload.model.checks import check_id, check_number
 from edgeoffload.model.task_graph import NodeId
+from edgeoffload.schedulers.registry import available_schedulers
 from edgeoffload.simulation.variability import NoVariability, Variability
 
 __all__ = [
@@ -33,7 +34,7 @@ LinkModel = Literal["dedicated", "shared"]
 LINK_MODELS: tuple[str, ...] = get_args(LinkModel)
 TransferMode = Literal["per-node", "per-dependency"]
 TRANSFER_MODES: tuple[str, ...] = get_args(TransferMode)
-FailurePolicy = Literal["fail", "rerun"]
+FailurePolicy = Literal["fail", "rerun", "replan"]
 FAILURE_POLICIES: tuple[str, ...] = get_args(FailurePolicy)
 
 
@@ -176,13 +177,30 @@ class SimConfig:
         longest transfer of its inputs from where they are (or will be) to that node, an
         estimate that ignores queues (ties by node order). It joins that node's queue by
         its scheduled start; its inputs are re-sent from where they are. Pinned tasks
-        cannot move and fail.
+        cannot move and fail. ``"replan"``: what the runtime's DAG runner does. At a
+        failure every surviving node finishes the tasks it is running and starts nothing
+        more of the plan; when they are done the rest of the problem is scheduled again
+        with a scheduler (:attr:`replan_algorithm`) on the survivors, busy from then on
+        (:func:`~edgeoffload.schedulers.remaining_problem`), finished results that survive
+        reused where they are, and the new plan runs in the same simulation. A needed task
+        pinned to a failed node ends the re-planning: the run goes on as under ``"fail"``.
+        Needs :func:`~edgeoffload.simulation.simulate` (a problem to re-plan).
+    replan_algorithm
+        Name of the registered scheduler that re-plans under ``"replan"`` (default
+        ``None``: the schedule's own algorithm when it is registered, else ``"heft"``).
+        Only for ``failure_policy="replan"``.
     record_trace
         Keep a :class:`~edgeoffload.simulation.records.TraceEvent` per task start and
-        finish, transfer start and end, and failure (default ``True``; turn it off for
-        very large runs).
+        finish, transfer start and end, failure and re-plan (default ``True``; turn it off
+        for very large runs).
     validate
         Check the schedule against the problem before simulating (default ``True``).
+
+    Raises
+    ------
+    ModelError
+        An unknown transfer mode or failure policy; a ``replan_algorithm`` that is not a
+        registered scheduler, or one given with another policy than ``"replan"``.
     """
 
     network: Network = field(default_factory=Network)
@@ -191,6 +209,7 @@ class SimConfig:
     variability: Variability = field(default_factory=NoVariability)
     failures: tuple[NodeFailure, ...] = ()
     failure_policy: FailurePolicy = "fail"
+    replan_algorithm: str | None = None
     record_trace: bool = True
     validate: bool = True
 
@@ -206,6 +225,19 @@ class SimConfig:
                 "failure_policy",
             )
         object.__setattr__(self, "failures", tuple(self.failures))
+        if self.replan_algorithm is not None:
+            if self.failure_policy != "replan":
+                raise ModelError(
+                    f"is for failure_policy 'replan'; the policy is {self.failure_policy!r}",
+                    "replan_algorithm",
+                )
+            known = available_schedulers()
+            if self.replan_algorithm not in known:
+                raise ModelError(
+                    f"unknown scheduler {self.replan_algorithm!r}; known: "
+                    f"{', '.join(sorted(known))}",
+                    "replan_algorithm",
+                )
 
     @classmethod
     def schedulers_assumptions(cls, **changes: object) -> SimConfig:

@@ -13,7 +13,11 @@ position in the node's queue and their successors; the engine then runs them:
   expression term for term, so that a run under the schedulers' assumptions reproduces
   their times exactly; on a shared medium the transfers under way share its airtime
   (processor sharing);
-- node failures, per :attr:`SimConfig.failure_policy`.
+- node failures, per :attr:`SimConfig.failure_policy`; under ``"replan"`` the engine stops
+  the survivors once their running tasks are done, asks a re-planner (built by
+  :func:`~edgeoffload.simulation.simulate`) for a plan of the rest and runs it, finished
+  results that survive taking part as *stubs*: queue entries that run nothing and send the
+  result on when their node's queue reaches them, as a zero-work task of the plan would.
 
 Cheap constructions throughout: no simpy ``Process`` per task or transfer, only
 ``Timeout`` events whose callbacks advance the state (a simpy event costs about a
@@ -27,26 +31,70 @@ import heapq
 import math
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import simpy
 from simpy.events import Timeout
 
-from edgeoffload.errors import SimulationError
+from edgeoffload.errors import InfeasibleScheduleError, SimulationError
 from edgeoffload.model.cluster import Node
+from edgeoffload.model.schedule import Schedule
 from edgeoffload.simulation.config import SimConfig
 
-__all__ = ["Engine", "node_state_times"]
+__all__ = ["Engine", "NewPlan", "Replanner", "node_state_times"]
 
 # task states
 WAITING, RUNNING, DONE, FAILED = 0, 3, 1, 2
 # trace codes
-T_START, T_FINISH, T_SEND, T_RECEIVE, T_FAIL, T_LOST, T_MOVE = range(7)
-TRACE_KINDS = ("start", "finish", "send", "receive", "fail", "lost", "move")
+T_START, T_FINISH, T_SEND, T_RECEIVE, T_FAIL, T_LOST, T_MOVE, T_REPLAN = range(8)
+TRACE_KINDS = ("start", "finish", "send", "receive", "fail", "lost", "move", "replan")
 
 _DEAD = -(1 << 40)  # free-core count of a failed node: it never starts anything again
+_STOP = -(1 << 30)  # added to a survivor's free cores while it waits for a re-plan
 _CHUNK = 4096  # transfer multipliers are drawn this many at a time
+
+
+@dataclass(frozen=True, slots=True)
+class NewPlan:
+    """A re-plan of the rest of a run, in the engine's numbers.
+
+    Attributes
+    ----------
+    entries
+        ``(task, node, seconds, stub)`` in run order (:mod:`edgeoffload.model.order`): task
+        number, node number, the cost model's execution time of the task there (seconds;
+        0 for a stub) and whether the entry is a stub, a finished result that ``node``
+        holds: it runs nothing and sends the result on when the node's queue reaches it.
+    schedule
+        The plan as the scheduler made it (of the remaining problem), for the records.
+    """
+
+    entries: Sequence[tuple[int, int, float, bool]]
+    schedule: Schedule
+
+
+class Replanner(Protocol):
+    """What the ``replan`` policy asks for the rest of a run after a failure."""
+
+    @property
+    def algorithm(self) -> str:
+        """Name of the scheduler that re-plans."""
+
+    def __call__(self, now: float, held: dict[int, int], alive: list[int]) -> NewPlan | None:
+        """The plan of the rest, or ``None`` when every output is held.
+
+        ``now`` is the time of the re-plan, seconds; ``held`` maps each finished task
+        whose result survives to the node holding it; ``alive`` lists the surviving
+        nodes, in cluster order.
+
+        Raises
+        ------
+        InfeasibleScheduleError
+            The rest cannot run on the survivors (a needed task is pinned to a failed
+            node, say).
+        """
 
 
 class _SharedChannel:
@@ -121,6 +169,14 @@ class Engine:
     exec_row
         For a re-run after a failure: the execution time of task number ``i`` on every
         node, seconds.
+    replanner
+        For ``failure_policy="replan"``: makes the plan of the rest after a failure.
+
+    Raises
+    ------
+    SimulationError
+        A failure names an unknown node, or the config re-plans failures and no
+        ``replanner`` is given.
     """
 
     def __init__(
@@ -131,6 +187,7 @@ class Engine:
         config: SimConfig,
         rng: np.random.Generator,
         exec_row: Callable[[int], np.ndarray] | None = None,
+        replanner: Replanner | None = None,
     ) -> None:
         self.env = simpy.Environment()
         self.config = config
@@ -222,6 +279,23 @@ class Engine:
             [] if config.record_trace else None
         )
         self.on_request_done: Callable[[int, float], None] | None = None
+
+        # re-planning (failure_policy "replan")
+        if config.failure_policy == "replan" and config.failures and replanner is None:
+            raise SimulationError(
+                "failure_policy 'replan' needs a problem to re-plan: use simulate(); a stream "
+                "plans each frame on arrival (choose 'fail' or 'rerun' for streams)"
+            )
+        self._replanner = replanner
+        self._stubs: list[tuple[int, int, int]] = []  # (task, holder node, plan generation)
+        self._draining: dict[int, Any] = {}  # running tasks the survivors finish first
+        self._stopped = False  # survivors start nothing while they wait for a re-plan
+        self._window: list[int] = []  # nodes failed since the last plan
+        self._replan_off: str | None = None  # why re-planning stopped, if it did
+        # (time, failed nodes, tasks re-planned, results reused, algorithm, schedule, why not)
+        self.replans: list[
+            tuple[float, tuple[int, ...], int, int, str, Schedule | None, str | None]
+        ] = []
         for failure in config.failures:
             if failure.node not in self.node_ids:
                 raise SimulationError(f"failure names unknown node {failure.node!r}")
@@ -375,7 +449,10 @@ class Engine:
         queue = self.n_queue[p]
         h = self.n_head[p]
         n = len(queue)
-        if h >= n or self.t_pending[queue[h]]:
+        if h >= n:
+            return
+        head = queue[h]
+        if head >= 0 and self.t_pending[head]:
             return
         pending, status, start, runs = self.t_pending, self.t_status, self.t_start, self.t_runs
         durations, events, callback = self.t_dur, self.t_ev, self._on_finish
@@ -383,6 +460,10 @@ class Engine:
         now = env.now
         while h < n:
             i = queue[h]
+            if i < 0:  # a stub of a re-plan: takes no core, sends its result on
+                h += 1
+                self._fire_stub(-1 - i)
+                continue
             if pending[i]:
                 break
             h += 1
@@ -567,7 +648,7 @@ class Engine:
         self.events += 1
         p = ev._value
         if self.n_alive[p]:
-            self.n_free[p] = self.cores[p]
+            self.n_free[p] = self.cores[p] + (_STOP if self._stopped else 0)
             self._try_start(p)
 
     def _on_release(self, ev: Any) -> None:
@@ -602,6 +683,8 @@ class Engine:
             self.trace.append((now, T_FAIL, p, -1, -1, 0.0))
         lost = []
         for i in self.n_queue[p]:
+            if i < 0:
+                continue  # a stub: the result it stood for is lost with the node
             status = self.t_status[i]
             if status == RUNNING:
                 self.t_ev[i] = None
@@ -616,8 +699,11 @@ class Engine:
             self.t_status[i] = FAILED
             if self.trace is not None:
                 self.trace.append((now, T_LOST, p, i, -1, 0.0))
-        if self.config.failure_policy == "rerun" and lost:
+        policy = self.config.failure_policy
+        if policy == "rerun" and lost:
             self._rerun(lost, now)
+        elif policy == "replan":
+            self._stop_for_replan(p)
 
     def _predecessors(self) -> list[list[int]]:
         if self._preds is None or len(self._preds) != len(self.t_node):
@@ -728,10 +814,179 @@ class Engine:
                 return self.s_data[k]
         raise SimulationError("internal: no such dependency")  # pragma: no cover
 
+    # -- re-planning ------------------------------------------------------------------------
+    def _stop_for_replan(self, p: int) -> None:
+        """Node ``p`` failed under ``"replan"``: stop the survivors, re-plan once they are idle.
+
+        Like the runtime's DAG runner, every surviving node finishes the tasks it is
+        running (their results count as held) and starts nothing more of the plan; the
+        re-plan happens when the last of those tasks ends, or now if none runs. A failure
+        while the survivors finish joins the same re-plan (its running tasks are lost).
+        """
+        if self._replan_off is not None:
+            return  # an earlier re-plan was impossible: the run goes on as under "fail"
+        alive = self.n_alive
+        if not self._stopped:
+            if self._outputs_done():
+                return  # every output was computed: the run was over, nothing to re-plan
+            self._stopped = True
+            for q in range(self._n_nodes):
+                if alive[q]:
+                    self.n_free[q] += _STOP
+            node, events = self.t_node, self.t_ev
+            for i, status in enumerate(self.t_status):
+                if status == RUNNING and alive[node[i]]:
+                    ev = events[i]
+                    self._draining[i] = ev
+                    ev.callbacks.append(self._on_drained)
+        else:
+            for i in [i for i in self._draining if not alive[self.t_node[i]]]:
+                del self._draining[i]  # lost with the node that just failed
+        self._window.append(p)
+        if not self._draining:
+            self._replan()
+
+    def _outputs_done(self) -> bool:
+        """Whether every exit task (an output of the run) has finished."""
+        ptr, status = self.s_ptr, self.t_status
+        return all(status[i] == DONE for i in range(len(status)) if ptr[i] == ptr[i + 1])
+
+    def _on_drained(self, ev: Any) -> None:
+        # a second callback of a running task's finish, after _on_finish (not a new event)
+        i = ev._value
+        if self._draining.get(i) is ev:
+            del self._draining[i]
+            if not self._draining:
+                self._replan()
+
+    def _held(self, now: float) -> dict[int, int]:
+        """Each finished task whose result survives, and the node holding it.
+
+        The producer when it is alive; else the first surviving node (in cluster order)
+        that a transfer of the result had reached by ``now`` (the runtime's rule: results
+        pushed to a peer are held there too).
+        """
+        held: dict[int, int] = {}
+        alive, node = self.n_alive, self.t_node
+        orphans: set[int] = set()
+        for i, status in enumerate(self.t_status):
+            if status == DONE:
+                if alive[node[i]]:
+                    held[i] = node[i]
+                else:
+                    orphans.add(i)
+        if orphans:
+            x_end = self.x_end
+            for k, (_, q, _, _, _, _, i) in enumerate(self.x):
+                if i in orphans and alive[q] and x_end[k] <= now:  # nan: not arrived
+                    h = held.get(i)
+                    if h is None or q < h:
+                        held[i] = q
+        return held
+
+    def _replan(self) -> None:
+        """Plan the rest on the survivors and run it; or go on as under "fail" if impossible."""
+        now = self.env.now
+        failed = tuple(self._window)
+        self._window = []
+        alive = [q for q in range(self._n_nodes) if self.n_alive[q]]
+        replanner = self._replanner
+        if replanner is None:  # pragma: no cover - refused by the constructor
+            raise SimulationError("internal: no re-planner")
+        try:
+            plan = replanner(now, self._held(now), alive)
+        except InfeasibleScheduleError as exc:
+            self._replan_off = str(exc)
+            self.replans.append((now, failed, 0, 0, replanner.algorithm, None, str(exc)))
+            plan = None
+        if plan is not None:
+            self._install(plan, now, failed, replanner.algorithm)
+        self._stopped = False
+        for q in alive:
+            self.n_free[q] -= _STOP
+        for q in alive:
+            self._try_start(q)
+
+    def _install(self, plan: NewPlan, now: float, failed: tuple[int, ...], algorithm: str) -> None:
+        """Replace the survivors' queues by ``plan``'s (the survivors are idle now)."""
+        self.fail_gen += 1  # transfers sent before now no longer count for re-planned tasks
+        gen = self.fail_gen
+        for q in range(self._n_nodes):
+            if self.n_alive[q]:
+                self.n_queue[q] = []
+                self.n_head[q] = 0
+        runs = [e for e in plan.entries if not e[3]]
+        mult: list[float] = []
+        if self._vary:
+            mult = self._variability.exec_multipliers(self.rng, len(runs)).tolist()
+        preds = self._predecessors()
+        node, status, queues = self.t_node, self.t_status, self.n_queue
+        if self.trace is not None:
+            self.trace.append((now, T_REPLAN, failed[-1], -1, -1, 0.0))
+        k = 0
+        stubs = 0
+        for i, q, seconds, stub in plan.entries:
+            if stub:
+                queues[q].append(-1 - len(self._stubs))
+                self._stubs.append((i, q, gen))
+                stubs += 1
+                continue
+            r = self.t_req[i]
+            if status[i] == DONE:  # its result was lost: the request is unfinished again
+                self.r_left[r] += 1
+                self.r_finish[r] = math.nan
+            if self.trace is not None:
+                self.trace.append((now, T_MOVE, node[i], i, q, 0.0))
+            node[i] = q
+            self.t_dur[i] = seconds * mult[k] if mult else seconds
+            k += 1
+            status[i] = WAITING
+            self.t_start[i] = math.nan
+            self.t_finish[i] = math.nan
+            self.t_ev[i] = None
+            self.t_moved_gen[i] = gen
+            self.t_rank[i] = self._next_rank
+            self._next_rank += 1
+            self.t_pending[i] = len(preds[i]) + (0 if self.r_released[r] else 1)
+            queues[q].append(i)
+        self.replans.append((now, failed, len(runs), stubs, algorithm, plan.schedule, None))
+
+    def _fire_stub(self, s: int) -> None:
+        """Stub ``s`` reached the head of its node's queue: send its result on.
+
+        Only to the tasks of its plan; a consumer on the same node just counts the input
+        (the queue being started goes on to it). Transfers are grouped as
+        :meth:`_send_outputs` groups them.
+        """
+        i, p, gen = self._stubs[s]
+        tgt, data, node = self.s_tgt, self.s_data, self.t_node
+        status, moved, pending = self.t_status, self.t_moved_gen, self.t_pending
+        groups: dict[int, list[Any]] = {}
+        for k in range(self.s_ptr[i], self.s_ptr[i + 1]):
+            t = tgt[k]
+            if status[t] != WAITING or moved[t] != gen:
+                continue  # not a task of this plan
+            q = node[t]
+            if q == p:
+                pending[t] -= 1
+                continue
+            key = q if self._per_node else k  # never mixed: one mode per run
+            g = groups.get(key)
+            if g is None:
+                groups[key] = [q, data[k], [t]]
+            else:
+                if data[k] > g[1]:
+                    g[1] = data[k]
+                g[2].append(t)
+        for q, size, targets in groups.values():
+            self._send(i, p, q, size, targets)
+
     # -- after the run ----------------------------------------------------------------------
     def stuck_task(self) -> int | None:
-        """A task that never ran although nothing failed (a deadlock), if any."""
-        if self.fail_gen:
+        """A task that never ran although nothing failed, or every failure was re-planned
+        (a deadlock), if any."""
+        replanned = self.config.failure_policy == "replan" and self._replan_off is None
+        if self.fail_gen and not replanned:
             return None
         for i, status in enumerate(self.t_status):
             if status != DONE:

@@ -308,8 +308,9 @@ def run_experiment(
         deadlines = {r.id: r.deadline for r in scenario.requests(condition) if r.deadline}
         loads[condition] = classify_load(problem, scenario.delta1, scenario.delta2)
         schedules: dict[str, Schedule] = {}
+        schedulers: dict[str, Scheduler] = {}
         for name in algos:
-            scheduler = scheduler_for(name, scenario)
+            scheduler = schedulers[name] = scheduler_for(name, scenario)
             reason = scheduler.applies_to(problem)
             if reason is not None:
                 raise ModelError(reason, f"algorithms: {name}")
@@ -323,7 +324,15 @@ def run_experiment(
                 run_config = config
                 if rep == 0 and not config.record_trace:
                     run_config = _with_trace(config)
-                runs[name].append(simulate(problem, schedules[name], run_config, rng=rng))
+                runs[name].append(
+                    simulate(
+                        problem,
+                        schedules[name],
+                        run_config,
+                        rng=rng,
+                        scheduler=schedulers[name] if config.failure_policy == "replan" else None,
+                    )
+                )
             done += 1
             if progress is not None:
                 progress(done, total)

@@ -14,10 +14,12 @@ from typing import Literal
 
 import numpy as np
 
+from edgeoffload.model.schedule import Schedule
 from edgeoffload.model.task_graph import NodeId, RequestId, TaskId
 
 __all__ = [
     "NodeStats",
+    "ReplanRecord",
     "RequestResult",
     "SimResult",
     "TaskRecord",
@@ -28,7 +30,7 @@ __all__ = [
 ]
 
 TaskStatus = Literal["done", "failed", "not-run"]
-TraceKind = Literal["start", "finish", "send", "receive", "fail", "lost", "move"]
+TraceKind = Literal["start", "finish", "send", "receive", "fail", "lost", "move", "replan"]
 
 _STATUS: tuple[TaskStatus, ...] = ("not-run", "done", "failed")
 """Status codes of :attr:`TaskTable.status`: 0 not run, 1 done, 2 failed (lost)."""
@@ -190,8 +192,11 @@ class TraceEvent:
 
     ``kind`` is ``start``/``finish`` (``task`` on ``node``), ``send``/``receive`` (the
     output of ``task`` from ``node`` to ``peer``, ``data`` bytes), ``fail`` (``node``
-    failed), ``lost`` (``task`` was lost on ``node``) or ``move`` (``task`` re-queued on
-    ``peer`` after a failure of ``node``).
+    failed), ``lost`` (``task`` was lost on ``node``), ``move`` (``task`` re-queued on
+    ``peer`` after a failure: of ``node`` under the ``rerun`` policy; under ``replan``,
+    ``node`` is where it was before) or ``replan`` (the rest was planned again after the
+    failure of ``node``, the last one since the previous plan; see
+    :attr:`SimResult.replans`).
     """
 
     time: float
@@ -298,6 +303,40 @@ class NodeStats:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplanRecord:
+    """One re-plan of a run under the ``replan`` failure policy.
+
+    Attributes
+    ----------
+    time
+        When the survivors had finished their running tasks and the rest was planned
+        again, seconds (the new plan's nodes are busy until then).
+    failed
+        The nodes that failed since the previous plan.
+    tasks
+        Tasks re-planned: every task still needed, lost or not yet run.
+    reused
+        Finished results the plan reuses where they are held (its stubs).
+    algorithm
+        The scheduler that re-planned.
+    schedule
+        The new plan, of the remaining problem (stubs are zero-work tasks pinned to their
+        holders; times in seconds since the run's start); ``None`` if none could be made.
+    reason
+        Why no plan could be made (a needed task pinned to a failed node, say): the run
+        then went on as under the ``fail`` policy. ``None`` for a plan.
+    """
+
+    time: float
+    failed: tuple[NodeId, ...]
+    tasks: int
+    reused: int
+    algorithm: str
+    schedule: Schedule | None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SimResult:
     """The result of simulating one schedule.
 
@@ -323,6 +362,8 @@ class SimResult:
         Transfers that crossed the network and the bytes they carried.
     events
         Discrete events the engine processed.
+    replans
+        The re-plans made (or attempted) under the ``replan`` failure policy, in order.
     """
 
     algorithm: str
@@ -336,6 +377,7 @@ class SimResult:
     transfers: int = 0
     bytes_sent: float = 0.0
     events: int = 0
+    replans: tuple[ReplanRecord, ...] = ()
 
     @property
     def energy(self) -> float:

@@ -152,7 +152,7 @@ class _File(_Strict):
     network: _Network = _Network()
     variability: _Variability = _Variability()
     failures: list[_Failure] = []
-    failure_policy: Literal["fail", "rerun"] = "fail"
+    failure_policy: Literal["fail", "rerun", "replan"] = "fail"
     requests: list[_Request] = []
     conditions: dict[str, _Condition] = {}
     streams: list[_Stream] = []
@@ -257,7 +257,8 @@ class Scenario:
     failures
         ``(node, time)`` node failures to inject.
     failure_policy
-        ``fail`` or ``rerun``.
+        ``fail``, ``rerun`` or ``replan`` (see ``SimConfig.failure_policy``; ``replan``
+        is for requests, not streams).
     max_in_flight, drop_late
         How stream frames are admitted (every algorithm of :attr:`algorithms` plans
         them in turn).
@@ -544,6 +545,12 @@ def scenario_from_dict(data: Any) -> Scenario:
         )
     if not conditions and not streams:
         raise ModelError("a scenario needs requests, conditions or streams", "scenario")
+    if spec.failure_policy == "replan" and spec.failures and streams:
+        raise ModelError(
+            "streams plan each frame on arrival and cannot be re-planned; use 'fail' or "
+            "'rerun' with streams",
+            "failure_policy",
+        )
 
     # Scheduler names are checked against the registry by the simulation layer, which
     # imports the schedulers; workloads depend on the model only.
