@@ -1,22 +1,30 @@
 """Every call into Dask distributed, in one adapter (Dask is pinned: see pyproject.toml).
 
-Nothing else in edgeoffload calls a Dask API (``plugins.py`` only subclasses Dask's plugin
-base classes). Foreign exceptions are converted here, by :func:`map_exceptions`, into the
+Dask gives the runtime its membership: a scheduler that workers register with and
+heartbeat to, over mutual TLS. Nothing else of edgeoffload rides on Dask — calls, code and
+DAG results go over the direct channel (:mod:`.channel`) — and nothing else calls a Dask API.
+Foreign exceptions are converted here, by :func:`map_exceptions`, into the
 :mod:`edgeoffload.errors` tree with ``raise ... from exc``.
 
-Semi-internal Dask API relied on (``tests/runtime/test_dask_adapter.py`` fails loudly if
-any of it moves):
+What is used, and how it is kept safe:
 
-- ``Worker.handlers``: the dict mapping an operation name to a handler; a handler whose
-  first parameter is named ``comm`` is called as ``handler(comm, **message)``.
-- ``Client.rpc(address).<op>(**kwargs)`` (a ``ConnectionPool`` with the client's TLS
-  arguments) and ``Client.sync(coroutine_function, ...)``.
-- ``Scheduler.rpc(address)``, ``Scheduler.workers`` and ``Scheduler.clients`` (with
-  ``ClientState.last_seen``, refreshed by client heartbeats).
-- ``Security.get_connection_args(role)["ssl_context"]`` and
-  ``Security.get_listen_args(role)["ssl_context"]``.
-- ``SpecCluster`` with ``{"cls": nanny_class, "options": {...}}`` worker specs, and ``Nanny``
-  passing unknown keyword arguments (``plugins``) through to its ``Worker``.
+- :func:`run_scheduler`: a ``distributed.Scheduler`` whose ``register-worker`` handler is
+  wrapped so that only a peer with a *worker* certificate can join as a worker (Dask's TLS
+  accepts any certificate of the cluster's CA); its HTTP server (dashboard, metrics) listens
+  on loopback unless told otherwise and is closed with no dashboard.
+- :func:`keep_registered`: a ``distributed.Worker`` in this process that registers the
+  edgeoffload worker, advertising its channel in ``startup_information``; when the
+  scheduler goes away (a crash, a restart, a network cut) the Dask worker closes, and this
+  loop makes a new one with exponential backoff — forever by default — while the
+  edgeoffload worker itself (its channel, code cache, calls in flight) carries on.
+- :func:`scheduler_workers`: one ``identity`` request to the scheduler: the workers it knows
+  and their adverts. Sessions poll it; no Dask ``Client`` is kept open.
+
+Semi-internal Dask API relied on (``tests/runtime/wire/test_dask_api.py`` fails loudly if
+any of it moves): ``Scheduler.handlers["register-worker"]`` called as
+``handler(comm, **message)``; ``comm.extra_info["peercert"]`` and the TLS comm's socket
+(``comm.stream.socket``); ``Worker(startup_information=...)`` appearing in the scheduler's
+``identity()["workers"][address]``; ``Worker.http_server`` and ``Scheduler.http_server``.
 """
 
 from __future__ import annotations
@@ -24,9 +32,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import random
 import ssl
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from pathlib import Path
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from edgeoffload.errors import (
@@ -36,50 +46,45 @@ from edgeoffload.errors import (
     WorkerUnavailableError,
 )
 
+__all__ = [
+    "ADVERT_KEY",
+    "DASK_VERSION",
+    "WORKER_TTL",
+    "WorkerEntry",
+    "close_http",
+    "keep_registered",
+    "make_security",
+    "map_exceptions",
+    "material_of",
+    "quiet_dask_logs",
+    "run_scheduler",
+    "scheduler_workers",
+]
+
+DASK_VERSION = "2026.8.0"
+"""The version of dask and distributed this adapter is written and tested against."""
+
+WORKER_TTL = "30s"
+"""How long the scheduler keeps a silent worker on its list."""
+
+ADVERT_KEY = "edgeoffload"
+"""Key of an edgeoffload worker's advert in the scheduler's view of the worker."""
+
+logger = logging.getLogger(__name__)
+
 # Dask is typed only in part; its objects are handled as Any here, named for the reader.
-Client = Any  # distributed.Client
 Scheduler = Any  # distributed.Scheduler
 Security = Any  # distributed.Security
-SpecCluster = Any  # distributed.SpecCluster
 Worker = Any  # distributed.Worker
+WorkerEntry = dict[str, Any]
+"""What the scheduler says of one worker: ``name``, ``nthreads`` and ``edgeoffload`` (the
+worker's advert, or ``None`` for a Dask worker that is not an edgeoffload worker)."""
 
 
 def _distributed() -> Any:
     import distributed
 
     return distributed
-
-
-__all__ = [
-    "DASK_VERSION",
-    "add_worker_handlers",
-    "client_id",
-    "client_ssl_context",
-    "close_client",
-    "close_cluster",
-    "control_call",
-    "list_workers",
-    "load_security",
-    "map_exceptions",
-    "open_client",
-    "remove_worker_handlers",
-    "run_scheduler",
-    "run_worker",
-    "scheduler_broadcast",
-    "silent_clients",
-    "start_local_cluster",
-    "worker_host",
-    "worker_name",
-    "worker_nthreads",
-    "worker_peer_ssl_context",
-    "worker_plugins",
-    "worker_ssl_context",
-]
-
-DASK_VERSION = "2026.8.0"
-"""The version of dask and distributed this adapter is written and tested against."""
-
-logger = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -111,261 +116,63 @@ def map_exceptions(what: str = "Dask") -> Iterator[None]:
 # --------------------------------------------------------------------------- security
 
 
-def load_security(tls: str | Path | Security | None, role: str) -> Security | None:
-    """Dask ``Security`` from a folder made by ``edgeoffload certs`` (or pass one through).
+def make_security(ca_pem: str, cert_pem: str, key_pem: str, role: str) -> Security:
+    """A ``distributed.Security`` for ``role`` from PEM text (held in memory, not files).
 
-    The folder holds ``ca.pem`` and ``<role>.pem`` / ``<role>-key.pem`` for role
-    ``scheduler``, ``worker`` or ``client``; encryption is required.
+    Encryption is required; the certificate is used for every Dask role this process may
+    take (a worker also connects out to the scheduler as a client of it).
     """
-    security_class = _distributed().Security
-    if tls is None or isinstance(tls, security_class):
-        return tls
-    folder = Path(tls)
-    ca, cert, key = folder / "ca.pem", folder / f"{role}.pem", folder / f"{role}-key.pem"
-    for path in (ca, cert, key):
-        if not path.is_file():
-            raise SecurityError(f"TLS material missing: {path} (make it with 'edgeoffload certs')")
-    options = {"tls_ca_file": str(ca), "require_encryption": True}
+    options: dict[str, Any] = {"tls_ca_file": ca_pem, "require_encryption": True}
     for dask_role in ("scheduler", "worker", "client"):
-        options[f"tls_{dask_role}_cert"] = str(cert)
-        options[f"tls_{dask_role}_key"] = str(key)
-    return security_class(**options)
+        options[f"tls_{dask_role}_cert"] = cert_pem
+        options[f"tls_{dask_role}_key"] = key_pem
+    del role  # the same pair serves every Dask role of this process
+    return _distributed().Security(**options)
 
 
-def _tls_context(security: Security | None, role: str, listen: bool) -> ssl.SSLContext | None:
-    if security is None:
-        return None
-    args = security.get_listen_args(role) if listen else security.get_connection_args(role)
-    context = args.get("ssl_context")
-    return context if isinstance(context, ssl.SSLContext) else None
+def material_of(security: Security) -> tuple[str, str, str]:
+    """(CA, certificate, key) PEM text of a ``distributed.Security`` (its client pair),
+    read from the files it names or taken as given when it holds PEM text.
+
+    Raises
+    ------
+    SecurityError
+        It has no client certificate or a file cannot be read.
+    """
+    values = []
+    for attribute in ("tls_ca_file", "tls_client_cert", "tls_client_key"):
+        value = getattr(security, attribute, None)
+        if not value:
+            raise SecurityError(f"the Security object has no {attribute}")
+        if "\n" not in value:
+            try:
+                with open(value, encoding="ascii") as handle:
+                    value = handle.read()
+            except OSError as exc:
+                raise SecurityError(f"cannot read {attribute} {value}: {exc}") from exc
+        values.append(value)
+    return values[0], values[1], values[2]
 
 
-def client_ssl_context(client: Client) -> ssl.SSLContext | None:
-    """The client's TLS context for connecting to workers (``None`` without TLS)."""
-    return _tls_context(client.security, "client", listen=False)
+def _peer_certificate(comm: Any) -> bytes | None:
+    """The DER certificate of the peer of a TLS comm (``None`` on plain TCP)."""
+    stream = getattr(comm, "stream", None)
+    sock = getattr(stream, "socket", None)
+    if isinstance(sock, ssl.SSLSocket):
+        with contextlib.suppress(ValueError, OSError):
+            return sock.getpeercert(binary_form=True)
+    return None
 
 
-def worker_ssl_context(worker: Worker) -> ssl.SSLContext | None:
-    """A server TLS context with the worker's certificate, requiring client certificates."""
-    if not str(worker.address).startswith("tls://"):
-        return None
-    return _tls_context(worker.security, "worker", listen=True)
-
-
-def worker_peer_ssl_context(worker: Worker) -> ssl.SSLContext | None:
-    """A client TLS context with the worker's certificate, for connecting to other workers
-    (the scheduled-DAG data plane pushes results worker to worker)."""
-    if not str(worker.address).startswith("tls://"):
-        return None
-    return _tls_context(worker.security, "worker", listen=False)
-
-
-# --------------------------------------------------------------------------- workers
-
-
-def add_worker_handlers(worker: Worker, handlers: Mapping[str, Callable[..., Any]]) -> None:
-    """Register comm handlers on a worker (semi-internal: ``Worker.handlers``)."""
-    for op in handlers:
-        if op in worker.handlers and not op.startswith("edgeoffload_"):
-            raise OffloadError(f"refusing to replace Dask's own worker handler {op!r}")
-    worker.handlers.update(handlers)
-
-
-def worker_plugins(worker: Worker) -> list[Any]:
-    """The plugins running on a worker (``Worker.plugins``)."""
-    return list(worker.plugins.values())
-
-
-def remove_worker_handlers(worker: Worker, names: Sequence[str]) -> None:
-    for op in names:
-        worker.handlers.pop(op, None)
-
-
-def worker_host(worker: Worker) -> str:
-    comm: Any = _distributed().comm
-    return str(comm.get_address_host(worker.address))
-
-
-def worker_name(worker: Worker) -> str:
-    return str(worker.name)
-
-
-def worker_nthreads(worker: Worker) -> int:
-    return int(worker.state.nthreads)
+def close_http(server: Any) -> None:
+    """Stop the HTTP server (dashboard, metrics) of a Dask scheduler or worker."""
+    http = getattr(server, "http_server", None)
+    if http is not None:
+        with contextlib.suppress(Exception):
+            http.stop()
 
 
 # --------------------------------------------------------------------------- scheduler
-
-
-def scheduler_broadcast(scheduler: Scheduler, op: str, **kwargs: Any) -> None:
-    """Send ``op`` to every worker from the scheduler, in the background, ignoring failures."""
-
-    async def send(address: str) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(getattr(scheduler.rpc(address), op)(**kwargs), 10)
-
-    async def send_all() -> None:
-        await asyncio.gather(*(send(a) for a in list(scheduler.workers)))
-
-    with contextlib.suppress(RuntimeError):
-        asyncio.get_running_loop().create_task(send_all())
-
-
-def silent_clients(scheduler: Scheduler, older_than: float) -> list[str]:
-    """Clients whose last heartbeat is older than ``older_than`` seconds
-    (``Scheduler.clients[id].last_seen``; Dask's internal pseudo-client excluded)."""
-    import time
-
-    now = time.time()
-    return [
-        client
-        for client, state in list(scheduler.clients.items())
-        if client != "fire-and-forget" and now - float(state.last_seen) > older_than
-    ]
-
-
-# --------------------------------------------------------------------------- clusters
-
-
-def _worker_environ() -> dict[str, Any]:
-    """Dask's pre-spawn environment for worker processes, without its malloc trimming.
-
-    Dask sets ``MALLOC_TRIM_THRESHOLD_=65536`` so that long-lived workers return memory to
-    the OS. Setting it at all turns off glibc's adaptive mmap threshold, so every buffer
-    of a large message is a fresh ``mmap`` and page-faults in again: measured here, it
-    adds about 0.8 ms to each 1 MB call. Offloading workers keep glibc's default.
-    """
-    import dask
-
-    current = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
-    current.pop("MALLOC_TRIM_THRESHOLD_", None)
-    return current
-
-
-def start_local_cluster(
-    workers: Sequence[Mapping[str, Any]],
-    scheduler_plugins: Sequence[Any] = (),
-    timeout: float = 60.0,
-) -> SpecCluster:
-    """An embedded cluster on loopback: an in-process scheduler, one nanny per worker.
-
-    Parameters
-    ----------
-    workers
-        One mapping per worker: ``name``, ``nthreads``, ``plugins`` (worker plugins) and
-        optionally ``env`` (environment of the worker process).
-    """
-    import dask
-
-    distributed = _distributed()
-    nanny_class, scheduler_class = distributed.Nanny, distributed.Scheduler
-
-    specs = {}
-    for spec in workers:
-        specs[str(spec["name"])] = {
-            "cls": nanny_class,
-            "options": {
-                "nthreads": int(spec.get("nthreads", 1)),
-                "host": "127.0.0.1",
-                "dashboard": False,
-                "memory_limit": 0,
-                "silence_logs": logging.ERROR,
-                "plugins": tuple(spec.get("plugins", ())),
-                "env": dict(spec.get("env", {})),
-            },
-        }
-    scheduler = {
-        "cls": scheduler_class,
-        "options": {
-            "host": "127.0.0.1",
-            "dashboard_address": "127.0.0.1:0",
-            "dashboard": False,
-            "plugins": list(scheduler_plugins),
-        },
-    }
-    with (
-        dask.config.set(
-            {
-                "distributed.scheduler.worker-ttl": "30s",
-                "distributed.nanny.pre-spawn-environ": _worker_environ(),
-            }
-        ),
-        map_exceptions("starting the local cluster"),
-    ):
-        return distributed.SpecCluster(
-            workers=specs,
-            scheduler=scheduler,
-            silence_logs=logging.ERROR,
-            name="edgeoffload-local",
-        )
-
-
-def close_cluster(cluster: SpecCluster) -> None:
-    with contextlib.suppress(Exception):
-        cluster.close(timeout=20)
-
-
-def open_client(
-    address: str | SpecCluster, security: Security | None = None, timeout: float = 30.0
-) -> Client:
-    """A Dask client of ``address`` (or of an embedded cluster)."""
-    with map_exceptions(f"connecting to {address if isinstance(address, str) else 'cluster'}"):
-        return _distributed().Client(
-            address,
-            security=security,
-            timeout=timeout,
-            set_as_default=False,
-        )
-
-
-def close_client(client: Client) -> None:
-    with contextlib.suppress(Exception):
-        client.close(timeout=10)
-
-
-def client_id(client: Client) -> str:
-    return str(client.id)
-
-
-def list_workers(client: Client) -> dict[str, dict[str, Any]]:
-    """address -> {"name", "nthreads"} of the workers the scheduler knows right now."""
-    with map_exceptions("listing workers"):
-        info = client.scheduler_info(n_workers=-1)
-    return {
-        address: {"name": str(w.get("name", address)), "nthreads": int(w.get("nthreads", 1))}
-        for address, w in info.get("workers", {}).items()
-    }
-
-
-def refresh_workers(client: Client, timeout: float = 10.0) -> dict[str, dict[str, Any]]:
-    """Like :func:`list_workers`, asking the scheduler now rather than the client's cache."""
-
-    async def identity() -> dict[str, Any]:
-        result: dict[str, Any] = await client.scheduler.identity(n_workers=-1)
-        return result
-
-    with map_exceptions("listing workers"):
-        info = client.sync(identity, callback_timeout=timeout)
-    return {
-        address: {"name": str(w.get("name", address)), "nthreads": int(w.get("nthreads", 1))}
-        for address, w in info.get("workers", {}).items()
-    }
-
-
-def control_call(
-    dask_client: Client, address: str, op: str, timeout: float, /, **kwargs: Any
-) -> Any:
-    """Call handler ``op`` on the worker at ``address`` through the client's comm pool."""
-
-    async def call() -> Any:
-        handler: Callable[..., Awaitable[Any]] = getattr(dask_client.rpc(address), op)
-        return await asyncio.wait_for(handler(**kwargs), timeout)
-
-    with map_exceptions(f"worker {address} ({op})"):
-        return dask_client.sync(call)
-
-
-# --------------------------------------------------------------------------- CLI servers
 
 
 async def _serve_scheduler(
@@ -373,22 +180,55 @@ async def _serve_scheduler(
     port: int,
     security: Security | None,
     dashboard_address: str | None,
-    plugins: Sequence[Any],
+    admit_worker: Callable[[bytes | None], str | None] | None,
     on_start: Callable[[str], None],
+    stop: asyncio.Event | None,
 ) -> None:
-    scheduler = _distributed().Scheduler(
-        host=host,
-        port=port,
-        security=security,
-        protocol="tls" if security is not None else "tcp",
-        dashboard=dashboard_address is not None,
-        dashboard_address=dashboard_address,
-        plugins=list(plugins),
-    )
-    await scheduler
-    on_start(scheduler.address)
+    import dask
+
+    distributed = _distributed()
+    # a worker not heard from for 30 s leaves the scheduler's list (Dask's default is five
+    # minutes: too long for Wi-Fi devices that come and go)
+    config: dict[str, Any] = {"distributed.scheduler.worker-ttl": WORKER_TTL}
+    if dashboard_address is None:
+        config["distributed.scheduler.http.routes"] = []
+    with dask.config.set(config):
+        scheduler = distributed.Scheduler(
+            host=host,
+            port=port,
+            security=security,
+            protocol="tls" if security is not None else "tcp",
+            dashboard=dashboard_address is not None,
+            dashboard_address=dashboard_address or "127.0.0.1:0",
+        )
+        await scheduler
+    if dashboard_address is None:
+        close_http(scheduler)
+    if admit_worker is not None:
+        register = scheduler.handlers["register-worker"]
+
+        async def guarded(comm: Any, **message: Any) -> Any:
+            refusal = admit_worker(_peer_certificate(comm))
+            if refusal is not None:
+                peer = getattr(comm, "peer_address", "?")
+                logger.warning("refused a worker registration from %s: %s", peer, refusal)
+                with contextlib.suppress(Exception):
+                    await comm.write({"status": "error", "message": refusal, "time": time.time()})
+                    await comm.close()
+                return None
+            return await register(comm, **message)
+
+        scheduler.handlers["register-worker"] = guarded
+    on_start(str(scheduler.address))
     try:
-        await scheduler.finished()
+        if stop is None:
+            await scheduler.finished()
+        else:
+            finished = asyncio.ensure_future(scheduler.finished())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (finished, stopped):
+                task.cancel()
     finally:
         await scheduler.close()
 
@@ -398,95 +238,214 @@ def run_scheduler(
     port: int,
     security: Security | None,
     dashboard_address: str | None,
-    plugins: Sequence[Any],
     on_start: Callable[[str], None],
+    admit_worker: Callable[[bytes | None], str | None] | None = None,
 ) -> None:
-    """Run a scheduler until interrupted."""
+    """Run a scheduler until interrupted.
+
+    Parameters
+    ----------
+    security
+        The scheduler's TLS (:func:`make_security`), or ``None`` for plain TCP.
+    dashboard_address
+        Where the dashboard and metrics listen; ``None``: no HTTP server at all.
+    on_start
+        Called with the scheduler's address once it listens.
+    admit_worker
+        Called with the DER certificate of each peer registering as a worker; a string
+        refuses it (the reason, logged and sent back), ``None`` admits it.
+    """
     with map_exceptions("scheduler"):
-        asyncio.run(_serve_scheduler(host, port, security, dashboard_address, plugins, on_start))
-
-
-async def _serve_worker(
-    scheduler_address: str,
-    name: str,
-    host: str,
-    security: Security | None,
-    nthreads: int,
-    plugins: Sequence[Any],
-    nanny: bool,
-    on_start: Callable[[str], None],
-) -> None:
-    distributed = _distributed()
-    options: dict[str, Any] = {
-        "name": name,
-        "host": host,
-        "security": security,
-        "nthreads": nthreads,
-        "plugins": tuple(plugins),
-        "dashboard": False,
-        "memory_limit": 0,
-        "protocol": "tls" if security is not None else "tcp",
-    }
-    server_class = distributed.Nanny if nanny else distributed.Worker
-    server: Any = server_class(scheduler_address, **options)
-    await server
-    on_start(str(server.worker_address if nanny else server.address))
-    try:
-        await server.finished()
-    finally:
-        await server.close()
-
-
-def run_worker(
-    scheduler_address: str,
-    name: str,
-    host: str,
-    security: Security | None,
-    nthreads: int,
-    plugins: Sequence[Any],
-    nanny: bool,
-    on_start: Callable[[str], None],
-) -> None:
-    """Run a worker (under a nanny that restarts it, by default) until interrupted."""
-    import dask
-
-    with (
-        dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environ()}),
-        map_exceptions(f"worker {name}"),
-    ):
         asyncio.run(
-            _serve_worker(
-                scheduler_address, name, host, security, nthreads, plugins, nanny, on_start
-            )
+            _serve_scheduler(host, port, security, dashboard_address, admit_worker, on_start, None)
         )
+
+
+# --------------------------------------------------------------------------- workers
+
+
+class _OutageFilter(logging.Filter):
+    """Drops Dask's traceback for a heartbeat that fails because the scheduler is gone:
+    :func:`keep_registered` says so in one line of its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to communicate with scheduler")
+
+
+_OUTAGE_FILTER = _OutageFilter()
+
+
+def quiet_dask_logs(level: str = "warning") -> None:
+    """Dask's loggers at ``level`` (unless the user set ``DASK_LOGGING__DISTRIBUTED``), and
+    without the traceback Dask logs for every heartbeat a scheduler outage makes fail.
+
+    Call before Dask is imported for the level to apply to Dask's own configuration.
+    """
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", level)
+    logging.getLogger("distributed.worker").addFilter(_OUTAGE_FILTER)
+
+
+async def _started(server: Any) -> Any:
+    """Await a Dask server's start."""
+    return await server
+
+
+async def _unless_stopped(awaitable: Awaitable[Any], stop: asyncio.Event) -> Any:
+    """The result of ``awaitable``, or ``None`` as soon as ``stop`` is set (it is cancelled)."""
+    task = asyncio.ensure_future(awaitable)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        return None
+    return task.result()
+
+
+async def keep_registered(
+    scheduler_address: str,
+    name: str,
+    host: str,
+    security: Security | None,
+    advert: Mapping[str, Any],
+    stop: asyncio.Event,
+    *,
+    on_state: Callable[[str, str], None] | None = None,
+    check_scheduler: Callable[[], Awaitable[str | None]] | None = None,
+    backoff: float = 0.5,
+    max_backoff: float = 30.0,
+    give_up_after: float | None = None,
+    connect_timeout: float = 10.0,
+) -> bool:
+    """Keep a Dask worker registered with the scheduler until ``stop`` is set.
+
+    The Dask worker advertises ``advert`` (``startup_information["edgeoffload"]``). When it
+    closes — the scheduler died, restarted, or could not be reached for too long — a new one
+    is made after ``backoff`` seconds, doubling (with jitter) up to ``max_backoff``;
+    ``give_up_after`` seconds without a scheduler end the loop (``None``: never).
+
+    Parameters
+    ----------
+    on_state
+        Called with ``(state, detail)`` on every change: ``"registered"`` (detail: the
+        Dask worker's address), ``"lost"`` (why), ``"retrying"`` (in how long),
+        ``"refused"`` (the scheduler's certificate was refused by ``check_scheduler``).
+    check_scheduler
+        Awaited before each registration: a string refuses this scheduler (for example,
+        its certificate is not a scheduler's), ``None`` accepts it.
+
+    Returns
+    -------
+    bool
+        True when stopped, False when it gave up.
+    """
+    distributed = _distributed()
+    logging.getLogger("distributed.worker").addFilter(_OUTAGE_FILTER)
+    say = on_state or (lambda state, detail: None)
+    delay = backoff
+    down_since: float | None = None
+    while not stop.is_set():
+        worker: Any = None
+        try:
+            refusal = (
+                await _unless_stopped(check_scheduler(), stop)
+                if check_scheduler is not None
+                else None
+            )
+            if stop.is_set():
+                break
+            if refusal is not None:
+                say("refused", refusal)
+                raise ConnectionError(refusal)
+            worker = distributed.Worker(
+                scheduler_address,
+                name=name,
+                host=host,
+                security=security,
+                protocol="tls" if security is not None else "tcp",
+                nthreads=1,
+                memory_limit=0,
+                dashboard=False,
+                dashboard_address="127.0.0.1:0",
+                startup_information={ADVERT_KEY: lambda w: dict(advert)},
+                death_timeout=connect_timeout,
+            )
+            await asyncio.wait_for(_unless_stopped(_started(worker), stop), connect_timeout)
+            if stop.is_set():
+                break
+            close_http(worker)
+            say("registered", str(worker.address))
+            down_since, delay = None, backoff
+            finished = asyncio.ensure_future(worker.finished())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (finished, stopped):
+                task.cancel()
+            if stop.is_set():
+                break
+            say("lost", f"the scheduler at {scheduler_address} went away")
+        except (OSError, TimeoutError, ConnectionError, ssl.SSLError) as exc:
+            if stop.is_set():
+                break
+            reason = str(exc) or type(exc).__name__
+            say("lost", f"cannot reach the scheduler at {scheduler_address}: {reason}")
+        except Exception as exc:  # a Dask error while registering: retry, never die
+            if stop.is_set():
+                break
+            say("lost", f"registering failed: {type(exc).__name__}: {exc}")
+        finally:
+            if worker is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(worker.close(reason="edgeoffload"), 10)
+        now = time.monotonic()
+        down_since = now if down_since is None else down_since
+        if give_up_after is not None and now - down_since >= give_up_after:
+            return False
+        pause = min(delay, max_backoff) * (0.75 + 0.5 * random.random())
+        say("retrying", f"in {pause:.1f} s")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
+        delay = min(delay * 2, max_backoff)
+    return True
 
 
 # --------------------------------------------------------------------------- sessions
 
 
-def ensure_plugins(client: Client, worker_plugin: Any, scheduler_plugin: Any) -> None:
-    """Register our plugins on a cluster that was not started by edgeoffload.
+async def _identity(address: str, security: Security | None, timeout: float) -> dict[str, Any]:
+    distributed = _distributed()
+    args = security.get_connection_args("client") if security is not None else {}
+    comm = await distributed.comm.connect(address, timeout=timeout, **args)
+    try:
+        await comm.write({"op": "identity", "n_workers": -1, "reply": True})
+        reply = await asyncio.wait_for(comm.read(), timeout)
+    finally:
+        await comm.close()
+    if not isinstance(reply, dict):
+        raise ConnectionError(f"unexpected reply from the scheduler: {reply!r}")
+    return reply
 
-    Both are idempotent: workers and a scheduler that have them already keep theirs.
+
+def scheduler_workers(
+    address: str, security: Security | None, timeout: float = 5.0
+) -> dict[str, WorkerEntry]:
+    """The workers the scheduler at ``address`` knows now: Dask address -> entry.
+
+    Raises
+    ------
+    WorkerUnavailableError, SecurityError, OffloadTimeoutError
+        The scheduler cannot be reached, refused our certificate, or did not answer.
     """
-    with map_exceptions("registering the edgeoffload plugins"):
-        client.register_plugin(scheduler_plugin)
-        client.register_plugin(worker_plugin)
-
-
-def wait_for_workers(client: Client, n_workers: int, timeout: float) -> None:
-    with map_exceptions(f"waiting for {n_workers} worker(s)"):
-        client.wait_for_workers(n_workers, timeout=timeout)
-
-
-def local_worker_pids(cluster: SpecCluster) -> dict[str, int | None]:
-    """name -> process id of each worker of an embedded cluster (``Nanny.pid``)."""
-    out: dict[str, int | None] = {}
-    for name, nanny in list(cluster.workers.items()):
-        pid = getattr(nanny, "pid", None)
-        out[str(name)] = int(pid) if pid else None
+    with map_exceptions(f"scheduler {address}"):
+        info = asyncio.run(_identity(address, security, timeout))
+    out: dict[str, WorkerEntry] = {}
+    for worker_address, entry in dict(info.get("workers", {})).items():
+        advert = entry.get(ADVERT_KEY)
+        out[str(worker_address)] = {
+            "name": str(entry.get("name", worker_address)),
+            "nthreads": int(entry.get("nthreads", 1)),
+            ADVERT_KEY: dict(advert) if isinstance(advert, dict) else None,
+        }
     return out
-
-
-def cluster_address(cluster: SpecCluster) -> str:
-    return str(cluster.scheduler_address)

@@ -1,27 +1,83 @@
-"""Every operation of the direct channel, named once.
+"""Every operation of the direct channel, defined once, as types.
 
-Both halves of the runtime name operations through :class:`Op`; nothing writes an
-operation as a string literal. The worker dispatches a message through an explicit
-handler table keyed by :class:`Op` (:mod:`edgeoffload.runtime.worker.agent`), and a
-message whose ``op`` is not a member is refused with one line.
+A message is a JSON header plus binary frames (:mod:`.protocol`). The header's ``op``
+names an :class:`Op`; the rest of the header is that operation's fields, defined here by
+one frozen dataclass per operation (:data:`MESSAGES`). Both halves of the runtime build
+headers with :meth:`Message.header` and read them with :func:`decode`, which checks every
+field's type (a bool is not a number, a string is not coerced, unknown fields are
+refused), so a worker never acts on a malformed message: it answers ``refused`` naming the
+field. The worker dispatches decoded messages through an explicit handler table keyed by
+:class:`Op` (:mod:`edgeoffload.runtime.worker.agent`).
+
+Who may send what is decided by the role in the sender's certificate
+(:mod:`.security`): :data:`CLIENT_OPS` come from clients, :data:`PEER_OPS` from other
+workers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import math
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
 
-__all__ = ["DAG_OPS", "OFFLOADED_MARK", "Op"]
+__all__ = [
+    "CLIENT_OPS",
+    "DAG_OPS",
+    "MESSAGES",
+    "OFFLOADED_MARK",
+    "PEER_OPS",
+    "Beat",
+    "Bye",
+    "Call",
+    "Cancel",
+    "DagCall",
+    "DagClock",
+    "DagCollect",
+    "DagGo",
+    "DagLink",
+    "DagPlan",
+    "DagPut",
+    "DagRelease",
+    "DagStop",
+    "DagWait",
+    "HasBundles",
+    "Hello",
+    "Message",
+    "MessageError",
+    "Op",
+    "Ping",
+    "Probe",
+    "PutBundle",
+    "decode",
+]
 
 
 class Op(enum.StrEnum):
     """An operation a message asks a worker for (the ``op`` field of its header)."""
 
+    HELLO = "hello"
+    """Version checks; the worker's description."""
+    HAS_BUNDLES = "has_bundles"
+    """Which of these bundles do you hold for my session?"""
+    PUT_BUNDLE = "put_bundle"
+    """Store this bundle (hash, format, Python version and requirements checked)."""
+    BYE = "bye"
+    """My session ends: drop its code and runs."""
     PING = "ping"
-    """An empty round trip (liveness, round trip and bandwidth probes)."""
+    """An empty round trip (liveness, round trip and bandwidth probes; renews the lease)."""
     PROBE = "probe"
     """Time the fixed probe benchmark in a call slot."""
     CALL = "call"
     """Run one offloaded call."""
+    BEAT = "beat"
+    """Inside a call: the client is still waiting (renews the call's lease)."""
+    CANCEL = "cancel"
+    """Inside a call: stop it, nobody wants its result."""
     DAG_PLAN = "dag_plan"
     """This node's part of a DAG run (one epoch; a re-plan is a new epoch)."""
     DAG_GO = "dag_go"
@@ -55,6 +111,362 @@ class Op(enum.StrEnum):
 DAG_OPS = frozenset(op for op in Op if op.value.startswith("dag_"))
 """The operations of scheduled DAG runs."""
 
+PEER_OPS = frozenset({Op.PING, Op.DAG_PUT})
+"""What a worker may send another worker (result pushes, link measurements)."""
+
+CLIENT_OPS = frozenset(Op) - {Op.DAG_PUT}
+"""What a client may send a worker."""
+
 OFFLOADED_MARK = "__edgeoffload_offloaded__"
 """Attribute set (true) on ``@offload`` wrappers: a worker finding one runs the function
 it wraps (``__wrapped__``), so a task is never offloaded a second time."""
+
+
+class MessageError(ValueError):
+    """A header that is not a well-formed message; the text names the field."""
+
+
+M = TypeVar("M", bound="Message")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """Base of every message: its :class:`Op` and its typed header fields."""
+
+    op: ClassVar[Op]
+
+    def header(self, **extra: Any) -> dict[str, Any]:
+        """The JSON header: ``op`` and every field (``None`` fields left out)."""
+        out: dict[str, Any] = {"op": self.op.value}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = value
+        out.update(extra)
+        return out
+
+    @classmethod
+    def from_header(cls: type[M], header: Mapping[str, Any]) -> M:
+        """Read and check a header of this operation (raises :class:`MessageError`)."""
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(k for k in header if k != "op" and k not in names)
+        if unknown:
+            raise MessageError(f"{cls.op}: unknown field(s) {', '.join(unknown)}")
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name in header:
+                values[f.name] = _check(header[f.name], hints[f.name], f"{cls.op}.{f.name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise MessageError(f"{cls.op}: missing field {f.name}")
+        return cls(**values)
+
+
+def _check(value: Any, kind: Any, where: str) -> Any:
+    """``value`` if it has type ``kind`` (JSON types only), else :class:`MessageError`."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _check(value, option, where)
+            except MessageError as exc:
+                errors.append(str(exc))
+        raise MessageError(errors[0] if errors else f"{where}: got {value!r}")
+    if kind is Any:
+        return value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = float(value)
+            if math.isfinite(number):
+                return number
+            raise MessageError(f"{where}: must be finite, got {value!r}")
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    elif origin is list or kind is list:
+        if isinstance(value, list):
+            (item,) = typing.get_args(kind) or (Any,)
+            return [_check(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    elif origin is dict or kind is dict:
+        if isinstance(value, dict):
+            key_kind, item = typing.get_args(kind) or (str, Any)
+            return {
+                _check(k, key_kind, where): _check(v, item, f"{where}.{k}")
+                for k, v in value.items()
+            }
+    else:  # pragma: no cover - a field type this decoder does not know
+        raise TypeError(f"{where}: unsupported field type {kind!r}")
+    name = getattr(kind, "__name__", str(kind))
+    raise MessageError(f"{where}: must be {name}, got {type(value).__name__} {value!r}")
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+@dataclass(frozen=True, slots=True)
+class Hello(Message):
+    """Greet a worker; it refuses another Python (major.minor) or protocol version."""
+
+    op: ClassVar[Op] = Op.HELLO
+    session: str
+    python: str
+    protocol: int
+
+
+@dataclass(frozen=True, slots=True)
+class HasBundles(Message):
+    """Which of ``hashes`` does the worker hold for this session?"""
+
+    op: ClassVar[Op] = Op.HAS_BUNDLES
+    session: str
+    hashes: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PutBundle(Message):
+    """Store a bundle; its bytes are the message's only frame."""
+
+    op: ClassVar[Op] = Op.PUT_BUNDLE
+    session: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bye(Message):
+    """The session ends: the worker drops its code, runs and calls."""
+
+    op: ClassVar[Op] = Op.BYE
+    session: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(Message):
+    """An empty round trip; with ``session``, it renews that session's lease."""
+
+    op: ClassVar[Op] = Op.PING
+    session: str | None = None
+
+
+# --------------------------------------------------------------------------- calls
+
+
+@dataclass(frozen=True, slots=True)
+class Probe(Message):
+    """Time ``work`` iterations of the probe benchmark in a call slot."""
+
+    op: ClassVar[Op] = Op.PROBE
+    session: str
+    work: int
+    beat: float | None = None
+    lease: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Message):
+    """Run ``module:qualname`` of bundle ``bundle`` with the pickled ``(args, kwargs)``
+    in the frames.
+
+    With ``beat`` (seconds), the worker sends ``{"status": "beat"}`` that often while the
+    call waits or runs, and the client answers each with :class:`Beat`; a worker that
+    hears nothing from the client for ``lease`` seconds stops the call.
+    """
+
+    op: ClassVar[Op] = Op.CALL
+    session: str
+    call: str
+    bundle: str
+    module: str
+    qualname: str
+    beat: float | None = None
+    lease: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Beat(Message):
+    """The client still waits for the call on this connection."""
+
+    op: ClassVar[Op] = Op.BEAT
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel(Message):
+    """Stop the call on this connection: its result is not wanted any more."""
+
+    op: ClassVar[Op] = Op.CANCEL
+
+
+# --------------------------------------------------------------------------- DAG runs
+
+
+@dataclass(frozen=True, slots=True)
+class DagCall(Message):
+    """Run one function now, here: ``fn`` is ``[bundle hash or null, module, qualname]``,
+    the frames the pickled ``(args, kwargs)``; ``bundles`` its code."""
+
+    op: ClassVar[Op] = Op.DAG_CALL
+    session: str
+    fn: list[str | None]
+    bundles: list[str] = field(default_factory=list)
+    beat: float | None = None
+    lease: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DagPlan(Message):
+    """This node's part of run ``run`` for epoch ``epoch``.
+
+    ``tasks``: in run order, each ``{"id", "fn", "inputs", "payload": [first frame,
+    count], "release", "send": [[node, needed], ...]}``; ``forward``: results held here
+    to push on, ``[[task, [[node, needed], ...]], ...]``; ``peers``: node -> channel
+    address; ``t0``: the start (``None``: wait for :class:`DagGo`).
+    """
+
+    op: ClassVar[Op] = Op.DAG_PLAN
+    session: str
+    run: str
+    epoch: int
+    node: str
+    peers: dict[str, str]
+    tasks: list[dict[str, Any]]
+    bundles: list[str] = field(default_factory=list)
+    forward: list[list[Any]] = field(default_factory=list)
+    t0: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DagGo(Message):
+    """Start epoch ``epoch`` of run ``run`` at ``t0`` (this worker's clock)."""
+
+    op: ClassVar[Op] = Op.DAG_GO
+    session: str
+    run: str
+    epoch: int
+    t0: float
+
+
+@dataclass(frozen=True, slots=True)
+class DagPut(Message):
+    """The result of ``task`` for run ``run`` of ``owner``, pushed by its producer; the
+    frames are the pickled result."""
+
+    op: ClassVar[Op] = Op.DAG_PUT
+    owner: str
+    run: str
+    task: str
+
+
+@dataclass(frozen=True, slots=True)
+class DagWait(Message):
+    """Answer when the epoch is done, failed or stopped, a push failed, or after
+    ``timeout`` seconds; send the records from the given counts on."""
+
+    op: ClassVar[Op] = Op.DAG_WAIT
+    session: str
+    run: str
+    epoch: int
+    timeout: float = 1.0
+    records_from: int = 0
+    transfers_from: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DagStop(Message):
+    """Start no more tasks of the epoch; wait up to ``timeout`` for the running one."""
+
+    op: ClassVar[Op] = Op.DAG_STOP
+    session: str
+    run: str
+    epoch: int
+    timeout: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class DagCollect(Message):
+    """The run's records and the results of ``outputs`` held here."""
+
+    op: ClassVar[Op] = Op.DAG_COLLECT
+    session: str
+    run: str
+    outputs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DagRelease(Message):
+    """Forget run ``run``."""
+
+    op: ClassVar[Op] = Op.DAG_RELEASE
+    session: str
+    run: str
+
+
+@dataclass(frozen=True, slots=True)
+class DagClock(Message):
+    """This worker's ``time.time()``."""
+
+    op: ClassVar[Op] = Op.DAG_CLOCK
+
+
+@dataclass(frozen=True, slots=True)
+class DagLink(Message):
+    """Measure round trip and bandwidth from this worker to the peer at ``address``."""
+
+    op: ClassVar[Op] = Op.DAG_LINK
+    address: str
+    pings: int | None = None
+    repeats: int | None = None
+    size: int | None = None
+    max_size: int | None = None
+    min_seconds: float | None = None
+
+
+MESSAGES: Mapping[Op, type[Message]] = {
+    cls.op: cls
+    for cls in (
+        Hello,
+        HasBundles,
+        PutBundle,
+        Bye,
+        Ping,
+        Probe,
+        Call,
+        Beat,
+        Cancel,
+        DagCall,
+        DagPlan,
+        DagGo,
+        DagPut,
+        DagWait,
+        DagStop,
+        DagCollect,
+        DagRelease,
+        DagClock,
+        DagLink,
+    )
+}
+"""The message type of every operation."""
+
+
+def decode(header: Mapping[str, Any]) -> Message:
+    """The typed message a header stands for.
+
+    Raises
+    ------
+    MessageError
+        Unknown operation, a missing or unknown field, or a field of the wrong type.
+    """
+    op = Op.parse(header.get("op"))
+    if op is None:
+        raise MessageError(f"unknown operation {header.get('op')!r}")
+    return MESSAGES[op].from_header(header)
