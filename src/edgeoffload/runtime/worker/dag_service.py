@@ -1,126 +1,247 @@
-"""The worker side of scheduled DAGs: run this node's timeline in order, push results on.
+"""The worker side of scheduled DAGs: the I/O shell around :mod:`.dag_state`.
 
 A session running a DAG (:mod:`edgeoffload.runtime.dag`) sends every worker its *plan*:
-the tasks the schedule put on that node, in the schedule's order, each with the ids of its
-inputs, its release time and the nodes its result must be sent to. The worker runs them
-one after another, exactly in that order (the list schedulers treat a node as one
-processor): a task starts when the previous one has finished, every input has arrived and
-its request has arrived. When a task finishes its result stays here (a consumer on this
-node gets it at no cost) and is pushed, pickled once, straight to every other node that
-needs it (the cost model's transfer: sent at the producer's finish, worker to worker,
-never through the client).
+the tasks the schedule put on that node, in the schedule's order. The worker runs them one
+after another, each as a :class:`~edgeoffload.runtime.worker.jobs.Job` in one of the
+executor's child processes, and pushes each result, as the pickled frames the job
+returned, straight to every other node that needs it (the cost model's transfer: worker
+to worker, never through the client). This process never unpickles user data.
 
-Operations (messages on the direct call channel, ``op`` in the header):
+What a run does is decided by :class:`~edgeoffload.runtime.worker.dag_state.DagRunState`,
+a pure state machine; this module feeds it events and carries out its instructions:
 
-================  =================================================================
-``dag_plan``      this node's part of a run (one *epoch*; a re-plan is a new epoch)
-``dag_go``        start the epoch at time ``t0`` (a first plan waits for it)
-``dag_put``       a peer's result for a run (pushed by the producer)
-``dag_wait``      block until the epoch finishes, fails, stops or ``timeout`` passes
-``dag_stop``      stop starting tasks of an epoch; wait for the running one; say what
-                  results this node holds (the session re-plans after a failure)
-``dag_collect``   the run's records (executions, transfers) and requested results
-``dag_release``   forget the run
-``dag_clock``     this worker's clock (``time.time()``), for the session's offsets
-``dag_link``      measure round trip and bandwidth to a peer (calibration)
-``dag_call``      run one function here, now (calibration kernels, pinned calls)
-================  =================================================================
+- **messages** (:meth:`DagService.handle`, the agent decodes and authorises them):
 
-A run's results and records live in memory until ``dag_release`` (the session always
-sends it) or until the client is dropped (it left or stopped heartbeating).
+  ================  ==============================================================
+  ``dag_plan``      this node's part of a run (one *epoch*; a re-plan is a new epoch)
+  ``dag_go``        start the epoch at time ``t0`` (a first plan waits for it)
+  ``dag_put``       a peer's result for a run (pushed by the producer)
+  ``dag_wait``      a long poll: answer when the epoch ends or a push fails, or after
+                    ``timeout`` seconds
+  ``dag_stop``      start no more tasks; wait up to ``timeout`` for the running one,
+                    then cancel it; say which results this node holds
+  ``dag_collect``   the run's records and requested results (frames as held); waits
+                    up to a second for pushes still being sent, for their records
+  ``dag_release``   forget the run (cancelling its running job)
+  ================  ==============================================================
+
+- **plans**: :func:`plan_from_message` checks a plan's task entries (fields, types, each
+  payload within the frames) into a :class:`~.dag_state.Plan`; a malformed one is refused.
+- **jobs**: started on the runner; their completion callbacks become events. A job whose
+  process died is started once more on a fresh process.
+- **pushes**: one sender thread per destination node, taking the earliest-needed result
+  first; each push is tried :data:`PUSH_ATTEMPTS` times with a short backoff, and its
+  start, end, bytes and outcome are recorded.
+- **release times**: one timer thread for the whole service, which sends ``Tick`` events.
+
+Runs are keyed by ``(owner, run)``: one owner never sees another's run. A run's results
+and records live in memory until ``dag_release`` (the session always sends it) or
+:meth:`DagService.drop_owner` (the owner left or stopped heartbeating).
 """
 
 from __future__ import annotations
 
-import contextlib
+import collections
+import functools
 import heapq
-import importlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from edgeoffload.errors import BundleError
-from edgeoffload.runtime.wire.channel import ChannelClient
+from edgeoffload.errors import BundleError, OffloadError, RemoteTaskError
 from edgeoffload.runtime.wire.errors import error_reply
-from edgeoffload.runtime.wire.ops import DAG_OPS, OFFLOADED_MARK, Op
-from edgeoffload.runtime.wire.protocol import Frames, dumps, loads
-from edgeoffload.runtime.worker.kernels import measure_link
+from edgeoffload.runtime.wire.ops import (
+    DagCollect,
+    DagGo,
+    DagPlan,
+    DagPut,
+    DagRelease,
+    DagStop,
+    DagWait,
+    Message,
+    MessageError,
+)
+from edgeoffload.runtime.wire.protocol import Frames
+from edgeoffload.runtime.worker.dag_state import (
+    CancelTask,
+    DagRunState,
+    DuplicateResult,
+    Event,
+    Go,
+    Instruction,
+    Notify,
+    Plan,
+    PlannedTask,
+    PlanReceived,
+    Push,
+    PushFinished,
+    Refuse,
+    Released,
+    ResultArrived,
+    StartTask,
+    StopOverdue,
+    StopRequested,
+    Targets,
+    TaskCancelled,
+    TaskFailed,
+    TaskFinished,
+    TaskLost,
+    Tick,
+    WakeAt,
+)
+from edgeoffload.runtime.worker.jobs import JobHandle, JobResult, Runner
 
-if TYPE_CHECKING:
-    from edgeoffload.runtime.worker.agent import WorkerAgent
-    from edgeoffload.runtime.worker.cache import Namespace
-
-__all__ = ["DagService", "FunctionRef", "resolve_function"]
+__all__ = ["PUSH_ATTEMPTS", "PUSH_TIMEOUT", "DagService", "Peer", "plan_from_message"]
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any], list[bytearray]], tuple[dict[str, Any], Frames]]
+PUSH_ATTEMPTS = 3
+"""Times a push to a peer is tried before it is reported failed."""
 
-FunctionRef = tuple[str | None, str, str]
-"""How a plan names a function: (bundle hash or ``None`` for installed code, module, qualname)."""
+PUSH_TIMEOUT = 120.0
+"""Seconds one push may take (a large tensor on a slow link)."""
 
-_PUSH_ATTEMPTS = 3  # a push to a peer is tried this many times before it is reported failed
-_PUSH_TIMEOUT = 120.0  # seconds for one push (a large tensor on a slow link)
+_PUSH_BACKOFF = 0.05  # seconds before the second attempt; twice that before the third
+_RELEASED_MEMORY = 4096  # released runs remembered, so that a late push is refused
+_COLLECT_GRACE = 1.0  # seconds a collect waits for pushes still being sent (their records)
+_ERROR_FIELDS = frozenset({"type", "message", "traceback", "worker"})  # of error_reply
+
+Reply = tuple[dict[str, Any], Frames]
+RunKey = tuple[str, str]
 
 
-def resolve_function(
-    ref: Sequence[Any], namespace_of: Callable[[str], Namespace]
-) -> Callable[..., Any]:
-    """The callable a plan names: from a client's bundle, or imported by name.
+class Peer(Protocol):
+    """Another worker's channel (a :class:`~edgeoffload.runtime.wire.channel.ChannelClient`)."""
 
-    Offloaded functions (``@offload``) are unwrapped to the function they mark, so that a
-    task runs the user's code here and is never offloaded a second time.
+    def request(
+        self, header: dict[str, Any], frames: Sequence[Any] = (), timeout: float | None = None
+    ) -> tuple[dict[str, Any], list[bytearray], int, int]:
+        """Send one message, wait for the reply: (header, frames, bytes sent, received)."""
+        ...
+
+
+# --------------------------------------------------------------------------- plans
+
+
+def plan_from_message(message: DagPlan, frames: Sequence[Any]) -> Plan:
+    """The plan a ``dag_plan`` message and its frames stand for.
+
+    Raises
+    ------
+    MessageError
+        A task entry or a ``forward`` entry is malformed (the text names it), two
+        tasks share an id, or a payload lies outside the frames.
     """
-    bundle, module, qualname = ref[0], str(ref[1]), str(ref[2])
-    if bundle:
-        target: Any = namespace_of(str(bundle)).resolve(module, qualname)
-    else:
-        target = importlib.import_module(module)
-        for part in qualname.split("."):
-            if isinstance(target, type) and part in target.__dict__:
-                target = target.__dict__[part]
-            else:
-                target = getattr(target, part)
-    if getattr(target, OFFLOADED_MARK, False):
-        target = target.__wrapped__
-    if isinstance(target, staticmethod):
-        target = target.__func__
-    if not callable(target):
-        raise TypeError(f"{module}:{qualname} is not callable")
-    return target  # type: ignore[no-any-return]
+    tasks = tuple(
+        _planned_task(item, frames, f"dag_plan.tasks[{i}]") for i, item in enumerate(message.tasks)
+    )
+    ids = [t.id for t in tasks]
+    if len(set(ids)) != len(ids):
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise MessageError(f"dag_plan.tasks: task(s) {', '.join(twice)} appear twice")
+    forward = []
+    for i, entry in enumerate(message.forward):
+        where = f"dag_plan.forward[{i}]"
+        if len(entry) != 2 or not isinstance(entry[0], str):
+            raise MessageError(f"{where}: must be [task, [[node, needed], ...]]")
+        forward.append((entry[0], _targets(entry[1], where)))
+    return Plan(
+        epoch=message.epoch,
+        node=message.node,
+        tasks=tasks,
+        peers=dict(message.peers),
+        bundles=tuple(message.bundles),
+        forward=tuple(forward),
+        t0=message.t0,
+    )
 
 
-def _renamer(namespaces: Sequence[Namespace]) -> Callable[[str], str]:
-    """Map a client's module name to this worker's private name for it (see cache.py)."""
-
-    def rename(module: str) -> str:
-        for namespace in namespaces:
-            if module in namespace.modules:
-                return namespace.worker_name(module)
-        for namespace in namespaces:
-            if module.partition(".")[0] in namespace.top_names:
-                return namespace.worker_name(module)
-        return module
-
-    return rename
+_TASK_FIELDS = frozenset({"id", "fn", "inputs", "payload", "release", "send"})
 
 
-def _targets(items: Sequence[Any]) -> tuple[tuple[str, float], ...]:
-    """``[[node, when needed], ...]`` (or bare node names) as pairs."""
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _planned_task(item: Any, frames: Sequence[Any], where: str) -> PlannedTask:
+    """One ``tasks`` entry of a plan, checked (raises :class:`MessageError`)."""
+    if not isinstance(item, Mapping):
+        raise MessageError(f"{where}: must be an object")
+    unknown = sorted(str(k) for k in item if k not in _TASK_FIELDS)
+    if unknown:
+        raise MessageError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    missing = sorted(k for k in ("id", "fn", "payload") if k not in item)
+    if missing:
+        raise MessageError(f"{where}: missing field(s) {', '.join(missing)}")
+    task_id = item["id"]
+    if not isinstance(task_id, str):
+        raise MessageError(f"{where}.id: must be str, got {task_id!r}")
+    fn = item["fn"]
+    if (
+        not isinstance(fn, list)
+        or len(fn) != 3
+        or not (fn[0] is None or isinstance(fn[0], str))
+        or not all(isinstance(x, str) for x in fn[1:])
+    ):
+        raise MessageError(f"{where}.fn: must be [bundle hash or null, module, qualname]")
+    inputs = item.get("inputs", [])
+    if not isinstance(inputs, list) or not all(isinstance(x, str) for x in inputs):
+        raise MessageError(f"{where}.inputs: must be a list of task ids")
+    payload = item["payload"]
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 2
+        or not all(isinstance(x, int) and not isinstance(x, bool) for x in payload)
+        or payload[0] < 0
+        or payload[1] < 1
+        or payload[0] + payload[1] > len(frames)
+    ):
+        raise MessageError(
+            f"{where}.payload: must be [first frame, count] within the {len(frames)} frames, "
+            f"got {payload!r}"
+        )
+    release = item.get("release", 0.0)
+    if not _number(release):
+        raise MessageError(f"{where}.release: must be a number of seconds, got {release!r}")
+    first, count = payload
+    return PlannedTask(
+        id=task_id,
+        fn=(fn[0], fn[1], fn[2]),
+        inputs=tuple(inputs),
+        payload=tuple(frames[first : first + count]),
+        release=float(release),
+        send=_targets(item.get("send", []), f"{where}.send"),
+    )
+
+
+def _targets(items: Any, where: str) -> Targets:
+    """``[[node, when needed], ...]`` (a bare node name: needed at 0) as pairs."""
+    if not isinstance(items, list):
+        raise MessageError(f"{where}: must be a list of [node, needed]")
     out = []
     for item in items:
         if isinstance(item, str):
             out.append((item, 0.0))
+        elif (
+            isinstance(item, list)
+            and len(item) == 2
+            and isinstance(item[0], str)
+            and _number(item[1])
+        ):
+            out.append((item[0], float(item[1])))
         else:
-            out.append((str(item[0]), float(item[1])))
+            raise MessageError(f"{where}: must be a list of [node, needed], got {item!r}")
     return tuple(out)
 
 
+# --------------------------------------------------------------------------- threads
+
+
 class _Sender:
-    """One thread sending results to one destination, the earliest-needed first."""
+    """One thread pushing results to one destination, the earliest-needed first."""
 
     def __init__(self, send: Callable[[str], None], label: str) -> None:
         self._send = send
@@ -133,10 +254,10 @@ class _Sender:
         )
         self._thread.start()
 
-    def put(self, needed: float, task_id: str) -> None:
+    def put(self, needed: float, task: str) -> None:
         with self._cond:
             self._count += 1
-            heapq.heappush(self._heap, (needed, self._count, task_id))
+            heapq.heappush(self._heap, (needed, self._count, task))
             self._cond.notify()
 
     def close(self) -> None:
@@ -152,536 +273,434 @@ class _Sender:
                     self._cond.wait()
                 if self._closed:
                     return
-                _, _, task_id = heapq.heappop(self._heap)
+                _, _, task = heapq.heappop(self._heap)
             try:
-                self._send(task_id)
+                self._send(task)
             except Exception:  # _send reports its own failures; never let the thread die
-                logger.exception("edgeoffload: pushing %s failed", task_id)
+                logger.exception("edgeoffload: pushing %s failed", task)
 
 
-@dataclass
-class _Task:
-    id: str
-    function: Callable[..., Any]
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    inputs: tuple[str, ...]
-    release: float
-    send: tuple[tuple[str, float], ...]  # node, when it needs the result (s after t0)
+class _Waker:
+    """One thread sending ``fire(key)`` at the times asked for (the service's clock)."""
+
+    def __init__(self, clock: Callable[[], float], fire: Callable[[RunKey], None]) -> None:
+        self._clock = clock
+        self._fire = fire
+        self._heap: list[tuple[float, int, RunKey]] = []
+        self._count = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="edgeoffload-dag-wake", daemon=True)
+        self._thread.start()
+
+    def at(self, when: float, key: RunKey) -> None:
+        with self._cond:
+            self._count += 1
+            heapq.heappush(self._heap, (when, self._count, key))
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._heap.clear()
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed:
+                    if self._heap:
+                        delay = self._heap[0][0] - self._clock()
+                        if delay <= 0:
+                            break
+                        self._cond.wait(delay)
+                    else:
+                        self._cond.wait()
+                if self._closed:
+                    return
+                _, _, key = heapq.heappop(self._heap)
+            try:
+                self._fire(key)
+            except Exception:  # a bug: say so, keep waking the other runs
+                logger.exception("edgeoffload: waking DAG run %s failed", key)
 
 
-@dataclass
-class _Epoch:
-    number: int
-    t0: float | None  # None until the session says go
-    tasks: list[_Task]
-    forward: list[tuple[str, tuple[tuple[str, float], ...]]]
-    peers: dict[str, str]
-    state: str = "running"  # running | done | error | stopped
-    stop: bool = False
-    current: str | None = None
-    thread: threading.Thread | None = None
-    error: tuple[dict[str, Any], Frames] | None = None
+# --------------------------------------------------------------------------- the service
 
 
 @dataclass
 class _Run:
-    client: str
-    run: str
-    node: str = ""
+    """One run's state machine and the I/O around it (guarded by ``cond``)."""
+
+    key: RunKey
+    state: DagRunState
     cond: threading.Condition = field(default_factory=threading.Condition)
-    results: dict[str, Any] = field(default_factory=dict)
-    raw: dict[str, list[bytearray]] = field(default_factory=dict)
-    received: dict[str, tuple[float, int]] = field(default_factory=dict)
-    records: list[dict[str, Any]] = field(default_factory=list)
-    transfers: list[dict[str, Any]] = field(default_factory=list)
-    push_failed: dict[str, str] = field(default_factory=dict)
-    pickled: dict[str, Frames] = field(default_factory=dict)
-    rename: Callable[[str], str] | None = None
-    epoch: _Epoch | None = None
-    pushes: dict[str, _Sender] = field(default_factory=dict)  # one per destination
-    sequence: int = 0
-
-    def holds(self, task: str) -> bool:
-        return task in self.results or task in self.raw
-
-    def held(self) -> list[str]:
-        return sorted(set(self.results) | set(self.raw))
+    jobs: dict[tuple[int, str], JobHandle] = field(default_factory=dict)
+    cancel_on_start: set[tuple[int, str]] = field(default_factory=set)
+    senders: dict[str, _Sender] = field(default_factory=dict)  # one per destination
+    pushing: int = 0  # pushes queued or being sent
+    closing: threading.Event = field(default_factory=threading.Event)
 
 
 class DagService:
-    """Scheduled-DAG execution inside one worker (created by its :class:`WorkerAgent`).
+    """Scheduled-DAG runs inside one worker (created by its agent).
 
     Parameters
     ----------
-    agent
-        The worker's agent: its name, code cache and call slots.
-    peer_ssl_context
-        Client-side TLS context for pushing to other workers' channels (the worker's
-        certificate), or ``None`` on an insecure cluster.
+    worker_name
+        The worker's name (it names errors).
+    runner
+        Runs the tasks' jobs (the worker's executor).
+    peer
+        ``peer(address)`` is the channel to the worker at ``address`` (called for every
+        push: return a pooled client).
+    clock
+        This worker's clock, seconds (``time.time``): the times of records, transfers,
+        arrivals and release times.
     """
 
-    def __init__(self, agent: WorkerAgent, peer_ssl_context: Any = None) -> None:
-        self.agent = agent
-        self.peer_ssl_context = peer_ssl_context
-        self._runs: dict[tuple[str, str], _Run] = {}
-        self._peers: dict[str, ChannelClient] = {}
+    def __init__(
+        self,
+        worker_name: str,
+        runner: Runner,
+        peer: Callable[[str], Peer],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.worker_name = worker_name
+        self._runner = runner
+        self._peer = peer
+        self._clock = clock
+        self._runs: dict[RunKey, _Run] = {}
+        self._released: collections.OrderedDict[RunKey, None] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._closed = False
+        self._waker = _Waker(clock, self._tick)
+        self._handlers: dict[type[Message], Callable[[str, Any, list[Any]], Reply]] = {
+            DagPlan: self._on_plan,
+            DagGo: self._on_go,
+            DagPut: self._on_put,
+            DagWait: self._on_wait,
+            DagStop: self._on_stop,
+            DagCollect: self._on_collect,
+            DagRelease: self._on_release,
+        }
 
-    # ---------------------------------------------------------------- plumbing
-    def handler(self, op: Op) -> Handler:
-        """The handler of DAG operation ``op`` (never raises: failures go in the reply)."""
-        if op not in DAG_OPS:
-            raise ValueError(f"{op} is not a DAG operation")
-        method: Handler = getattr(self, f"_op_{op.value[4:]}")
+    # ---------------------------------------------------------------- entry points
+    def handle(self, owner: str, message: Message, frames: Sequence[Any]) -> Reply:
+        """Answer one DAG message of ``owner`` (for ``dag_put``: ``message.owner``).
 
-        def handle(
-            header: dict[str, Any], frames: list[bytearray]
-        ) -> tuple[dict[str, Any], Frames]:
-            try:
-                return method(header, frames)
-            except BundleError as exc:
-                return {"status": "refused", "error": f"worker {self.agent.name}: {exc}"}, []
-            except Exception as exc:  # a malformed message or a bug: say so to the caller
-                logger.exception("edgeoffload %s failed", op)
-                return {
-                    "status": "refused",
-                    "error": f"worker {self.agent.name}: {op}: {type(exc).__name__}: {exc}",
-                }, []
+        Never raises: a message it cannot act on is answered ``{"status": "refused",
+        "error": ...}``.
+        """
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            return self._refused(f"{message.op} is not handled by the DAG service")
+        if self._closed:
+            return self._refused("this worker is closing")
+        try:
+            return handler(owner, message, list(frames))
+        except BundleError as exc:
+            return self._refused(str(exc))
+        except Exception as exc:  # a malformed message or a bug: say so to the caller
+            logger.exception("edgeoffload %s failed", message.op)
+            return self._refused(f"{message.op}: {type(exc).__name__}: {exc}")
 
-        return handle
-
-    def peer(self, address: str) -> ChannelClient:
+    def drop_owner(self, owner: str) -> None:
+        """Forget every run of ``owner`` (it left), cancelling their running jobs."""
         with self._lock:
-            channel = self._peers.get(address)
-            if channel is None:
-                channel = ChannelClient(address, self.peer_ssl_context)
-                self._peers[address] = channel
-            return channel
-
-    def _run(self, header: Mapping[str, Any], create: bool = True) -> _Run | None:
-        key = (str(header["client"]), str(header["run"]))
-        with self._lock:
-            run = self._runs.get(key)
-            if run is None and create and not self._closed:
-                run = _Run(key[0], key[1])
-                self._runs[key] = run
-            return run
-
-    def drop_client(self, client: str) -> None:
-        """Forget every run of ``client`` (it left)."""
-        with self._lock:
-            keys = [k for k in self._runs if k[0] == client]
-            runs = [self._runs.pop(k) for k in keys]
+            keys = [k for k in self._runs if k[0] == owner]
+            runs = [self._pop(k) for k in keys]
         for run in runs:
-            self._forget(run)
+            if run is not None:
+                self._forget(run)
 
     def close(self) -> None:
+        """Forget every run and stop the service's threads."""
         with self._lock:
             self._closed = True
             runs = list(self._runs.values())
             self._runs.clear()
-            peers = list(self._peers.values())
-            self._peers.clear()
         for run in runs:
             self._forget(run)
-        for channel in peers:
-            channel.close()
+        self._waker.close()
+
+    # ---------------------------------------------------------------- runs
+    def _refused(self, error: str) -> Reply:
+        return {"status": "refused", "error": f"worker {self.worker_name}: {error}"}, []
+
+    def _get(self, owner: str, run: str, create: bool = False) -> _Run | None:
+        key = (owner, run)
+        with self._lock:
+            found = self._runs.get(key)
+            if found is None and create and not self._closed and key not in self._released:
+                found = _Run(key, DagRunState(owner, run))
+                self._runs[key] = found
+            return found
+
+    def _pop(self, key: RunKey) -> _Run | None:
+        """Take run ``key`` out of the table and remember it was released (under _lock)."""
+        self._released[key] = None
+        while len(self._released) > _RELEASED_MEMORY:
+            self._released.popitem(last=False)
+        return self._runs.pop(key, None)
 
     def _forget(self, run: _Run) -> None:
+        self._feed(run, Released())
         with run.cond:
-            if run.epoch is not None:
-                run.epoch.stop = True
-            run.results.clear()
-            run.raw.clear()
-            run.pickled.clear()
-            run.cond.notify_all()
-            pushes = list(run.pushes.values())
-            run.pushes.clear()
-        for sender in pushes:
+            senders = list(run.senders.values())
+            run.senders.clear()
+        run.closing.set()
+        for sender in senders:
             sender.close()
 
-    # ---------------------------------------------------------------- plans
-    def _op_plan(
-        self, header: Mapping[str, Any], frames: list[bytearray]
-    ) -> tuple[dict[str, Any], Frames]:
-        run = self._run(header)
-        assert run is not None
-        client = run.client
-        namespaces = [self.agent.cache.namespace(client, str(h)) for h in header.get("bundles", [])]
-        rename = _renamer(namespaces)
+    def _tick(self, key: RunKey) -> None:
+        with self._lock:
+            run = self._runs.get(key)
+        if run is not None:
+            self._feed(run, Tick(self._clock()))
 
-        def namespace_of(digest: str) -> Namespace:
-            return self.agent.cache.namespace(client, digest)
-
-        tasks = []
-        for item in header["tasks"]:
-            first, count = item["payload"]
-            args, kwargs = loads(frames[first : first + count], rename=rename)
-            tasks.append(
-                _Task(
-                    str(item["id"]),
-                    resolve_function(item["fn"], namespace_of),
-                    tuple(args),
-                    dict(kwargs),
-                    tuple(str(i) for i in item["inputs"]),
-                    float(item.get("release", 0.0)),
-                    _targets(item.get("send", ())),
-                )
-            )
-        epoch = _Epoch(
-            int(header["epoch"]),
-            None if header.get("t0") is None else float(header["t0"]),
-            tasks,
-            [(str(t), _targets(nodes)) for t, nodes in header.get("forward", [])],
-            {str(k): str(v) for k, v in dict(header.get("peers", {})).items()},
-        )
+    # ---------------------------------------------------------------- the state machine
+    def _feed(self, run: _Run, event: Event) -> list[Instruction]:
+        """Hand ``event`` to the run's state machine; carry out its instructions."""
         with run.cond:
-            previous = run.epoch
-            if previous is not None and previous.state == "running":
-                return {
-                    "status": "refused",
-                    "error": f"worker {self.agent.name}: epoch {previous.number} still runs",
-                }, []
-            run.node = str(header.get("node", self.agent.name))
-            run.rename = rename
-            run.push_failed.clear()  # failures of earlier epochs are the session's past
-            # inputs that arrived before the plan (and its code) are unpickled now
-            for task_id in list(run.raw):
-                run.results[task_id] = loads(run.raw.pop(task_id), rename=rename)
-            run.epoch = epoch
-        for task_id, targets in epoch.forward:
-            for node, needed in targets:
-                self._push(run, epoch, task_id, node, needed)
-        epoch.thread = threading.Thread(
-            target=self._execute,
-            args=(run, epoch),
-            name=f"edgeoffload-dag-{run.run[:8]}-{epoch.number}",
-            daemon=True,
-        )
-        epoch.thread.start()
-        return {"status": "ok", "tasks": len(tasks)}, []
-
-    def _op_go(
-        self, header: Mapping[str, Any], frames: list[bytearray]
-    ) -> tuple[dict[str, Any], Frames]:
-        run = self._run(header, create=False)
-        with contextlib.ExitStack() as stack:
-            if run is not None:
-                stack.enter_context(run.cond)
-            epoch = run.epoch if run is not None else None
-            if run is None or epoch is None or epoch.number != int(header["epoch"]):
-                return {"status": "refused", "error": "no such plan here"}, []
-            epoch.t0 = float(header["t0"])
-            run.cond.notify_all()
-        return {"status": "ok"}, []
-
-    def _execute(self, run: _Run, epoch: _Epoch) -> None:
-        with run.cond:  # a first plan waits for the session's go: every node starts at t0
-            while epoch.t0 is None and not epoch.stop:
-                run.cond.wait()
-        for task in epoch.tasks:
-            with run.cond:
-                while True:
-                    if epoch.stop:
-                        epoch.state = "stopped"
-                        run.cond.notify_all()
-                        return
-                    missing = [i for i in task.inputs if not run.holds(i)]
-                    wait = (epoch.t0 or 0.0) + task.release - time.time()
-                    if not missing and wait <= 0:
-                        break
-                    run.cond.wait(None if missing else wait)
-                epoch.current = task.id
-                rename = run.rename
-                pending = {i: run.raw.pop(i) for i in task.inputs if i in run.raw}
-            for task_id, raw in pending.items():  # unpickle outside the lock
-                value = loads(raw, rename=rename)
-                with run.cond:
-                    run.results[task_id] = value
-            with run.cond:
-                inputs = [run.results[i] for i in task.inputs]
-            with self.agent.slot():
-                start = time.time()
-                try:
-                    result = task.function(*inputs, *task.args, **task.kwargs)
-                except BaseException as exc:
-                    finish = time.time()
-                    self._fail(run, epoch, task, exc, start, finish)
-                    return
-                finish = time.time()
-            with run.cond:
-                run.results[task.id] = result
-                run.sequence += 1
-                run.records.append(
-                    {
-                        "task": task.id,
-                        "node": run.node,
-                        "epoch": epoch.number,
-                        "start": start,
-                        "finish": finish,
-                        "seq": run.sequence,
-                    }
-                )
-                epoch.current = None
+            instructions = run.state.handle(event)
+            if any(isinstance(i, Notify) for i in instructions):
                 run.cond.notify_all()
-            for node, needed in task.send:
-                self._push(run, epoch, task.id, node, needed)
-        with run.cond:
-            epoch.state = "done"
-            run.cond.notify_all()
+        for instruction in instructions:
+            if isinstance(instruction, StartTask):
+                self._start(run, instruction)
+            elif isinstance(instruction, CancelTask):
+                self._cancel(run, (instruction.epoch, instruction.task))
+            elif isinstance(instruction, Push):
+                self._queue_push(run, instruction)
+            elif isinstance(instruction, WakeAt):
+                self._waker.at(instruction.time, run.key)
+            # Notify is done above; Refuse and DuplicateResult are for the caller's reply
+        return instructions
 
-    def _fail(
-        self, run: _Run, epoch: _Epoch, task: _Task, exc: BaseException, start: float, end: float
-    ) -> None:
-        header, out = error_reply(exc, f"task {task.id}", self.agent.name)
-        reply = {**header, "task": task.id}
-        with run.cond:
-            run.records.append(
-                {
-                    "task": task.id,
-                    "node": run.node,
-                    "epoch": epoch.number,
-                    "start": start,
-                    "finish": end,
-                    "seq": run.sequence + 1,
-                    "error": True,
-                }
-            )
-            epoch.error = (reply, out)
-            epoch.state = "error"
-            epoch.current = None
-            run.cond.notify_all()
-
-    # ---------------------------------------------------------------- transfers
-    def _push(self, run: _Run, epoch: _Epoch, task_id: str, node: str, needed: float = 0.0) -> None:
-        address = epoch.peers.get(node)
-        if address is None:
-            with run.cond:
-                run.push_failed[node] = f"no channel address for node {node!r}"
-                run.cond.notify_all()
+    def _start(self, run: _Run, start: StartTask) -> None:
+        key = (start.epoch, start.task)
+        submitted = self._clock()
+        try:
+            handle = self._runner.submit(start.job)
+        except Exception as exc:  # the executor could not take it: the task fails
+            logger.exception("edgeoffload: submitting task %s failed", start.task)
+            header, frames = error_reply(exc, f"task {start.task}", self.worker_name)
+            self._feed(run, TaskFailed(*key, header, frames, submitted, self._clock()))
             return
+        with run.cond:
+            cancel = key in run.cancel_on_start or run.closing.is_set()
+            run.cancel_on_start.discard(key)
+            run.jobs[key] = handle
+        if cancel:
+            handle.cancel()
+        handle.add_done_callback(
+            functools.partial(self._job_done, run, start.epoch, start.task, submitted, handle)
+        )
+
+    def _cancel(self, run: _Run, key: tuple[int, str]) -> None:
+        with run.cond:
+            handle = run.jobs.get(key)
+            if handle is None:  # StartTask is being carried out: cancel it once submitted
+                run.cancel_on_start.add(key)
+        if handle is not None:
+            handle.cancel()
+
+    def _job_done(
+        self,
+        run: _Run,
+        epoch: int,
+        task: str,
+        submitted: float,
+        handle: JobHandle,
+        result: JobResult,
+    ) -> None:
+        try:
+            finish = self._clock()
+            start = min(finish, submitted + max(0.0, result.waited))
+            with run.cond:
+                if run.jobs.get((epoch, task)) is handle:
+                    del run.jobs[(epoch, task)]
+            self._feed(run, self._job_event(epoch, task, start, finish, result))
+        except Exception:  # never into the executor's thread; a bug, said loudly
+            logger.exception("edgeoffload: handling the end of task %s failed", task)
+
+    def _job_event(
+        self, epoch: int, task: str, start: float, finish: float, result: JobResult
+    ) -> Event:
+        """The event a job's result stands for."""
+        if result.status == "ok":
+            return TaskFinished(epoch, task, result.frames, start, finish)
+        line = str(result.header.get("error", "")) or f"the job ended {result.status}"
+        if result.status == "error":
+            error = {k: v for k, v in result.header.items() if k in _ERROR_FIELDS}
+            error.setdefault("worker", self.worker_name)
+            return TaskFailed(epoch, task, error, result.frames, start, finish)
+        if result.status == "refused":
+            header, frames = error_reply(BundleError(line), f"task {task}", self.worker_name)
+            return TaskFailed(epoch, task, header, frames, start, finish)
+        if result.status == "lost":
+            logger.warning("edgeoffload: the process running task %s died: %s", task, line)
+            exc = RemoteTaskError(f"task {task} ended the process running it, twice: {line}")
+            header, frames = error_reply(exc, f"task {task}", self.worker_name)
+            return TaskLost(epoch, task, header, frames, start, finish)
+        # cancelled: what a stop or a release asked for, else the epoch cannot go on
+        cancelled = OffloadError(f"task {task} was cancelled by the executor: {line}")
+        header, frames = error_reply(cancelled, f"task {task}", self.worker_name)
+        return TaskCancelled(epoch, task, header, frames, start, finish)
+
+    # ---------------------------------------------------------------- pushes
+    def _queue_push(self, run: _Run, push: Push) -> None:
         # one sender per destination, taking the result needed there first first: a slow
         # link (or a sender short of CPU) then delivers what the next task waits for,
         # instead of spreading itself over every result at once
         with run.cond:
-            sender = run.pushes.get(node)
-            if sender is None:
-                sender = _Sender(lambda t: self._send(run, t, node, address), f"{node}")
-                run.pushes[node] = sender
-        sender.put(needed, task_id)
-
-    def _send(self, run: _Run, task_id: str, node: str, address: str) -> None:
-        start = time.time()
-        with run.cond:
-            frames = run.pickled.get(task_id)
-            value = run.results.get(task_id, None) if frames is None else None
-            has_value = task_id in run.results
-        if frames is None:
-            if not has_value:
-                with run.cond:
-                    run.push_failed[node] = f"result of {task_id!r} is not held here"
-                    run.cond.notify_all()
+            if run.closing.is_set():
                 return
-            frames = dumps(value)
+            run.pushing += 1
+            sender = run.senders.get(push.node)
+            if sender is None:
+                sender = _Sender(
+                    functools.partial(self._send, run, push.node, push.address),
+                    f"{run.key[1][:8]}-{push.node}",
+                )
+                run.senders[push.node] = sender
+        sender.put(push.needed, push.task)
+
+    def _send(self, run: _Run, node: str, address: str, task: str) -> None:
+        try:
+            self._push(run, node, address, task)
+        finally:
             with run.cond:
-                run.pickled[task_id] = frames
-        header = {"op": Op.DAG_PUT, "client": run.client, "run": run.run, "task": task_id}
+                run.pushing -= 1
+                if run.pushing == 0:
+                    run.cond.notify_all()
+
+    def _push(self, run: _Run, node: str, address: str, task: str) -> None:
+        with run.cond:
+            frames = run.state.result(task)
+        if frames is None:  # only after a release: the sender is closing
+            logger.debug("edgeoffload: %s is no longer held; not pushed to %s", task, node)
+            return
+        header = DagPut(owner=run.key[0], run=run.key[1], task=task).header()
+        start = self._clock()
         error = ""
         nbytes = 0
-        for attempt in range(_PUSH_ATTEMPTS):
+        for attempt in range(PUSH_ATTEMPTS):
             try:
-                reply, _, nbytes, _ = self.peer(address).request(header, frames, _PUSH_TIMEOUT)
+                reply, _, nbytes, _ = self._peer(address).request(header, frames, PUSH_TIMEOUT)
                 if reply.get("status") == "ok":
                     error = ""
                     break
                 error = str(reply.get("error", reply))
-            except (OSError, ConnectionError, TimeoutError) as exc:
+            except Exception as exc:  # unreachable, refused, timed out: reported below
                 error = f"{type(exc).__name__}: {exc}"
-            if attempt + 1 < _PUSH_ATTEMPTS:
-                time.sleep(0.05 * (attempt + 1))
-        end = time.time()
-        with run.cond:
-            run.transfers.append(
-                {
-                    "task": task_id,
-                    "source": run.node,
-                    "target": node,
-                    "start": start,
-                    "end": end,
-                    "bytes": nbytes,
-                    "ok": not error,
-                }
+            if attempt + 1 < PUSH_ATTEMPTS and run.closing.wait(_PUSH_BACKOFF * (attempt + 1)):
+                return  # released while backing off: nobody wants it
+        if error:
+            logger.warning(
+                "edgeoffload: pushing %s to %s failed %d times: %s",
+                task,
+                node,
+                PUSH_ATTEMPTS,
+                error,
             )
-            if error:
-                run.push_failed[node] = f"pushing {task_id!r} to {node}: {error}"
-            run.cond.notify_all()
+        self._feed(run, PushFinished(task, node, start, self._clock(), nbytes, error))
 
-    def _op_put(
-        self, header: Mapping[str, Any], frames: list[bytearray]
-    ) -> tuple[dict[str, Any], Frames]:
-        run = self._run(header)
+    # ---------------------------------------------------------------- messages
+    def _on_plan(self, owner: str, message: DagPlan, frames: list[Any]) -> Reply:
+        plan = plan_from_message(message, frames)
+        run = self._get(owner, message.run, create=True)
         if run is None:
-            return {"status": "refused", "error": "this worker is closing"}, []
-        task_id = str(header["task"])
-        nbytes = sum(len(f) for f in frames)
-        with run.cond:
-            rename = run.rename
-            if run.holds(task_id):
-                return {"status": "ok", "duplicate": True}, []
-        if rename is not None:  # the plan is here: unpickle now, as part of the transfer
-            value = loads(frames, rename=rename)
-            with run.cond:
-                run.results[task_id] = value
-                run.received[task_id] = (time.time(), nbytes)
-                run.cond.notify_all()
-        else:
-            with run.cond:
-                run.raw[task_id] = frames
-                run.received[task_id] = (time.time(), nbytes)
-                run.cond.notify_all()
+            return self._refused(f"run {message.run} was released here")
+        refused = self._refusal(self._feed(run, PlanReceived(plan, self._clock())))
+        if refused is not None:
+            return refused
+        return {"status": "ok", "tasks": len(plan.tasks)}, []
+
+    def _on_go(self, owner: str, message: DagGo, frames: list[Any]) -> Reply:
+        run = self._get(owner, message.run)
+        if run is None:
+            return self._refused("no such plan here")
+        refused = self._refusal(self._feed(run, Go(message.epoch, message.t0, self._clock())))
+        return refused if refused is not None else ({"status": "ok"}, [])
+
+    def _on_put(self, owner: str, message: DagPut, frames: list[Any]) -> Reply:
+        if owner != message.owner:
+            return self._refused(f"a result for {message.owner!r} sent as {owner!r}")
+        run = self._get(owner, message.run, create=True)
+        if run is None:
+            return self._refused(f"run {message.run} was released here")
+        out = self._feed(run, ResultArrived(message.task, frames, self._clock()))
+        if any(isinstance(i, DuplicateResult) for i in out):
+            return {"status": "ok", "duplicate": True}, []
         return {"status": "ok"}, []
 
-    # ---------------------------------------------------------------- the session's view
-    def _op_wait(
-        self, header: Mapping[str, Any], frames: list[bytearray]
-    ) -> tuple[dict[str, Any], Frames]:
-        run = self._run(header, create=False)
+    def _on_wait(self, owner: str, message: DagWait, frames: list[Any]) -> Reply:
+        run = self._get(owner, message.run)
         if run is None:
             return {"status": "unknown"}, []
-        number = int(header["epoch"])
-        deadline = time.monotonic() + float(header.get("timeout", 1.0))
-        records_from = int(header.get("records_from", 0))
-        transfers_from = int(header.get("transfers_from", 0))
+        deadline = time.monotonic() + max(0.0, message.timeout)
         with run.cond:
             while True:
-                epoch = run.epoch
-                if epoch is None or epoch.number != number:
-                    return {"status": "unknown"}, []
-                failed = {n: e for n, e in run.push_failed.items() if n in epoch.peers}
-                if epoch.state != "running" or failed:
-                    break
+                ready = run.state.wait_reply(
+                    message.epoch, message.records_from, message.transfers_from
+                )
+                if ready is not None:
+                    return ready
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return run.state.status_reply(
+                        message.epoch, message.records_from, message.transfers_from
+                    )
+                run.cond.wait(left)
+
+    def _on_stop(self, owner: str, message: DagStop, frames: list[Any]) -> Reply:
+        run = self._get(owner, message.run)
+        if run is None:
+            return {"status": "ok", "held": []}, []
+        self._feed(run, StopRequested(message.epoch))
+        deadline = time.monotonic() + max(0.0, message.timeout)
+        with run.cond:  # the running task, if any, may finish first
+            while run.state.status(message.epoch) == "running":
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 run.cond.wait(left)
-            reply: dict[str, Any] = {
-                "status": epoch.state,
-                "current": epoch.current,
-                "push_failed": failed,
-                "records": run.records[records_from:],
-                "transfers": run.transfers[transfers_from:],
-            }
-            if epoch.error is not None:
-                error, out = epoch.error
-                return {**reply, **error, "status": "error"}, out
-        return reply, []
-
-    def _op_stop(
-        self, header: Mapping[str, Any], frames: list[bytearray]
-    ) -> tuple[dict[str, Any], Frames]:
-        run = self._run(header, create=False)
-        if run is None:
-            return {"status": "ok", "held": []}, []
-        number = int(header["epoch"])
-        timeout = float(header.get("timeout", 600.0))
+            overdue = run.state.status(message.epoch) == "running"
+        if overdue:  # its CPU must not keep burning: cancel it
+            self._feed(run, StopOverdue(message.epoch))
         with run.cond:
-            epoch = run.epoch
-            thread = epoch.thread if epoch is not None and epoch.number == number else None
-            if epoch is not None and epoch.number == number:
-                epoch.stop = True
-                run.cond.notify_all()
-        if thread is not None:  # the running task, if any, finishes first
-            thread.join(timeout)
-        with run.cond:
-            return {"status": "ok", "held": run.held()}, []
+            return {"status": "ok", "held": run.state.held()}, []
 
-    def _op_collect(
-        self, header: Mapping[str, Any], frames: list[bytearray]
-    ) -> tuple[dict[str, Any], Frames]:
-        run = self._run(header, create=False)
+    def _on_collect(self, owner: str, message: DagCollect, frames: list[Any]) -> Reply:
+        run = self._get(owner, message.run)
         if run is None:
             return {"status": "unknown"}, []
-        wanted = [str(t) for t in header.get("outputs", [])]
-        out: Frames = []
-        index = []
-        with run.cond:
-            records = list(run.records)
-            transfers = list(run.transfers)
-            received = {k: list(v) for k, v in run.received.items()}
-            values = {t: run.results[t] for t in wanted if t in run.results}
-            raw = {t: run.raw[t] for t in wanted if t in run.raw}
-        for task_id in wanted:
-            if task_id in values:
-                frames_out = run.pickled.get(task_id) or dumps(values[task_id])
-            elif task_id in raw:
-                frames_out = list(raw[task_id])
-            else:
-                continue
-            index.append([task_id, len(out), len(frames_out)])
-            out.extend(frames_out)
-        reply = {
-            "status": "ok",
-            "records": records,
-            "transfers": transfers,
-            "received": received,
-            "outputs": index,
-        }
-        return reply, out
+        deadline = time.monotonic() + _COLLECT_GRACE
+        with run.cond:  # a push just delivered may not be recorded yet: wait a little
+            while run.pushing and not run.closing.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    logger.info(
+                        "edgeoffload: collecting run %s with %d push(es) still being sent",
+                        message.run,
+                        run.pushing,
+                    )
+                    break
+                run.cond.wait(left)
+            return run.state.collect(message.outputs)
 
-    def _op_release(
-        self, header: Mapping[str, Any], frames: list[bytearray]
-    ) -> tuple[dict[str, Any], Frames]:
-        key = (str(header["client"]), str(header["run"]))
+    def _on_release(self, owner: str, message: DagRelease, frames: list[Any]) -> Reply:
         with self._lock:
-            run = self._runs.pop(key, None)
+            run = self._pop((owner, message.run))
         if run is not None:
             self._forget(run)
         return {"status": "ok", "released": run is not None}, []
 
-    # ---------------------------------------------------------------- measurements
-    def _op_clock(
-        self, header: Mapping[str, Any], frames: list[bytearray]
-    ) -> tuple[dict[str, Any], Frames]:
-        return {"status": "ok", "time": time.time()}, []
-
-    def _op_link(
-        self, header: Mapping[str, Any], frames: list[bytearray]
-    ) -> tuple[dict[str, Any], Frames]:
-        """Round trip and bandwidth from here to the peer at ``address`` (see
-        :func:`measure_link`)."""
-        channel = self.peer(str(header["address"]))
-        timeout = float(header.get("timeout", 30.0))
-
-        def send(payload: list[bytes]) -> None:
-            channel.request({"op": Op.PING}, payload, timeout)
-
-        options = {
-            k: header[k]
-            for k in ("pings", "repeats", "size", "max_size", "min_seconds")
-            if k in header
-        }
-        return {"status": "ok", **measure_link(send, **options)}, []
-
-    def _op_call(
-        self, header: Mapping[str, Any], frames: list[bytearray]
-    ) -> tuple[dict[str, Any], Frames]:
-        """Run one function here now, in a call slot; reply with its result and time."""
-        client = str(header["client"])
-        bundles = [str(h) for h in header.get("bundles", [])]
-        namespaces = [self.agent.cache.namespace(client, h) for h in bundles]
-
-        def namespace_of(digest: str) -> Namespace:
-            return self.agent.cache.namespace(client, digest)
-
-        function = resolve_function(header["fn"], namespace_of)
-        args, kwargs = loads(frames, rename=_renamer(namespaces))
-        with self.agent.slot():
-            start = time.perf_counter()
-            try:
-                result = function(*args, **kwargs)
-            except BaseException as exc:
-                return error_reply(exc, "the function", self.agent.name)
-            compute = time.perf_counter() - start
-        return {"status": "ok", "compute": compute, "worker": self.agent.name}, dumps(result)
+    def _refusal(self, instructions: list[Instruction]) -> Reply | None:
+        for instruction in instructions:
+            if isinstance(instruction, Refuse):
+                return self._refused(instruction.error)
+        return None

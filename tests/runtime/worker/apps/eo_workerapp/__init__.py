@@ -1,0 +1,1 @@
+"""A small application the executor tests ship to child processes as a bundle."""

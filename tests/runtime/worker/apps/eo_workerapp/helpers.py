@@ -1,0 +1,3 @@
+"""A module two owners ship in different versions (the isolation tests edit ``IDENT``)."""
+
+IDENT = "original"
