@@ -40,12 +40,22 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    """A running cluster whose workers are named after the scenario's nodes."""
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from edgeoffload.runtime.wire.security import make_certificates
+
+    folder = tmp_path_factory.mktemp("certs")
+    make_certificates(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cluster(certs: Path) -> Iterator[str]:
+    """A running cluster whose workers are named after the scenario's nodes, with the
+    certificates of ``certs`` (the commands join it with --tls)."""
     from edgeoffload.runtime import LocalCluster, WorkerSpec
 
     workers = [WorkerSpec("cam1"), WorkerSpec("cam2"), WorkerSpec("edge")]
-    with LocalCluster(workers) as local:
+    with LocalCluster(workers, tls=certs) as local:
         yield local.address
 
 
@@ -95,7 +105,7 @@ def test_run_starts_a_throttled_cluster_and_compares_local_edge_dhs(
 
 @pytest.mark.dask
 def test_calibrate_cluster_by_address_then_run_on_the_file(
-    scenario: Path, cluster: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    scenario: Path, cluster: str, certs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """calibrate-cluster writes a cluster file and a calibrated scenario and reports the
     prediction error; run then plans on that file (no calibration) and prints JSON."""
@@ -103,7 +113,8 @@ def test_calibrate_cluster_by_address_then_run_on_the_file(
     from edgeoffload.workloads.scenarios import load_scenario
 
     out_file, yaml_file = tmp_path / "cluster.json", tmp_path / "calibrated.yaml"
-    args = ["calibrate-cluster", str(scenario), "--cluster", cluster, "-o", str(out_file)]
+    args = ["calibrate-cluster", str(scenario), "--cluster", cluster, "--tls", str(certs)]
+    args += ["-o", str(out_file)]
     args += ["--scenario-out", str(yaml_file), "--check", "--check-scale", "0.05", *QUICK]
     code, out, err = call(args, capsys)
     assert code == 0, err
@@ -115,7 +126,8 @@ def test_calibrate_cluster_by_address_then_run_on_the_file(
     assert calibrated.cluster.node("edge").speed == measured.node("edge").speed
     assert calibrated.cluster.links == measured.links
 
-    args = ["run", str(scenario), "--cluster", cluster, "--cluster-file", str(out_file)]
+    args = ["run", str(scenario), "--cluster", cluster, "--tls", str(certs)]
+    args += ["--cluster-file", str(out_file)]
     args += ["-a", "dhs", "--scale", "0.05", "--json", "--no-plots", "--out", str(tmp_path)]
     code, out, err = call(args, capsys)
     assert code == 0, err

@@ -1,6 +1,6 @@
 """The offloading runtime across an emulated network: scheduler, workers and client on
-separate hosts with their own addresses, mutual TLS, Wi-Fi-like links and a link cut
-while a call runs.
+separate hosts with their own addresses, mutual TLS, Wi-Fi-like links, a link cut while a
+call runs, and a worker cut off for longer than the scheduler keeps it that rejoins.
 
 Started exactly as an operator would: ``edgeoffload certs``, ``edgeoffload scheduler`` on
 the edge host, ``edgeoffload worker`` on each camera and on the edge host, and a client
@@ -58,7 +58,12 @@ APP = textwrap.dedent(
         return len(blob)
 
 
-    @edgeoffload.offload(policy="always-remote", deadline=4.0)
+    @edgeoffload.offload(policy="always-remote")
+    def where_am_i():
+        return _my_address()
+
+
+    @edgeoffload.offload(policy="always-remote")
     def slow(x, marker, seconds):
         Path(marker).write_text(_my_address())
         time.sleep(seconds)
@@ -77,7 +82,8 @@ CLIENT = textwrap.dedent(
         print(json.dumps(data), flush=True)
 
     with edgeoffload.connect(
-        sys.argv[2], security=sys.argv[3], wait_for_workers=4, timeout=90, max_retries=2
+        sys.argv[2], security=sys.argv[3], wait_for_workers=4, timeout=90, max_retries=2,
+        liveness_timeout=2.0,
     ) as session:
         say(phase="connected", workers=sorted(w.name for w in session.stats().workers))
         say(phase="double", results=[netapp.double(i) for i in range(4)],
@@ -210,7 +216,83 @@ def test_client_in_its_own_namespace_offloads_over_tls_and_survives_a_cut(
     assert cut_host is not None
     assert done["where"] != cut_host, done
     assert len(done["attempts"]) >= 1, done
-    assert done["seconds"] >= 4.0  # the deadline passed before the call moved
+    assert "sent nothing for 2 s" in done["attempts"][0], done  # liveness, not a deadline
+    # the cut worker is given up after the 2 s liveness timeout, then 2 s of work elsewhere
+    assert 3.5 <= done["seconds"] < 12.0, done
+
+
+REJOIN = textwrap.dedent(
+    """
+    import json, sys, time
+    sys.path.insert(0, sys.argv[1])
+    import edgeoffload
+    import netapp
+
+    def say(**data):
+        print(json.dumps(data), flush=True)
+
+    def wait(predicate, timeout):
+        start = time.monotonic()
+        while not predicate():
+            if time.monotonic() - start > timeout:
+                raise SystemExit(f"timed out after {timeout} s")
+            time.sleep(0.1)
+        return time.monotonic() - start
+
+    host = sys.argv[4]
+    with edgeoffload.connect(
+        sys.argv[2], security=sys.argv[3], wait_for_workers=4, timeout=90, liveness_timeout=2.0
+    ) as session:
+        usable = lambda: host in {w.name for w in session.pool.usable()}
+        say(phase="connected")
+        say(phase="lost", after=wait(lambda: not usable(), 60))
+        say(phase="back", after=wait(usable, 300))
+        say(phase="called", address=session.call_on(host, netapp.where_am_i))
+    """
+)
+
+
+def test_a_worker_cut_off_longer_than_the_scheduler_keeps_it_rejoins(
+    cluster_net: dict[str, Any],
+) -> None:
+    """Cut a camera off for longer than the scheduler's 30 s worker TTL: the session marks
+    it lost within its liveness timeout; once the link is back the worker rejoins the
+    scheduler by itself and the session uses it again."""
+    net: EmulatedNetwork = cluster_net["net"]
+    outage = max(35.0, float(os.environ.get("EDGEOFFLOAD_TEST_OUTAGE", "35")))
+    host = "cam2"
+    log = cluster_net["folder"] / f"worker-{host}.log"
+    _wait_for(log, ": registered: ", 60)
+    registered = log.read_text(errors="replace").count(": registered: ")
+    argv = _client(cluster_net, "rejoin.py", REJOIN, host)
+    client = net.popen("client", argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert client.stdout is not None
+    events: dict[str, dict[str, Any]] = {}
+    cut = False
+    try:
+        for line in client.stdout:
+            event = json.loads(line)
+            events[event["phase"]] = event
+            if event["phase"] == "connected":
+                net.cut(host)
+                cut = True
+                time.sleep(outage)
+                net.restore(host)
+                cut = False
+        client.wait(120)
+    finally:
+        if cut:
+            net.restore(host)
+        if client.poll() is None:
+            client.kill()
+    stderr = client.stderr.read() if client.stderr else ""
+    assert client.returncode == 0, stderr[-3000:]
+    assert events["lost"]["after"] < 5.0  # the liveness timeout (2 s) and a ping period
+    assert events["called"]["address"] == net.address(host)
+    _wait_for(log, ": registered: ", 5)
+    text = log.read_text(errors="replace")
+    assert text.count(": registered: ") == registered + 1, text[-3000:]  # it rejoined
+    assert "Traceback" not in text
 
 
 def _client(cluster_net: dict[str, Any], name: str, script: str, *args: str) -> list[str]:

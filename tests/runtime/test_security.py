@@ -1,111 +1,44 @@
-"""Security: certificates, mutual TLS (certified clients only), the loopback rule, and
-the scheduler/worker commands run as real processes."""
+"""Security end to end: secure by default, identities from certificates, every port closed
+to strangers — with the scheduler and worker commands run as real processes.
+
+The certificate machinery itself is tested in ``tests/runtime/wire/test_security.py``.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 import edgeoffload
 from edgeoffload.cli import main
 from edgeoffload.errors import OffloadError, SecurityError
-from edgeoffload.runtime.wire.security import check_listen, is_loopback, make_certificates
+from edgeoffload.runtime import LocalCluster
+from edgeoffload.runtime.wire.channel import ChannelClient
+from edgeoffload.runtime.wire.ops import Bye, Call, HasBundles
+from edgeoffload.runtime.wire.protocol import dumps
+from edgeoffload.runtime.wire.security import TLSMaterial, make_certificates
 
 app = pytest.importorskip("eo_testapp.board")
 APPS = Path(__file__).resolve().parent / "apps"
 
 
-class TestCertificates:
-    def test_certs_command_writes_ca_and_role_pairs(self, tmp_path: Path) -> None:
-        assert main(["certs", str(tmp_path / "c"), "--host", "10.1.2.3", "--host", "cam1"]) == 0
-        files = sorted(p.name for p in (tmp_path / "c").iterdir())
-        assert files == sorted(
-            ["ca.pem", "ca-key.pem"]
-            + [f"{r}{s}" for r in ("scheduler", "worker", "client") for s in (".pem", "-key.pem")]
-        )
-        assert (tmp_path / "c" / "client-key.pem").stat().st_mode & 0o077 == 0
-
-    def test_sans_and_chain(self, tmp_path: Path) -> None:
-        from cryptography import x509
-
-        make_certificates(tmp_path, hosts=["10.1.2.3", "cam1"])
-        cert = x509.load_pem_x509_certificate((tmp_path / "worker.pem").read_bytes())
-        ca = x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes())
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        assert {str(ip) for ip in san.get_values_for_type(x509.IPAddress)} >= {
-            "127.0.0.1",
-            "::1",
-            "10.1.2.3",
-        }
-        assert set(san.get_values_for_type(x509.DNSName)) == {"localhost", "cam1"}
-        cert.verify_directly_issued_by(ca)
-
-    def test_refuses_to_overwrite(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        make_certificates(tmp_path)
-        assert main(["certs", str(tmp_path)]) == 1
-        assert "--force" in capsys.readouterr().err
-        assert main(["certs", str(tmp_path), "--force"]) == 0
-
-
-class TestLoopbackRule:
-    @pytest.mark.parametrize(
-        ("host", "loopback"),
-        [
-            ("127.0.0.1", True),
-            ("localhost", True),
-            ("::1", True),
-            ("127.1.2.3", True),
-            ("0.0.0.0", False),
-            ("", False),
-            ("10.0.0.5", False),
-            ("cam1.local", False),
-        ],
-    )
-    def test_is_loopback(self, host: str, loopback: bool) -> None:
-        assert is_loopback(host) is loopback
-
-    def test_beyond_loopback_needs_tls_or_insecure(self) -> None:
-        with pytest.raises(SecurityError, match="--tls DIR"):
-            check_listen("0.0.0.0", tls=False, insecure=False, what="worker")
-        check_listen("0.0.0.0", tls=True, insecure=False, what="worker")
-        check_listen("0.0.0.0", tls=False, insecure=True, what="worker")
-        check_listen("127.0.0.1", tls=False, insecure=False, what="worker")
-
-    @pytest.mark.parametrize(
-        "argv",
-        [
-            pytest.param(["scheduler", "--host", "0.0.0.0"], id="scheduler"),
-            pytest.param(
-                ["worker", "--name", "w", "--scheduler", "tcp://127.0.0.1:1", "--host", "0.0.0.0"],
-                id="worker",
-            ),
-        ],
-    )
-    def test_commands_refuse(self, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-        assert main(argv) == 1
-        assert "refusing to start" in capsys.readouterr().err
-
-    def test_bad_worker_description_is_a_usage_error(
-        self, capsys: pytest.CaptureFixture[str]
-    ) -> None:
-        argv = ["worker", "--name", "w", "--scheduler", "tcp://127.0.0.1:1"]
-        assert main([*argv, "--power", "1,2"]) == 2
-        assert main([*argv, "--preset", "no-such-device"]) == 2
-        assert "no-such-device" in capsys.readouterr().err
-
-
-def _start(args: list[str], log: Path) -> tuple[subprocess.Popen[str], str]:
+def _start(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """Start an edgeoffload command; wait for its 'listening at ADDRESS' line."""
-    env = {
+    environ = {
         **os.environ,
+        **(env or {}),
         "PYTHONPATH": os.pathsep.join([str(APPS), os.environ.get("PYTHONPATH", "")]),
     }
     proc = subprocess.Popen(
@@ -113,7 +46,7 @@ def _start(args: list[str], log: Path) -> tuple[subprocess.Popen[str], str]:
         stdout=subprocess.PIPE,
         stderr=log.open("w"),
         text=True,
-        env=env,
+        env=environ,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
@@ -121,7 +54,8 @@ def _start(args: list[str], log: Path) -> tuple[subprocess.Popen[str], str]:
         line = proc.stdout.readline()
         match = re.search(r"listening at (\S+)", line)
         if match:
-            return proc, match.group(1)
+            proc.address = match.group(1)  # type: ignore[attr-defined]
+            return proc
         if proc.poll() is not None:
             break
     proc.kill()
@@ -138,21 +72,56 @@ def _stop(proc: subprocess.Popen[str]) -> None:
             proc.wait(10)
 
 
+class TestCommands:
+    def test_certs_twice_keeps_the_files(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`certs DIR` keeps what is there and fills in what is missing."""
+        folder = tmp_path / "c"
+        assert main(["certs", str(folder)]) == 0
+        ca = (folder / "ca.pem").read_bytes()
+        (folder / "worker.pem").unlink()
+        assert main(["certs", str(folder)]) == 0
+        out = capsys.readouterr().out
+        assert (folder / "ca.pem").read_bytes() == ca
+        assert re.search(r"kept\s+\S*ca\.pem", out)
+        assert re.search(r"wrote\s+\S*worker\.pem", out)
+        assert TLSMaterial.from_folder(folder, "worker").identity.role == "worker"
+        assert (folder / "client-key.pem").stat().st_mode & 0o077 == 0
+
+    def test_a_tcp_scheduler_needs_insecure(self, capsys: pytest.CaptureFixture[str]) -> None:
+        argv = ["worker", "--name", "w", "--scheduler", "tcp://127.0.0.1:1", "--tls", "nowhere"]
+        assert main(argv) == 2
+        assert main(["worker", "--name", "w", "--scheduler", "tcp://127.0.0.1:1"]) == 2
+        assert "pass --insecure" in capsys.readouterr().err
+
+    def test_bad_worker_description_is_a_usage_error(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        argv = ["worker", "--name", "w", "--scheduler", "tls://127.0.0.1:1"]
+        assert main([*argv, "--power", "1,2"]) == 2
+        assert main([*argv, "--preset", "no-such-device"]) == 2
+        assert main([*argv, "--reconnect-timeout", "0"]) == 2
+        assert "no-such-device" in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """`edgeoffload scheduler` and `edgeoffload worker` as subprocesses, with mutual TLS."""
+    """`edgeoffload scheduler` and `edgeoffload worker` as subprocesses with the certificates
+    of `edgeoffload certs`, and two named clients, alice and bob."""
     pytest.importorskip("distributed")
     root = tmp_path_factory.mktemp("tls")
     certs = root / "certs"
-    make_certificates(certs)
-    scheduler, address = _start(
-        ["scheduler", "--port", "0", "--tls", str(certs), "--dashboard-address", "127.0.0.1:0"],
+    assert main(["certs", str(certs), "--client", "alice", "--client", "bob"]) == 0
+    scheduler = _start(
+        ["scheduler", "--port", "0", "--tls", str(certs), "--no-dashboard"],
         root / "scheduler.log",
     )
     worker = None
     try:
+        address = scheduler.address  # type: ignore[attr-defined]
         assert address.startswith("tls://127.0.0.1:")
-        worker, _ = _start(
+        worker = _start(
             [
                 "worker",
                 "--scheduler",
@@ -190,46 +159,148 @@ class TestTLSCluster:
             from edgeoffload.workloads.devices import device_preset
 
             expected = device_preset("jetson-tx2").to_node("cam1", role="camera")
-            node = session.model_nodes()["cam1"]
-            assert node == expected
+            assert session.model_nodes()["cam1"] == expected
             assert session.stats().records[0].where == "cam1"
 
-    def test_client_with_another_ca_is_refused(
-        self, tls_cluster: tuple[str, Path], tmp_path: Path
+    def test_strangers_are_refused(
+        self, tls_cluster: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Certificates from another CA do not get past the TLS handshake."""
+        """Another CA's certificates, none at all, or plain TCP do not get in."""
         address, _ = tls_cluster
         make_certificates(tmp_path / "rogue")
-        with pytest.raises(OffloadError):
+        with pytest.raises(SecurityError):
             edgeoffload.connect(address, security=tmp_path / "rogue", timeout=5)
-
-    def test_client_without_certificate_is_refused(self, tls_cluster: tuple[str, Path]) -> None:
-        address, _ = tls_cluster
-        with pytest.raises(SecurityError, match="security="):
+        monkeypatch.setenv("EDGEOFFLOAD_CERTS", str(tmp_path / "user"))
+        with pytest.raises(OffloadError):  # the per-user folder holds another CA
             edgeoffload.connect(address, timeout=5)
-        with pytest.raises(OffloadError):  # plain TCP to a TLS scheduler
+        with pytest.raises(SecurityError, match="insecure=True"):
             edgeoffload.connect(address.replace("tls://", "tcp://"), timeout=5)
+        with pytest.raises(OffloadError):  # plain TCP to a TLS scheduler, said on purpose
+            edgeoffload.connect(address.replace("tls://", "tcp://"), timeout=5, insecure=True)
 
-    def test_channel_refuses_uncertified_peer(self, tls_cluster: tuple[str, Path]) -> None:
-        """The direct call channel itself demands a client certificate."""
-        import socket
-        import ssl
-
+    def test_the_channel_demands_a_client_certificate(self, tls_cluster: tuple[str, Path]) -> None:
+        """A TLS peer with no certificate cannot talk to a worker's channel."""
         address, certs = tls_cluster
         with edgeoffload.connect(address, security=certs, wait_for_workers=1) as session:
-            channel = session.pool.workers()[0].channel
-            assert channel is not None and channel.address.startswith("tls://")
-            host, port = channel.host, channel.port
+            channel = session.pool.workers()[0].channel_address
+        host, port = channel.removeprefix("tls://").rsplit(":", 1)
         context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
         context.check_hostname = False
-
-        def talk() -> bytes:
-            with (
-                socket.create_connection((host, port), timeout=5) as raw,
-                context.wrap_socket(raw, server_hostname=host) as tls,
-            ):
-                tls.sendall(bytes(16))
-                return tls.recv(1)
-
         with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
-            talk()
+            _talk(host, int(port), context)
+
+    def test_a_client_cannot_reach_another_clients_code(
+        self, tls_cluster: tuple[str, Path]
+    ) -> None:
+        """Bob, knowing Alice's session id and bundle hash, cannot list, call or drop her
+        code: identity comes from the certificate, not from the message."""
+        address, certs = tls_cluster
+        alice, bob = certs / "clients" / "alice", certs / "clients" / "bob"
+        with edgeoffload.connect(
+            address, security=alice, policy="always-remote", wait_for_workers=1
+        ) as session:
+            board = app.Board([1, 2])
+            assert app.score(board, 1) == app.score.local(board, 1)
+            digest = session.bundles()["eo_testapp.board"].hash
+            worker = session.pool.usable()[0]
+            stolen = session.client_id
+            thief = ChannelClient(
+                worker.channel_address, TLSMaterial.from_folder(bob, "client").client_context()
+            )
+            try:
+                ask = HasBundles(session=stolen, hashes=[digest]).header()
+                assert thief.request(ask, (), 10)[0]["have"] == []
+                call = Call(
+                    session=stolen,
+                    call=uuid.uuid4().hex,
+                    bundle=digest,
+                    module="eo_testapp.board",
+                    qualname="score",
+                )
+                reply, _, _, _ = thief.request(call.header(), dumps(((board, 1), {})), 10)
+                assert reply["status"] == "refused"
+                assert "not in this worker's cache" in reply["error"]
+                assert thief.request(Bye(session=stolen).header(), (), 10)[0]["status"] == "ok"
+            finally:
+                thief.close()
+            expected = app.score.local(board, 2)
+            assert app.score(board, 2) == expected
+            record = session.stats().records[-1]
+            assert (record.where, record.attempts, record.cold) == ("cam1", (), False)
+            assert record.code_bytes == 0  # her code was still there
+
+    def test_a_client_certificate_cannot_join_as_a_worker(
+        self, tls_cluster: tuple[str, Path], tmp_path: Path
+    ) -> None:
+        """The worker command refuses a client's certificate, and so does the scheduler when
+        a Dask worker presents one."""
+        address, certs = tls_cluster
+        fake = tmp_path / "fake"
+        fake.mkdir()
+        for name in ("ca.pem",):
+            (fake / name).write_bytes((certs / name).read_bytes())
+        (fake / "worker.pem").write_bytes((certs / "client.pem").read_bytes())
+        (fake / "worker-key.pem").write_bytes((certs / "client-key.pem").read_bytes())
+        argv = ["worker", "--scheduler", address, "--name", "mole", "--tls", str(fake)]
+        assert main(argv) != 0
+        from edgeoffload.runtime.wire import dask_api
+
+        client = TLSMaterial.from_folder(certs, "client")
+        security = dask_api.make_security(client.ca_pem, client.cert_pem, client.key_pem, "client")
+        entries = dask_api.scheduler_workers(address, security)
+        assert sorted(e["name"] for e in entries.values()) == ["cam1"]
+
+
+def _talk(host: str, port: int, context: ssl.SSLContext) -> None:
+    """Talk TLS to ``host:port`` without a client certificate; raise however it fails."""
+    with (
+        socket.create_connection((host, port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        tls.sendall(bytes(64))
+        tls.settimeout(6)
+        if tls.recv(1) == b"":
+            raise ConnectionError(f"port {port} closed the connection")
+
+
+def _listening_ports(pids: list[int]) -> list[tuple[int, str, int]]:
+    """(pid, host, port) of every TCP socket the processes (and their children) listen on."""
+    found = []
+    processes = [psutil.Process(p) for p in pids]
+    for process in list(processes):
+        processes.extend(process.children(recursive=True))
+    for process in processes:
+        for connection in process.net_connections(kind="tcp"):
+            if connection.status == psutil.CONN_LISTEN:
+                found.append((process.pid, connection.laddr.ip, connection.laddr.port))
+    return found
+
+
+@pytest.mark.dask
+def test_every_port_of_the_embedded_cluster_refuses_strangers() -> None:
+    """Plain TCP and TLS without a certificate get nothing from any port of connect()'s
+    cluster; every port listens on loopback only."""
+    with LocalCluster(n_workers=1) as cluster:
+        with edgeoffload.connect(cluster, policy="always-remote") as session:  # the owner can
+            board = app.Board([7])
+            expected = app.score.local(board, 1)
+            assert app.score(board, 1) == expected
+            assert session.stats().records[-1].where == "worker-0"
+        pids = [cluster.scheduler_pid, *cluster.worker_pids().values()]
+        ports = _listening_ports([p for p in pids if p is not None])
+        assert len(ports) >= 3  # the scheduler, the Dask worker, the worker's channel
+        assert {host for _, host, _ in ports} == {"127.0.0.1"}
+        stranger = ssl.create_default_context()
+        stranger.check_hostname = False
+        stranger.verify_mode = ssl.CERT_NONE
+        for _, host, port in ports:
+            with socket.create_connection((host, port), timeout=5) as raw:
+                raw.sendall(b"GET / HTTP/1.0\r\n\r\n" + bytes(64))
+                raw.settimeout(6)
+                try:
+                    answer = raw.recv(1024)
+                except (ConnectionError, TimeoutError):
+                    answer = b""
+                assert b"HTTP" not in answer and not answer.startswith(b"{"), (port, answer)
+            with pytest.raises((ssl.SSLError, ConnectionError, OSError)):  # no certificate
+                _talk(host, port, stranger)

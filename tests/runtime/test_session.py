@@ -19,7 +19,7 @@ app = pytest.importorskip("eo_testapp.board")
 
 @pytest.fixture
 def session(shared_cluster: LocalCluster):
-    with edgeoffload.connect(shared_cluster.address, policy="always-remote") as s:
+    with edgeoffload.connect(shared_cluster, policy="always-remote") as s:
         yield s
 
 
@@ -153,7 +153,7 @@ def _wait_until(predicate, timeout: float = 10.0) -> bool:
 class TestCache:
     def test_disconnect_empties_the_workers_cache(self, shared_cluster: LocalCluster) -> None:
         """When a client leaves, every worker deletes that client's bundle folder."""
-        with edgeoffload.connect(shared_cluster.address, policy="always-remote") as s:
+        with edgeoffload.connect(shared_cluster, policy="always-remote") as s:
             app.score(app.Board([1]), 1)
             folders = [s.worker_cache_dir(name) for name in s.workers()]
             assert all(f is not None and f.is_dir() for f in folders)
@@ -164,7 +164,7 @@ class TestCache:
         """A bundle edited in a worker's cache is refused before it runs; the call still
         returns the right result (from the other worker or locally), and the stats say why.
         """
-        with edgeoffload.connect(shared_cluster.address, policy="always-remote") as s:
+        with edgeoffload.connect(shared_cluster, policy="always-remote") as s:
             digest = s.bundles()["eo_testapp.board"].hash
             for name in s.workers():
                 folder = s.worker_cache_dir(name)
@@ -197,17 +197,15 @@ class TestStats:
         assert "Workers" in out and "Calls" in out and "Totals" in out
 
 
-def test_comm_transport(shared_cluster: LocalCluster) -> None:
-    """transport='comm' sends calls through the handler on the worker's Dask comm."""
-    with edgeoffload.connect(shared_cluster.address, policy="always-remote", transport="comm") as s:
-        board = app.Board([3, 4])
-        assert app.score(board, 5) == app.score.local(board, 5)
-        assert _remote(s)
+def test_the_comm_transport_is_refused_with_the_reason(shared_cluster: LocalCluster) -> None:
+    """transport='comm' is gone: calls need the channel's beats and identities."""
+    with pytest.raises(ValueError, match="liveness beats and certificate identities"):
+        edgeoffload.connect(shared_cluster, transport="comm")
 
 
 def test_latency_policy_keeps_tiny_calls_local(shared_cluster: LocalCluster) -> None:
     """With history, a call costing microseconds stays local: transfer would dominate."""
-    with edgeoffload.connect(shared_cluster.address) as s:
+    with edgeoffload.connect(shared_cluster) as s:
         for _ in range(3):
             app.score.local(app.Board([1]), 1)
         app.score(app.Board([1]), 1)

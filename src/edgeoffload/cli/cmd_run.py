@@ -165,11 +165,8 @@ def _scenario(name: str) -> Any:
 
 
 def _security(args: argparse.Namespace) -> Any:
-    if args.tls is None:
-        return None
-    from edgeoffload.runtime.wire import dask_api as _dask
-
-    return _dask.load_security(args.tls, "client")
+    """The client's certificate folder (``None``: the per-user folder)."""
+    return args.tls
 
 
 def run_run(args: argparse.Namespace) -> int:

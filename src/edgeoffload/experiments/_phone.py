@@ -237,6 +237,7 @@ def run(plan: Mapping[str, Any]) -> None:
     """Join the cluster, warm up, calibrate, run every item, disconnect."""
     from edgeoffload.runtime import connect
     from edgeoffload.runtime.host.throttle import throttle_available
+    from edgeoffload.runtime.wire.security import TLSMaterial
 
     method = plan.get("method", "auto")
     for module in ("reversi", "linpack", "cofa_probe"):
@@ -247,6 +248,8 @@ def run(plan: Mapping[str, Any]) -> None:
         session = stack.enter_context(
             connect(
                 plan["address"],
+                security=TLSMaterial.from_json(plan["security"]) if plan.get("security") else None,
+                insecure=not plan.get("security"),
                 policy=policy,
                 wait_for_workers=len(plan["workers"]),
                 client_cpu_quota=plan.get("session_quota"),

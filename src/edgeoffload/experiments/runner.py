@@ -39,6 +39,9 @@ __all__ = ["Event", "PhoneOutput", "run_phone"]
 
 Event = Mapping[str, Any]
 
+ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""The environment that holds numpy's BLAS to one thread (in the client and the workers)."""
+
 
 @dataclass
 class PhoneOutput:
@@ -91,16 +94,14 @@ def run_phone(
     if on_event is not None:
         on_event({"event": "status", "text": f"starting {len(plan['workers'])} workers"})
     with (
-        _cluster(plan["workers"]) as address,
+        _cluster(plan["workers"]) as (address, security),
         app_dir(apps_source) as apps,
         tempfile.TemporaryFile("w+") as errors,
     ):
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(apps), *filter(None, [env.get("PYTHONPATH")])])
-        # One BLAS thread in the client, as Dask's nanny gives its workers: every role
-        # then runs the same single-threaded code and the quotas are the speed ratios.
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[var] = "1"
+        # one BLAS thread in the client, as in the workers (see _cluster)
+        env.update(ONE_BLAS_THREAD)
         proc = subprocess.Popen(
             [sys.executable, "-m", "edgeoffload.experiments._phone"],
             stdin=subprocess.PIPE,
@@ -123,7 +124,8 @@ def run_phone(
         try:
             assert proc.stdin is not None
             assert proc.stdout is not None
-            proc.stdin.write(json.dumps({**plan, "address": address}) + "\n")
+            joined = {**plan, "address": address, "security": security}
+            proc.stdin.write(json.dumps(joined) + "\n")
             proc.stdin.close()
             for line in proc.stdout:
                 try:
@@ -162,8 +164,9 @@ def run_phone(
 
 
 @contextmanager
-def _cluster(workers: Sequence[Mapping[str, Any]]) -> Iterator[str]:
-    """An embedded cluster of ``workers`` (name, role, preset, quota); yields its address.
+def _cluster(workers: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, str | None]]:
+    """An embedded cluster of ``workers`` (name, role, preset, quota); yields its address
+    and the client certificate to join it with (JSON, for the phone's standard input).
 
     Raises
     ------
@@ -183,12 +186,15 @@ def _cluster(workers: Sequence[Mapping[str, Any]]) -> Iterator[str]:
     ]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
-        cluster = LocalCluster(specs, timeout=120.0)
+        # one BLAS thread per worker, as in the client: every role runs the same
+        # single-threaded code, and the quotas are the speed ratios
+        cluster = LocalCluster(specs, timeout=120.0, env=ONE_BLAS_THREAD)
     try:
         problems = [str(w.message) for w in caught if "throttle" in str(w.message)]
         if problems:
             raise EdgeOffloadError(f"cannot set up the workers: {problems[0]}")
-        yield cluster.address
+        material = cluster.client_material
+        yield cluster.address, material.to_json() if material is not None else None
     finally:
         cluster.close()
 

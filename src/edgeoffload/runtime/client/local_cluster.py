@@ -1,26 +1,37 @@
 """An embedded cluster on loopback, and the workers it is made of.
 
-``edgeoffload.connect()`` with no address starts a :class:`LocalCluster`: a scheduler in
-this process and one worker process per :class:`WorkerSpec`, under nannies that restart a
-worker that dies. A spec can hold a worker to a fraction of a core (``cpu_quota``), so one
-machine can stand for a cluster of slow and fast devices.
+``edgeoffload.connect()`` with no address starts a :class:`LocalCluster`: a scheduler
+process and one worker process per :class:`WorkerSpec` — the very processes ``edgeoffload
+scheduler`` and ``edgeoffload worker`` run — each under a nanny that starts it again if it
+dies (:class:`~edgeoffload.runtime.worker.supervisor.Supervisor`; a scheduler comes back on
+its port, and its workers rejoin it). Every port speaks mutual TLS with certificates made
+for this cluster in memory and handed to its processes over a pipe: nobody else on the
+machine can reach a worker (``insecure=True`` turns this off). A spec can hold a worker to
+a fraction of a core (``cpu_quota``), so one machine can stand for a cluster of slow and
+fast devices.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import sys
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from edgeoffload.errors import OffloadError
 from edgeoffload.model.cluster import Node, PowerProfile, Role
 from edgeoffload.runtime.host import throttle
-from edgeoffload.runtime.wire import dask_api
+from edgeoffload.runtime.wire.security import ROLES, TLSMaterial, ephemeral_material
+from edgeoffload.runtime.worker import scheduler, service
 from edgeoffload.runtime.worker.description import WorkerDescription, describe_from_preset
+from edgeoffload.runtime.worker.supervisor import Supervisor
 
 __all__ = ["LocalCluster", "WorkerSpec"]
 
@@ -72,7 +83,8 @@ class WorkerSpec:
 
 
 class LocalCluster:
-    """An embedded cluster on loopback: scheduler in this process, nanny-managed workers.
+    """An embedded cluster on loopback: a scheduler process and worker processes, each
+    under a nanny (see the module docstring).
 
     Parameters
     ----------
@@ -81,10 +93,30 @@ class LocalCluster:
     n_workers
         How many default workers (2: this project's machine has 2 cores).
     timeout
-        Seconds to wait for the workers to start.
+        Seconds to wait for each process to start.
+    insecure
+        Plain TCP instead of mutual TLS (nothing else on this machine should reach it).
+    reconnect_timeout
+        Seconds a worker waits for a lost scheduler before it gives up (``None``: forever).
+    cache_ttl
+        Seconds a silent session keeps its code on a worker.
+    env
+        Extra environment variables of the worker processes (and the processes that run
+        calls), for example ``OMP_NUM_THREADS``.
+    tls
+        A folder made by ``edgeoffload certs`` to use instead of certificates made in
+        memory, so that other processes can join the cluster with ``--tls DIR`` or
+        ``connect(address, security=DIR)``.
 
     Workers with a ``cpu_quota`` are throttled as soon as their process runs, and again
-    if their nanny restarts them (a watcher thread follows their process ids).
+    whenever their nanny starts them anew.
+
+    Attributes
+    ----------
+    address
+        The scheduler's address.
+    client_material
+        The client certificate a session of this cluster uses (``None`` when insecure).
     """
 
     def __init__(
@@ -92,119 +124,154 @@ class LocalCluster:
         workers: Sequence[WorkerSpec] | None = None,
         n_workers: int = 2,
         timeout: float = 60.0,
+        *,
+        insecure: bool = False,
+        reconnect_timeout: float | None = None,
+        cache_ttl: float = 60.0,
+        env: Mapping[str, str] | None = None,
+        tls: str | Path | None = None,
     ) -> None:
-        # the plugins subclass Dask's: imported here, so that importing the runtime does
-        # not import Dask
-        from edgeoffload.runtime.worker.plugins import (
-            EdgeOffloadSchedulerPlugin,
-            EdgeOffloadWorkerPlugin,
-        )
-
         specs = list(workers) if workers else [WorkerSpec(f"worker-{i}") for i in range(n_workers)]
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"worker names must be unique: {names}")
         self.specs = {s.name: s for s in specs}
-        descriptions = {s.name: s.description().as_dict() for s in specs}
         self._throttles: dict[str, tuple[int, Any]] = {}
         self._default_quota: float | None = None
+        self._lock = threading.Lock()
         self._closed = threading.Event()
-        self._cluster = dask_api.start_local_cluster(
-            [
-                {
-                    "name": s.name,
-                    "nthreads": s.nthreads,
-                    "plugins": (EdgeOffloadWorkerPlugin(descriptions[s.name]),),
-                }
-                for s in specs
-            ],
-            scheduler_plugins=[EdgeOffloadSchedulerPlugin()],
-            timeout=timeout,
+        if insecure and tls is not None:
+            raise ValueError("pass tls or insecure, not both")
+        material: dict[str, TLSMaterial] | None
+        if insecure:
+            material = None
+        elif tls is not None:
+            material = {r: TLSMaterial.from_folder(Path(tls), r) for r in ROLES}
+        else:
+            material = ephemeral_material(("127.0.0.1", "localhost"))
+        self.client_material: TLSMaterial | None = material["client"] if material else None
+        self._workers: dict[str, Supervisor] = {}
+        scheduler_options = scheduler.SchedulerOptions(
+            host="127.0.0.1",
+            port=0,
+            material=material["scheduler"].to_json() if material else None,
         )
-        self.address = dask_api.cluster_address(self._cluster)
-        self._watcher: threading.Thread | None = None
-        if any(s.cpu_quota for s in specs):
-            self._apply_quotas()
-            self._watcher = threading.Thread(
-                target=self._watch, name="edgeoffload-throttle-watch", daemon=True
+        self._scheduler = Supervisor(
+            [sys.executable, "-m", "edgeoffload.runtime.worker.scheduler"],
+            scheduler_options.to_json().encode(),
+            ready=scheduler.READY,
+            name="the embedded scheduler",
+        )
+        try:
+            self.address = self._scheduler.start(timeout)
+            # a restarted scheduler comes back on the same port, where its workers look
+            port = int(self.address.rpartition(":")[2])
+            self._scheduler.stdin = (
+                scheduler.SchedulerOptions(
+                    host="127.0.0.1",
+                    port=port,
+                    material=scheduler_options.material,
+                )
+                .to_json()
+                .encode()
             )
-            self._watcher.start()
-
-    @property
-    def dask_cluster(self) -> Any:
-        """The underlying Dask ``SpecCluster`` (for Dask-level tooling)."""
-        return self._cluster
+            for spec in specs:
+                options = service.ServiceOptions(
+                    scheduler=self.address,
+                    name=spec.name,
+                    host="127.0.0.1",
+                    nthreads=spec.nthreads,
+                    description=spec.description().as_dict(),
+                    material=material["worker"].to_json() if material else None,
+                    reconnect_timeout=reconnect_timeout,
+                    cache_ttl=cache_ttl,
+                )
+                self._workers[spec.name] = Supervisor(
+                    [sys.executable, "-m", "edgeoffload.runtime.worker.service"],
+                    options.to_json().encode(),
+                    ready=service.READY,
+                    name=f"worker {spec.name}",
+                    env=env,
+                    on_start=functools.partial(self._started, spec.name),
+                )
+            with ThreadPoolExecutor(max_workers=len(specs)) as starting:
+                for future in [starting.submit(w.start, timeout) for w in self._workers.values()]:
+                    future.result()
+        except BaseException:
+            self.close()
+            raise
 
     def worker_pids(self) -> dict[str, int | None]:
-        return dask_api.local_worker_pids(self._cluster)
+        """name -> process id of each worker process (``None`` while it is restarted)."""
+        return {name: w.pid for name, w in self._workers.items()}
+
+    @property
+    def scheduler_pid(self) -> int | None:
+        """The scheduler's process id."""
+        return self._scheduler.pid
+
+    def kill_worker(self, name: str, sig: int = 9) -> None:
+        """Send ``sig`` to worker ``name``'s process now (its nanny starts it again)."""
+        self._workers[name].kill(sig)
 
     def free_restarted_workers(self) -> None:
         """Keep workers out of this process's CPU quota when their nanny restarts them.
 
-        A worker process restarted after this process was throttled (cgroup method) would
-        be born in this process's cgroup; workers without a quota of their own are then
-        moved to a group allowing every core.
+        A worker process started after this process was throttled (cgroup method) would be
+        born in this process's cgroup; workers without a quota of their own are then moved
+        to a group allowing every core.
         """
-        self._default_quota = float(os.cpu_count() or 1)
-        self._apply_quotas()
-        if self._watcher is None:
-            self._watcher = threading.Thread(
-                target=self._watch, name="edgeoffload-throttle-watch", daemon=True
-            )
-            self._watcher.start()
+        with self._lock:
+            self._default_quota = float(os.cpu_count() or 1)
+            for name, pid in self.worker_pids().items():
+                self._throttles.setdefault(name, (pid or 0, None))
 
-    def _apply_quotas(self) -> None:
-        for name, pid in self.worker_pids().items():
-            spec = self.specs.get(name)
-            quota = spec.cpu_quota if spec is not None else None
+    def _started(self, name: str, pid: int, detail: str = "") -> None:
+        """A worker process (re)started: throttle it, with the children it runs calls in."""
+        spec = self.specs[name]
+        with self._lock:
+            quota = spec.cpu_quota
             if quota is None and self._default_quota is not None:
-                known = self._throttles.get(name)
-                if known is None:  # started before the client was throttled: leave it
-                    self._throttles[name] = (pid or 0, None)
-                    continue
-                if known[0] == pid:
-                    continue
                 quota = self._default_quota
-            if quota is None or pid is None:
-                continue
-            current = self._throttles.get(name)
-            if current is not None and current[0] == pid:
-                continue
-            if current is not None:
-                with contextlib.suppress(Exception):
-                    current[1].release()
-            reason = throttle.throttle_available("auto")
-            if reason is not None:
-                warnings.warn(
-                    f"cannot throttle worker {name} to {quota} core(s): {reason}",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                self._throttles[name] = (pid, None)
-                continue
+            previous = self._throttles.pop(name, None)
+        if previous is not None and previous[1] is not None:
+            with contextlib.suppress(Exception):
+                previous[1].release()
+        if quota is None:
+            return
+        reason = throttle.throttle_available("auto")
+        handle = None
+        if reason is not None:
+            warnings.warn(
+                f"cannot throttle worker {name} to {quota} core(s): {reason}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        else:
             try:
-                handle = throttle.apply_cpu_quota(pid, quota, name=f"worker-{name}")
+                handle = throttle.apply_cpu_quota(
+                    pid, quota, name=f"worker-{name}", include_children=True
+                )
             except (OffloadError, ValueError) as exc:
                 warnings.warn(f"cannot throttle worker {name}: {exc}", RuntimeWarning, stacklevel=2)
-                handle = None
+        with self._lock:
             self._throttles[name] = (pid, handle)
-
-    def _watch(self) -> None:
-        while not self._closed.wait(0.5):
-            with contextlib.suppress(Exception):
-                self._apply_quotas()
 
     def close(self) -> None:
         """Stop the workers and the scheduler, and lift the throttles."""
         if self._closed.is_set():
             return
         self._closed.set()
-        dask_api.close_cluster(self._cluster)
-        for _, handle in self._throttles.values():
+        with ThreadPoolExecutor(max_workers=max(1, len(self._workers))) as stopping:
+            list(stopping.map(lambda w: w.stop(10.0), list(self._workers.values())))
+        self._scheduler.stop(10.0)
+        with self._lock:
+            throttles = list(self._throttles.values())
+            self._throttles.clear()
+        for _, handle in throttles:
             if handle is not None:
                 with contextlib.suppress(Exception):
                     handle.release()
-        self._throttles.clear()
 
     def __enter__(self) -> LocalCluster:
         return self

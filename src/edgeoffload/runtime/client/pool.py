@@ -1,13 +1,19 @@
-"""The workers a client knows: membership, onboarding, code, requests, measurements.
+"""The workers a client knows: membership, liveness, code, requests, measurements.
 
-A :class:`WorkerPool` follows the cluster's membership (the scheduler's view), greets each
-worker that joins (Python and protocol versions must match, else the worker refuses with
-a clear message), sends it the code bundles it lacks (COFA's *selective pre-transfer*),
-probes it, and carries every message to it: over its direct call channel, or through its
-Dask comm with ``transport="comm"``. It also runs pinned calls (a function on a named
-worker, no decision), measures links and clock offsets. It decides nothing: a
+A :class:`WorkerPool` finds the workers through the scheduler (each edgeoffload worker
+advertises its channel there), greets each one over its direct channel (Python and
+protocol versions must match, else the worker refuses with a clear message), sends it the
+code bundles it lacks (COFA's *selective pre-transfer*), probes it, and carries every
+message to it. It decides nothing: a
 :class:`~edgeoffload.runtime.client.session.Session` adds decisions, retries and stats on
 top, and calibration and scheduled DAGs use its public methods.
+
+Liveness is the pool's own, apart from the scheduler's: :meth:`WorkerPool.heartbeat` pings
+every worker (which also renews this session's lease there); a worker that does not answer
+within the liveness timeout is marked unusable at once — whether it died, froze or was cut
+off — and is greeted again as soon as it answers. A scheduler that goes away (a crash, a
+restart, a cut) stops only the discovery of *new* workers: the known ones keep serving.
+Every change is logged in one line.
 """
 
 from __future__ import annotations
@@ -22,11 +28,18 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeoffload.errors import BundleError, OffloadError, WorkerUnavailableError
+from edgeoffload.errors import (
+    BundleError,
+    OffloadError,
+    OffloadTimeoutError,
+    SecurityError,
+    WorkerUnavailableError,
+)
 from edgeoffload.model.cluster import Node
 from edgeoffload.runtime.client.decision import Probe
 from edgeoffload.runtime.client.decorators import OffloadedFunction
@@ -38,19 +51,38 @@ from edgeoffload.runtime.wire.bundles import (
     installed_distributions,
     python_version,
 )
-from edgeoffload.runtime.wire.channel import ChannelClient, channel_request
+from edgeoffload.runtime.wire.channel import (
+    ChannelClient,
+    DeadlineError,
+    PeerSilentError,
+    channel_request,
+)
 from edgeoffload.runtime.wire.errors import rebuild_exception
-from edgeoffload.runtime.wire.ops import Op
+from edgeoffload.runtime.wire.ops import (
+    Bye,
+    DagCall,
+    DagClock,
+    DagLink,
+    HasBundles,
+    Hello,
+    Ping,
+    PutBundle,
+)
+from edgeoffload.runtime.wire.ops import Probe as ProbeMessage
 from edgeoffload.runtime.wire.protocol import PROTOCOL_VERSION, client_module_name, dumps, loads
+from edgeoffload.runtime.wire.security import TLSMaterial, expect_role
 from edgeoffload.runtime.worker.description import WorkerDescription
 from edgeoffload.runtime.worker.kernels import DEFAULT_PROBE_WORK, measure_link
 
-__all__ = ["CONTROL_TIMEOUT", "FunctionRef", "PoolWorker", "WorkerPool"]
+__all__ = ["CONTROL_TIMEOUT", "DEFAULT_LIVENESS", "FunctionRef", "PoolWorker", "WorkerPool"]
 
 logger = logging.getLogger(__name__)
 
 CONTROL_TIMEOUT = 30.0
 """Seconds for a control message (hello, has_bundles, put_bundle, a probe)."""
+
+DEFAULT_LIVENESS = 5.0
+"""Seconds of silence after which a worker counts as dead, frozen or cut off."""
 
 FunctionRef = tuple[str | None, str, str]
 """How a worker finds a function: (bundle hash, or ``None`` for installed code, module,
@@ -63,29 +95,29 @@ class PoolWorker:
 
     Attributes
     ----------
-    address
-        Its Dask address (the key of the pool's membership).
     name
-        Its name: the node id in stats, decisions and cluster models.
+        Its name: the node id in stats, decisions and cluster models (the pool's key).
+    channel_address
+        Its direct channel.
     nthreads
         Calls it runs at once.
-    channel_address
-        Its direct call channel.
+    address
+        Its Dask address, as the scheduler last listed it.
     description
         What it says about itself (role, preset, speed, power).
     usable
-        Greeted and probed, and it accepted this client.
+        Greeted, probed, alive, and it accepted this client.
     note
         Why it is not usable, when it is not.
     probe
         The latest probe of it (``None`` before the first).
     """
 
-    address: str
     name: str
-    nthreads: int
+    channel_address: str
+    nthreads: int = 1
+    address: str = ""
     channel: ChannelClient | None = None
-    channel_address: str = ""
     description: WorkerDescription = field(default_factory=WorkerDescription)
     pid: int | None = None
     cache_dir: str = ""
@@ -95,6 +127,7 @@ class PoolWorker:
     pushed: set[str] = field(default_factory=set)
     refused: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    lost: bool = False  # went silent or away; greeted again when it answers
 
 
 class WorkerPool:
@@ -102,46 +135,66 @@ class WorkerPool:
 
     Parameters
     ----------
-    dask_client
-        The Dask client this pool follows membership with.
-    transport
-        ``"channel"`` (messages over the direct call channel) or ``"comm"`` (through the
-        worker's Dask comm).
+    scheduler
+        The scheduler's address.
+    material
+        The client's TLS material, or ``None`` on an insecure cluster.
+    session
+        This client's session id (with the certificate, the key of its code on workers).
     probe_work
         Iterations of the probe benchmark.
-    on_probe, on_leave
-        Called with a worker and its new probe, or with a worker that left.
+    liveness
+        Seconds of silence after which a worker is declared lost.
+    on_probe, on_lost
+        Called with a worker and its new probe, or with a worker just declared lost.
     """
 
     def __init__(
         self,
-        dask_client: Any,
-        transport: str = "channel",
+        scheduler: str,
+        material: TLSMaterial | None,
+        *,
+        session: str,
         probe_work: int = DEFAULT_PROBE_WORK,
+        liveness: float = DEFAULT_LIVENESS,
         on_probe: Callable[[PoolWorker, Probe], None] | None = None,
-        on_leave: Callable[[PoolWorker], None] | None = None,
+        on_lost: Callable[[PoolWorker], None] | None = None,
     ) -> None:
-        self.dask_client = dask_client
-        self.transport = transport
+        self.scheduler = scheduler
+        self.material = material
+        self.session = session
         self.probe_work = probe_work
-        self.client_id = dask_api.client_id(dask_client)
-        self.ssl_context: ssl.SSLContext | None = dask_api.client_ssl_context(dask_client)
+        self.liveness = liveness
+        self.ssl_context = material.client_context() if material is not None else None
+        self._dask_security = (
+            dask_api.make_security(material.ca_pem, material.cert_pem, material.key_pem, "client")
+            if material is not None
+            else None
+        )
         self._on_probe = on_probe
-        self._on_leave = on_leave
+        self._on_lost = on_lost
         self._lock = threading.RLock()
         self._workers: dict[str, PoolWorker] = {}
         self._bundles: dict[str, Bundle] = {}
         self._bundle_errors: dict[str, str] = {}
         self._transfers: list[Transfer] = []
-        self._extra_channels: dict[str, ChannelClient] = {}  # with transport="comm"
+        self._pings = ThreadPoolExecutor(max_workers=8, thread_name_prefix="edgeoffload-ping")
+        self.scheduler_reachable: bool | None = None
 
-    def close(self) -> None:
-        """Close every channel (the Dask client is its owner's to close)."""
-        for worker in list(self._workers.values()):
+    def close(self, goodbye: bool = True) -> None:
+        """Say goodbye to every worker (they drop this session's code) and close."""
+        if goodbye:
+            futures = [self._pings.submit(self._bye, w) for w in self.workers() if w.usable]
+            for future in futures:
+                with contextlib.suppress(Exception):
+                    future.result(timeout=3)
+        self._pings.shutdown(wait=False, cancel_futures=True)
+        for worker in self.workers():
             if worker.channel is not None:
                 worker.channel.close()
-        for channel in list(self._extra_channels.values()):
-            channel.close()
+
+    def _bye(self, worker: PoolWorker) -> None:
+        self.request(worker, Bye(session=self.session).header(), (), 2.0)
 
     # ---------------------------------------------------------------- membership
     def workers(self) -> list[PoolWorker]:
@@ -153,17 +206,15 @@ class WorkerPool:
         """The workers calls may go to."""
         return [w for w in self.workers() if w.usable]
 
-    def get(self, address: str) -> PoolWorker | None:
-        """The worker at Dask address ``address``."""
+    def get(self, name: str) -> PoolWorker | None:
+        """The worker called ``name``, usable or not."""
         with self._lock:
-            return self._workers.get(address)
+            return self._workers.get(name)
 
     def named(self, name: str) -> PoolWorker | None:
         """The usable worker called ``name``."""
-        for worker in self.workers():
-            if worker.name == name and worker.usable:
-                return worker
-        return None
+        worker = self.get(name)
+        return worker if worker is not None and worker.usable else None
 
     def require(self, name: str) -> PoolWorker:
         """The usable worker called ``name``.
@@ -182,41 +233,96 @@ class WorkerPool:
             )
         return worker
 
-    def sync(self) -> None:
-        """Follow the scheduler's membership now: drop workers that left, greet new ones."""
-        current = dask_api.refresh_workers(self.dask_client)
+    def sync(self, timeout: float = 5.0) -> None:
+        """Ask the scheduler which workers there are; greet the new ones.
+
+        Raises
+        ------
+        OffloadError
+            The scheduler cannot be reached (known workers stay as they are).
+        """
+        entries = dask_api.scheduler_workers(self.scheduler, self._dask_security, timeout)
+        new: list[PoolWorker] = []
         with self._lock:
-            gone = [a for a in self._workers if a not in current]
-            left = [self._workers.pop(a) for a in gone]
-            new = [(a, info) for a, info in current.items() if a not in self._workers]
-        for worker in left:
-            if worker.channel is not None:
-                worker.channel.close()
-            if self._on_leave is not None:
-                self._on_leave(worker)
-            logger.info("worker %s left", worker.name)
-        for address, info in new:
-            worker = PoolWorker(address, info["name"], info["nthreads"])
+            for address, entry in entries.items():
+                advert = entry.get(dask_api.ADVERT_KEY)
+                name = str(entry["name"])
+                worker = self._workers.get(name)
+                if advert is None:
+                    if worker is None:
+                        self._workers[name] = PoolWorker(
+                            name,
+                            "",
+                            address=address,
+                            note="not an edgeoffload worker (start it with 'edgeoffload worker')",
+                        )
+                    continue
+                channel = str(advert.get("channel", ""))
+                pid = advert.get("pid")
+                restarted = worker is not None and pid is not None and worker.pid not in (None, pid)
+                if worker is None or worker.channel_address != channel or restarted:
+                    if worker is not None and worker.channel is not None:
+                        worker.channel.close()  # a new process under the same name
+                    worker = PoolWorker(name, channel, int(advert.get("slots", 1)), address)
+                    self._workers[name] = worker
+                    new.append(worker)
+                worker.address = address
+        for worker in new:
+            self._greet(worker)
+
+    def _greet(self, worker: PoolWorker) -> None:
+        try:
+            self.onboard(worker)
+        except OffloadError as exc:
+            worker.usable = False
+            worker.note = str(exc)
+            logger.warning("edgeoffload: worker %s is not usable: %s", worker.name, exc)
+
+    def heartbeat(self) -> None:
+        """Ping every worker at once (renewing this session's lease on each): one that does
+        not answer within the liveness timeout is lost; a lost one that answers is greeted
+        again."""
+        workers = [w for w in self.workers() if w.channel_address and (w.usable or w.lost)]
+        futures = {self._pings.submit(self._ping, w): w for w in workers}
+        for future, worker in futures.items():
             try:
-                self.onboard(worker)
+                future.result()
             except OffloadError as exc:
-                worker.usable = False
-                worker.note = str(exc)
-                logger.warning("worker %s is not usable: %s", worker.name, exc)
-            with self._lock:
-                self._workers[address] = worker
+                if worker.usable:
+                    self.mark_lost(worker, str(exc))
+                continue
+            if worker.lost:
+                worker.lost = False
+                self._greet(worker)
+                if worker.usable:
+                    logger.warning("edgeoffload: worker %s is back", worker.name)
+
+    def _ping(self, worker: PoolWorker) -> None:
+        self.request(worker, Ping(session=self.session).header(), (), self.liveness)
+
+    def mark_lost(self, worker: PoolWorker, reason: str) -> None:
+        """Declare ``worker`` unusable now (dead, frozen, cut off or gone); it is greeted
+        again when it answers a ping."""
+        with worker.lock:
+            if not worker.usable and worker.lost:
+                return
+            worker.usable = False
+            worker.lost = True
+            worker.note = reason
+            worker.pushed.clear()  # its code may be gone when it comes back
+        logger.warning("edgeoffload: worker %s lost: %s", worker.name, reason)
+        if self._on_lost is not None:
+            self._on_lost(worker)
 
     def reonboard_all(self) -> None:
         """Greet every known worker again: ask which bundles it holds, send only the
         missing ones, and re-probe it (after a network partition heals)."""
         for worker in self.workers():
+            if not worker.channel_address:
+                continue
             with worker.lock:
                 worker.pushed.clear()
-            try:
-                self.onboard(worker)
-            except OffloadError as exc:
-                worker.usable = False
-                worker.note = str(exc)
+            self._greet(worker)
 
     def onboard(self, worker: PoolWorker) -> None:
         """Greet ``worker``, send it every bundle it lacks, probe it, mark it usable.
@@ -224,37 +330,26 @@ class WorkerPool:
         A worker that refuses this client (another Python version, say) stays unusable,
         its reason in :attr:`PoolWorker.note` and warned.
         """
-        reply = dask_api.control_call(
-            self.dask_client,
-            worker.address,
-            "edgeoffload_hello",
-            CONTROL_TIMEOUT,
-            client=self.client_id,
-            python=python_version(),
-            protocol=PROTOCOL_VERSION,
-        )
-        if not isinstance(reply, dict):
-            raise WorkerUnavailableError(
-                f"worker {worker.name} has no edgeoffload plugin (start it with "
-                "'edgeoffload worker')"
+        if worker.channel is None:
+            worker.channel = ChannelClient(
+                worker.channel_address, self.ssl_context, verify_peer=expect_role("worker")
             )
+        hello = Hello(session=self.session, python=python_version(), protocol=PROTOCOL_VERSION)
+        reply, _, _, _ = self.request(worker, hello.header(), (), CONTROL_TIMEOUT)
         if not reply.get("ok"):
-            worker.note = str(reply.get("reason", "refused"))
+            worker.note = str(reply.get("reason", reply.get("error", "refused")))
             warnings.warn(f"edgeoffload: {worker.note}", RuntimeWarning, stacklevel=3)
             return
         worker.description = WorkerDescription(**reply["description"])
         worker.pid = int(reply["pid"])
-        worker.nthreads = int(reply.get("nthreads", worker.nthreads))
+        worker.nthreads = int(reply.get("slots", worker.nthreads))
         worker.cache_dir = str(reply.get("cache_dir", ""))
-        worker.channel_address = str(reply["channel"])
-        if self.transport == "channel":
-            if worker.channel is not None:
-                worker.channel.close()
-            worker.channel = ChannelClient(str(reply["channel"]), self.ssl_context)
         for bundle in list(self._bundles.values()):
             with contextlib.suppress(BundleError):  # noted in worker.refused, warned
                 self.push(worker, bundle)
         self.probe(worker)
+        worker.note = ""
+        worker.lost = False
         worker.usable = True
 
     # ---------------------------------------------------------------- code
@@ -311,30 +406,17 @@ class WorkerPool:
                 return 0
             if bundle.hash in worker.refused:
                 raise BundleError(worker.refused[bundle.hash])
-            have = dask_api.control_call(
-                self.dask_client,
-                worker.address,
-                "edgeoffload_has_bundles",
-                CONTROL_TIMEOUT,
-                client=self.client_id,
-                hashes=[bundle.hash],
-            )
-            if bundle.hash in (have or []):
+            ask = HasBundles(session=self.session, hashes=[bundle.hash])
+            reply, _, _, _ = self.request(worker, ask.header(), (), CONTROL_TIMEOUT)
+            if bundle.hash in (reply.get("have") or []):
                 worker.pushed.add(bundle.hash)
                 with self._lock:
                     self._transfers.append(Transfer(worker.name, bundle.hash, 0, hit=True))
                 return 0
-            reply = dask_api.control_call(
-                self.dask_client,
-                worker.address,
-                "edgeoffload_put_bundle",
-                CONTROL_TIMEOUT,
-                client=self.client_id,
-                digest=bundle.hash,
-                data=bundle.data,
-            )
-            if not (isinstance(reply, dict) and reply.get("ok")):
-                reason = str(reply.get("reason") if isinstance(reply, dict) else reply)
+            put = PutBundle(session=self.session, digest=bundle.hash)
+            reply, _, _, _ = self.request(worker, put.header(), [bundle.data], CONTROL_TIMEOUT)
+            if not reply.get("ok"):
+                reason = str(reply.get("reason", reply.get("error", reply)))
                 worker.refused[bundle.hash] = reason
                 warnings.warn(f"edgeoffload: {reason}", RuntimeWarning, stacklevel=3)
                 raise BundleError(reason)
@@ -389,37 +471,57 @@ class WorkerPool:
 
     # ---------------------------------------------------------------- messages
     def channel_for(self, worker: PoolWorker) -> ChannelClient:
-        """The worker's direct call channel (opened apart with ``transport="comm"``)."""
-        if worker.channel is not None:
-            return worker.channel
-        with self._lock:
-            channel = self._extra_channels.get(worker.address)
-            if channel is None or channel.address != worker.channel_address:
-                channel = ChannelClient(worker.channel_address, self.ssl_context)
-                self._extra_channels[worker.address] = channel
-            return channel
+        """The worker's direct channel."""
+        if worker.channel is None:
+            raise WorkerUnavailableError(f"worker {worker.name} has no channel")
+        return worker.channel
 
     def request(
         self, worker: PoolWorker, header: dict[str, Any], frames: Sequence[Any], timeout: float
     ) -> tuple[dict[str, Any], list[Any], int, int]:
-        """One message to ``worker`` and its reply, over the pool's transport: (header,
-        frames, bytes sent, bytes received). Network failures raise the runtime's errors
+        """One message to ``worker`` and its reply: (header, frames, bytes sent, bytes
+        received). Network failures raise the runtime's errors
         (:func:`~edgeoffload.runtime.wire.channel.channel_request`)."""
-        if worker.channel is not None:
-            return channel_request(worker.channel, worker.name, header, frames, timeout)
-        raw = [bytes(memoryview(f).cast("B")) for f in frames]
-        reply = dask_api.control_call(
-            self.dask_client,
-            worker.address,
-            "edgeoffload_call",
-            timeout,
-            header=header,
-            frames=raw,
-        )
-        if not isinstance(reply, dict) or "header" not in reply:
-            raise WorkerUnavailableError(f"worker {worker.name}: unexpected reply {reply!r}")
-        out = list(reply["frames"])
-        return reply["header"], out, sum(len(f) for f in raw), sum(len(f) for f in out)
+        return channel_request(self.channel_for(worker), worker.name, header, frames, timeout)
+
+    def call(
+        self,
+        worker: PoolWorker,
+        header: dict[str, Any],
+        frames: Sequence[Any],
+        *,
+        deadline: float | None,
+    ) -> tuple[dict[str, Any], list[Any], int, int]:
+        """A message that runs user code on ``worker``, followed with liveness beats:
+        (reply, frames, bytes sent, bytes received).
+
+        ``deadline`` is a :func:`time.monotonic` time (``None``: none).
+
+        Raises
+        ------
+        WorkerUnavailableError
+            The worker went silent for the liveness timeout (dead, frozen or cut off), or
+            the connection failed.
+        OffloadTimeoutError
+            The deadline passed (the worker was told to stop the call).
+        SecurityError
+            TLS failed.
+        """
+        channel = self.channel_for(worker)
+        try:
+            return channel.call(header, frames, liveness=self.liveness, deadline=deadline)
+        except DeadlineError as exc:
+            raise OffloadTimeoutError(
+                f"worker {worker.name}: the call passed its deadline ({exc})"
+            ) from exc
+        except PeerSilentError as exc:
+            raise WorkerUnavailableError(f"worker {worker.name}: {exc}") from exc
+        except ssl.SSLError as exc:
+            raise SecurityError(f"worker {worker.name}: TLS failed: {exc}") from exc
+        except (OSError, ConnectionError) as exc:
+            raise WorkerUnavailableError(
+                f"worker {worker.name}: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def channel_request(
         self,
@@ -428,11 +530,9 @@ class WorkerPool:
         frames: Sequence[Any] = (),
         timeout: float = CONTROL_TIMEOUT,
     ) -> tuple[dict[str, Any], list[Any]]:
-        """One message over the worker's direct channel whatever the transport; a
-        ``refused`` reply raises :class:`~edgeoffload.errors.OffloadError`."""
-        reply, out, _, _ = channel_request(
-            self.channel_for(worker), worker.name, header, frames, timeout
-        )
+        """One message to ``worker``; a ``refused`` reply raises
+        :class:`~edgeoffload.errors.OffloadError`."""
+        reply, out, _, _ = self.request(worker, header, frames, timeout)
         if reply.get("status") == "refused":
             raise OffloadError(str(reply.get("error", "refused")))
         return reply, out
@@ -441,7 +541,7 @@ class WorkerPool:
     def probe(self, worker: PoolWorker) -> Probe:
         """Round trip (median of 5 after a warm-up), bandwidth (256 KB, best of 3) and the
         probe benchmark's time on ``worker``; kept as :attr:`PoolWorker.probe`."""
-        ping = {"op": Op.PING}
+        ping = Ping(session=self.session).header()
         self.request(worker, ping, [], CONTROL_TIMEOUT)  # connect, handshake
         rtts = []
         for _ in range(5):
@@ -456,9 +556,8 @@ class WorkerPool:
             self.request(worker, ping, [blob], CONTROL_TIMEOUT)
             best = min(best, time.perf_counter() - start)
         bandwidth = min(len(blob) / max(best - min(rtts), 1e-6), 1e11)
-        reply, _, _, _ = self.request(
-            worker, {"op": Op.PROBE, "work": self.probe_work}, [], CONTROL_TIMEOUT
-        )
+        message = ProbeMessage(session=self.session, work=self.probe_work)
+        reply, _ = self.channel_request(worker, message.header(), (), CONTROL_TIMEOUT)
         probe = Probe(float(reply["seconds"]), rtt, bandwidth, worker.nthreads)
         worker.probe = probe
         if self._on_probe is not None:
@@ -482,12 +581,14 @@ class WorkerPool:
         ref = self.function_ref(function)
         bundles = [ref[0]] if ref[0] else []
         self.ensure_code(worker, bundles)
-        header = {"op": Op.DAG_CALL, "client": self.client_id, "fn": list(ref), "bundles": bundles}
-        reply, frames = self.channel_request(
-            worker, header, dumps((tuple(args), dict(kwargs or {}))), timeout
-        )
+        message = DagCall(session=self.session, fn=list(ref), bundles=bundles, lease=self.liveness)
+        payload = dumps((tuple(args), dict(kwargs or {})))
+        deadline = time.monotonic() + timeout
+        reply, frames, _, _ = self.call(worker, message.header(), payload, deadline=deadline)
         if reply.get("status") != "ok":
-            raise rebuild_exception(reply, frames, f"{ref[1]}:{ref[2]}")
+            if reply.get("status") == "error":
+                raise rebuild_exception(reply, frames, f"{ref[1]}:{ref[2]}")
+            raise OffloadError(f"worker {name}: {reply.get('error', reply.get('status'))}")
         return loads(frames, rename=client_module_name), float(reply.get("compute", 0.0))
 
     def clock_offsets(
@@ -507,7 +608,7 @@ class WorkerPool:
             best = (math.inf, 0.0)
             for _ in range(samples):
                 sent = time.time()
-                reply, _ = self.channel_request(worker, {"op": Op.DAG_CLOCK})
+                reply, _ = self.channel_request(worker, DagClock().header())
                 back = time.time()
                 rtt = back - sent
                 if rtt < best[0]:
@@ -521,19 +622,17 @@ class WorkerPool:
         """Round trip and bandwidth from worker ``sender`` to worker ``receiver``, measured
         by the sender over the path a DAG result takes
         (:func:`~edgeoffload.runtime.worker.kernels.measure_link`)."""
-        reply, _ = self.channel_request(
-            self.require(sender),
-            {"op": Op.DAG_LINK, "address": self.require(receiver).channel_address, **options},
-            timeout=300.0,
-        )
+        message = DagLink(address=self.require(receiver).channel_address, **options)
+        reply, _ = self.channel_request(self.require(sender), message.header(), timeout=300.0)
         return {k: float(reply[k]) for k in ("rtt", "rtt_min", "size", "seconds", "bandwidth")}
 
     def measure_client_link(self, name: str, **options: Any) -> dict[str, float]:
         """Round trip and bandwidth from this process to the worker called ``name``."""
         channel = self.channel_for(self.require(name))
+        ping = Ping(session=self.session).header()
 
         def send(frames: list[bytes]) -> None:
-            channel.request({"op": Op.PING}, frames, 300.0)
+            channel.request(ping, frames, 300.0)
 
         return measure_link(send, **options)
 
@@ -549,7 +648,5 @@ class WorkerPool:
 
     def cache_dir(self, name: str) -> Path | None:
         """Where worker ``name`` keeps this client's bundles (for inspection and tests)."""
-        for w in self.workers():
-            if w.name == name and w.cache_dir:
-                return Path(w.cache_dir)
-        return None
+        worker = self.get(name)
+        return Path(worker.cache_dir) if worker is not None and worker.cache_dir else None

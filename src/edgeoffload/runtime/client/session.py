@@ -21,28 +21,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeoffload.errors import (
-    BundleError,
     OffloadError,
-    OffloadTimeoutError,
-    RemoteTaskError,
     SecurityError,
     WorkerUnavailableError,
 )
 from edgeoffload.model.cluster import Node, PowerProfile
 from edgeoffload.runtime.client import current
+from edgeoffload.runtime.client.calls import CallRunner
 from edgeoffload.runtime.client.decision import (
-    LOCAL,
-    Decision,
     DecisionEngine,
     Policy,
     Probe,
@@ -54,9 +50,8 @@ from edgeoffload.runtime.client.decorators import (
     registered_functions,
 )
 from edgeoffload.runtime.client.local_cluster import LocalCluster, WorkerSpec
-from edgeoffload.runtime.client.pool import PoolWorker, WorkerPool
+from edgeoffload.runtime.client.pool import DEFAULT_LIVENESS, PoolWorker, WorkerPool
 from edgeoffload.runtime.client.stats import (
-    Attempt,
     CallRecord,
     SessionStats,
     WorkerInfo,
@@ -65,40 +60,20 @@ from edgeoffload.runtime.client.stats import (
 from edgeoffload.runtime.host import throttle
 from edgeoffload.runtime.wire import dask_api
 from edgeoffload.runtime.wire.bundles import Bundle
-from edgeoffload.runtime.wire.errors import rebuild_exception
-from edgeoffload.runtime.wire.ops import Op
-from edgeoffload.runtime.wire.protocol import client_module_name, dumps, loads
+from edgeoffload.runtime.wire.security import TLSMaterial, ensure_user_certificates
 from edgeoffload.runtime.worker.kernels import DEFAULT_PROBE_WORK, probe_benchmark
 
 if TYPE_CHECKING:
     from distributed import Security
 
-__all__ = ["DEFAULT_DEADLINE", "Session", "connect", "current_session"]
+__all__ = ["DEFAULT_DEADLINE", "Session", "client_material", "connect", "current_session"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DEADLINE = 120.0
-"""Seconds a remote call may take before it is abandoned and moved, unless set."""
+"""Seconds a call may take in all (remote attempts, retries, fallback), unless set."""
 
 current_session = current.current_session
-
-_RETRY: Any = object()  # sentinel: the attempt failed, decide again
-
-
-class _Payload:
-    """A call's pickled arguments, made once and only when a worker is chosen."""
-
-    def __init__(self) -> None:
-        self.frames: list[Any] | None = None
-        self.nbytes: int | None = None
-        self.code_bytes = 0
-        self.resent: set[str] = set()
-
-    def get(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Any]:
-        if self.frames is None:
-            self.frames = dumps((tuple(args), dict(kwargs)))
-            self.nbytes = sum(memoryview(f).nbytes for f in self.frames)
-        return self.frames
 
 
 def _client_power(client: WorkerSpec | Node | PowerProfile | None) -> PowerProfile | None:
@@ -112,13 +87,58 @@ def _client_power(client: WorkerSpec | Node | PowerProfile | None) -> PowerProfi
     return PowerProfile(**description.power) if description.power else None
 
 
+def client_material(
+    address: str, security: str | Path | TLSMaterial | Security | None, insecure: bool
+) -> TLSMaterial | None:
+    """The client's TLS material for joining the scheduler at ``address``.
+
+    ``tls://`` (or no scheme) needs certificates: ``security`` (a folder made by
+    ``edgeoffload certs``, a :class:`TLSMaterial` or a ``distributed.Security``), else the
+    per-user folder every unflagged ``edgeoffload scheduler``/``worker`` of this user shares
+    (made on first use). ``tcp://`` is a cluster anyone who reaches it can run code on: it
+    needs ``insecure=True``, said on purpose.
+
+    Raises
+    ------
+    SecurityError
+        A plain-TCP address without ``insecure=True``, ``insecure=True`` with a TLS
+        address, or unusable certificates (the message says how to make them).
+    """
+    scheme = address.partition("://")[0] if "://" in address else "tls"
+    if scheme == "tcp":
+        if not insecure:
+            raise SecurityError(
+                f"{address} is a plain-TCP cluster: anyone who can reach it can run code on its "
+                "workers. Pass insecure=True to join it anyway, or run it with TLS (the default "
+                "of 'edgeoffload scheduler')"
+            )
+        return None
+    if scheme != "tls":
+        raise SecurityError(f"{address}: unknown scheme {scheme!r} (use tls:// or tcp://)")
+    if insecure:
+        raise SecurityError(
+            f"insecure=True with a TLS address ({address}): drop insecure=True, or use tcp://"
+        )
+    if security is None:
+        return TLSMaterial.from_folder(ensure_user_certificates(), "client")
+    if isinstance(security, TLSMaterial):
+        if security.role != "client":
+            raise SecurityError(f"a session needs a client certificate, got a {security.role}'s")
+        return security
+    if isinstance(security, str | Path):
+        return TLSMaterial.from_folder(Path(security), "client")
+    ca, cert, key = dask_api.material_of(security)
+    return TLSMaterial("client", ca, cert, key)
+
+
 class Session:
     """An open connection to a cluster; use :func:`connect` to make one.
 
     Attributes
     ----------
     client_id
-        The Dask client id; workers key their code caches by it.
+        This session's id: with the client's certificate, the key of its code, calls and
+        runs on every worker.
     address
         The scheduler's address.
     cluster
@@ -130,11 +150,11 @@ class Session:
 
     def __init__(
         self,
-        address: str | None = None,
+        address: str | LocalCluster | None = None,
         *,
         workers: Sequence[WorkerSpec] | None = None,
         n_workers: int = 2,
-        security: str | Path | Security | None = None,
+        security: str | Path | TLSMaterial | Security | None = None,
         policy: str | Policy | None = "latency",
         deadline: float = DEFAULT_DEADLINE,
         max_retries: int = 2,
@@ -146,11 +166,18 @@ class Session:
         wait_for_workers: int | None = None,
         probe_work: int = DEFAULT_PROBE_WORK,
         monitor_interval: float = 1.0,
+        liveness_timeout: float = DEFAULT_LIVENESS,
+        insecure: bool = False,
     ) -> None:
-        if transport not in ("channel", "comm"):
-            raise ValueError(f"transport must be 'channel' or 'comm', got {transport!r}")
+        if transport != "channel":
+            raise ValueError(
+                f"transport must be 'channel', got {transport!r} (calls need the channel's "
+                "liveness beats and certificate identities; the Dask comm transport is gone)"
+            )
         if not deadline > 0:
             raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
+        if not liveness_timeout > 0:
+            raise ValueError(f"liveness_timeout must be > 0 seconds, got {liveness_timeout!r}")
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries!r}")
         if address is not None and workers is not None:
@@ -161,8 +188,9 @@ class Session:
         self.probe_interval = probe_interval
         self.transport = transport
         self.probe_work = probe_work
+        self.liveness_timeout = liveness_timeout
+        self.client_id = uuid.uuid4().hex
         self.cluster: LocalCluster | None = None
-        self._dask_client: Any = None
         self._pool: WorkerPool | None = None
         self._throttle: Any = None
         self._closed = False
@@ -171,6 +199,7 @@ class Session:
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._monitor_interval = monitor_interval
         try:
             if self.policy.needs_power and _client_power(client) is None:
                 raise OffloadError(
@@ -180,8 +209,18 @@ class Session:
             if address is None:
                 # workers start before the client is throttled, so they are not born in
                 # its cgroup; workers the nannies restart later are freed by the cluster
-                self.cluster = LocalCluster(workers, n_workers=n_workers, timeout=timeout)
+                self.cluster = LocalCluster(
+                    workers, n_workers=n_workers, timeout=timeout, insecure=insecure
+                )
                 self.address = self.cluster.address
+                material = self.cluster.client_material
+            elif isinstance(address, LocalCluster):  # another session's embedded cluster
+                self.address = address.address
+                material = address.client_material
+                wait_for_workers = wait_for_workers or len(address.specs)
+            else:
+                self.address = address
+                material = client_material(address, security, insecure)
             if client_cpu_quota is not None:
                 self._throttle = throttle.apply_cpu_quota(
                     os.getpid(), client_cpu_quota, name="client"
@@ -190,43 +229,22 @@ class Session:
                     self.cluster.free_restarted_workers()
             self.local_benchmark = min(probe_benchmark(probe_work) for _ in range(3))
             self.engine = DecisionEngine(self.local_benchmark, _client_power(client))
-            if self.cluster is not None:
-                self._dask_client = dask_api.open_client(self.address, None, timeout)
-                dask_api.wait_for_workers(self._dask_client, len(self.cluster.specs), timeout)
-            else:
-                assert address is not None
-                if address.startswith("tls://") and security is None:
-                    raise SecurityError(
-                        f"{address} is a TLS cluster: pass the client's certificates, "
-                        "connect(address, security='certs/') (see 'edgeoffload certs')"
-                    )
-                self.address = address
-                self._dask_client = dask_api.open_client(
-                    address, dask_api.load_security(security, "client"), timeout
-                )
-                from edgeoffload.runtime.worker.plugins import (
-                    EdgeOffloadSchedulerPlugin,
-                    EdgeOffloadWorkerPlugin,
-                )
-
-                dask_api.ensure_plugins(
-                    self._dask_client,
-                    EdgeOffloadWorkerPlugin(fallback=True),
-                    EdgeOffloadSchedulerPlugin(),
-                )
-                if wait_for_workers:
-                    dask_api.wait_for_workers(self._dask_client, wait_for_workers, timeout)
             self._pool = WorkerPool(
-                self._dask_client,
-                transport,
-                probe_work,
+                self.address,
+                material,
+                session=self.client_id,
+                probe_work=probe_work,
+                liveness=liveness_timeout,
                 on_probe=self._probed,
-                on_leave=lambda w: self.engine.remove_node(w.address),
+                on_lost=lambda w: self.engine.remove_node(w.name),
             )
-            self.client_id = self._pool.client_id
+            self.calls = CallRunner(
+                self._pool, self.engine, self.policy, self.deadline, self.max_retries
+            )
             for function in registered_functions():
                 self._bundle_for(function)
-            self._pool.sync()
+            expected = len(self.cluster.specs) if self.cluster is not None else wait_for_workers
+            self._join(expected or 0, timeout)
             workers_now = self._pool.workers()
             if workers_now and not any(w.usable for w in workers_now):
                 raise WorkerUnavailableError(
@@ -237,7 +255,6 @@ class Session:
             self._executor = ThreadPoolExecutor(
                 max_workers=max(4, slots), thread_name_prefix="edgeoffload-submit"
             )
-            self._monitor_interval = monitor_interval
             self._monitor = threading.Thread(
                 target=self._monitor_loop, name="edgeoffload-monitor", daemon=True
             )
@@ -246,6 +263,33 @@ class Session:
             self._teardown()
             raise
         current.register(self)
+
+    def _join(self, expected: int, timeout: float) -> None:
+        """Reach the scheduler and greet its workers; wait until ``expected`` are usable."""
+        ends = time.monotonic() + timeout
+        while True:
+            try:
+                self.pool.sync(timeout=max(0.5, min(10.0, ends - time.monotonic())))
+            except SecurityError:
+                raise
+            except OffloadError as exc:
+                if time.monotonic() >= ends:
+                    raise WorkerUnavailableError(
+                        f"cannot reach the scheduler at {self.address} within {timeout:.3g} s: "
+                        f"{exc} (is it running? is the address right? a TLS cluster needs a "
+                        "tls:// address and certificates)"
+                    ) from exc
+                time.sleep(0.2)
+                continue
+            usable = len(self.pool.usable())
+            if usable >= expected:
+                return
+            if time.monotonic() >= ends:
+                raise WorkerUnavailableError(
+                    f"only {usable} of {expected} worker(s) joined {self.address} within "
+                    f"{timeout:.3g} s"
+                )
+            time.sleep(0.1)
 
     # ---------------------------------------------------------------- lifecycle
     def __enter__(self) -> Session:
@@ -266,7 +310,7 @@ class Session:
         return self._pool
 
     def close(self) -> None:
-        """Disconnect: workers drop this client's code; an embedded cluster stops."""
+        """Disconnect: workers drop this session's code; an embedded cluster stops."""
         if self._closed:
             return
         self._closed = True
@@ -281,9 +325,7 @@ class Session:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
         if self._pool is not None:
-            self._pool.close()
-        if self._dask_client is not None:
-            dask_api.close_client(self._dask_client)
+            self._pool.close(goodbye=self.cluster is None)
         if self.cluster is not None:
             self.cluster.close()
         if self._throttle is not None:
@@ -308,7 +350,7 @@ class Session:
         probe = w.probe
         return WorkerInfo(
             name=w.name,
-            address=w.address,
+            address=w.channel_address,
             role=w.description.role,
             preset=w.description.preset,
             benchmark=probe.benchmark if probe else None,
@@ -321,36 +363,72 @@ class Session:
         )
 
     def _probed(self, worker: PoolWorker, probe: Probe) -> None:
-        self.engine.set_probe(worker.address, probe, worker.name)
+        self.engine.set_probe(worker.name, probe, worker.name)
 
     def refresh(self, full: bool = False) -> None:
-        """Follow the cluster's membership now (the monitor does it every second).
+        """Follow the cluster now (the monitor does it every second): ping every worker
+        and ask the scheduler for new ones.
 
         With ``full``, also greet every known worker again: ask which bundles it holds,
-        send only the missing ones, and re-probe it (after a network partition heals).
+        send only the missing ones, and re-probe it.
         """
         self.check_open()
         if full:
             self.pool.reonboard_all()
+        self.pool.heartbeat()
         self.pool.sync()
 
     def _monitor_loop(self) -> None:
+        """Every ``monitor_interval``: ping the workers (liveness, lease); ask the scheduler
+        for new workers, backing off while it is unreachable; re-probe now and then. One
+        log line per change, never one per failure."""
         last_probe = time.monotonic()
+        next_sync = 0.0
+        backoff = self._monitor_interval
         while not self._stop.wait(self._monitor_interval):
             try:
-                self.pool.sync()
+                self.pool.heartbeat()
+                now = time.monotonic()
+                if now >= next_sync:
+                    try:
+                        self.pool.sync()
+                    except SecurityError as exc:
+                        self._scheduler_state(False, str(exc))
+                        backoff = min(backoff * 2, 30.0)
+                        next_sync = now + backoff
+                    except OffloadError as exc:
+                        self._scheduler_state(False, str(exc))
+                        backoff = min(backoff * 2, 10.0)
+                        next_sync = now + backoff
+                    else:
+                        self._scheduler_state(True, "")
+                        backoff = self._monitor_interval
+                        next_sync = now
                 if time.monotonic() - last_probe >= self.probe_interval:
                     last_probe = time.monotonic()
                     for worker in self.pool.usable():
                         if not self._stop.is_set():
                             with contextlib.suppress(OffloadError):
                                 self.pool.probe(worker)
-            except OffloadError as exc:
+            except Exception:  # never let the monitor die silently, never repeat it
                 if not self._stop.is_set():
-                    logger.warning("edgeoffload monitor: %s", exc)
-            except Exception:  # never let the monitor die silently
-                if not self._stop.is_set():
-                    logger.exception("edgeoffload monitor failed")
+                    logger.exception("edgeoffload monitor failed; it goes on")
+
+    def _scheduler_state(self, reachable: bool, detail: str) -> None:
+        pool = self.pool
+        if pool.scheduler_reachable is reachable:
+            return
+        if not reachable:
+            logger.warning(
+                "edgeoffload: the scheduler at %s is unreachable (%s); %d known worker(s) "
+                "still take calls",
+                self.address,
+                detail,
+                len(pool.usable()),
+            )
+        elif pool.scheduler_reachable is False:
+            logger.warning("edgeoffload: the scheduler at %s is back", self.address)
+        pool.scheduler_reachable = reachable
 
     # ---------------------------------------------------------------- bundles
     def _bundle_for(self, function: OffloadedFunction[Any, Any]) -> Bundle | None:
@@ -389,227 +467,21 @@ class Session:
         kwargs: Mapping[str, Any],
         force_local: bool = False,
     ) -> Any:
-        """Run one call where the decision engine says (or locally with ``force_local``)."""
+        """Run one call where the decision engine says (or locally with ``force_local``).
+
+        The deadline (the function's, else the session's) is one budget for the whole call:
+        remote attempts, retries and the decision to fall back all spend it; see
+        :class:`~edgeoffload.runtime.client.calls.CallRunner`.
+        """
         self.check_open()
-        start = time.perf_counter()
-        if force_local:
-            return self._run_local(function, args, kwargs, "forced local (.local)", start)
-        policy = get_policy(function.policy) if function.policy is not None else self.policy
-        bundle = self._bundle_for(function)
-        if bundle is None:
-            reason = f"runs locally: {self.pool.bundle_error(function.module) or 'no bundle'}"
-            return self._run_local(function, args, kwargs, reason, start)
-        deadline = function.deadline or self.deadline
-        attempts: list[Attempt] = []
-        excluded = {
-            w.address for w in self.pool.workers() if not w.usable or bundle.hash in w.refused
-        }
-        payload_box = _Payload()
-        while True:
-            if len(attempts) > self.max_retries:
-                excluded.update(self.engine.nodes())
-            arg_bytes = payload_box.nbytes
-            decision = self.engine.decide(function.key, policy, arg_bytes, excluded, reserve=True)
-            try:
-                outcome_value = self._attempt(
-                    function,
-                    args,
-                    kwargs,
-                    bundle,
-                    decision,
-                    attempts,
-                    excluded,
-                    start,
-                    deadline,
-                    payload_box,
-                )
-            finally:
-                self.engine.finished(decision.node)
-            if outcome_value is not _RETRY:
-                return outcome_value
-
-    def _attempt(
-        self,
-        function: OffloadedFunction[Any, Any],
-        args: Sequence[Any],
-        kwargs: Mapping[str, Any],
-        bundle: Bundle,
-        decision: Decision,
-        attempts: list[Attempt],
-        excluded: set[str],
-        start: float,
-        deadline: float,
-        payload_box: _Payload,
-    ) -> Any:
-        """One try at the decided place: the result, or ``_RETRY`` to decide again."""
-        if decision.node == LOCAL:
-            reason = decision.reason
-            outcome = "ok"
-            if attempts:
-                outcome = "fallback"
-                reason = (
-                    f"ran locally after {len(attempts)} failed remote attempt(s); "
-                    f"last: {attempts[-1].error}"
-                )
-            return self._run_local(
-                function,
-                args,
-                kwargs,
-                reason,
-                start,
-                decision.predicted,
-                attempts,
-                outcome,
-                reserved=True,
-            )
-        worker = self.pool.get(decision.node)
-        if worker is None:
-            excluded.add(decision.node)
-            return _RETRY
-        try:
-            payload = payload_box.get(args, kwargs)
-        except Exception as exc:  # unpicklable arguments: only a local run can take them
-            excluded.update(self.engine.nodes())
-            attempts.append(
-                Attempt(worker.name, f"arguments cannot be pickled: {type(exc).__name__}: {exc}")
-            )
-            return _RETRY
-        try:
-            payload_box.code_bytes += self.pool.push(worker, bundle)
-            reply, frames, sent, received = self._remote_call(
-                worker, function, bundle, payload, deadline
-            )
-        except BundleError as exc:
-            excluded.add(worker.address)
-            attempts.append(Attempt(worker.name, str(exc)))
-            return _RETRY
-        except (OffloadTimeoutError, WorkerUnavailableError, SecurityError) as exc:
-            pause = self.engine.breakers[worker.address].failure()
-            logger.warning("%s; avoiding it for %.3g s", exc, pause)
-            excluded.add(worker.address)
-            attempts.append(Attempt(worker.name, str(exc)))
-            return _RETRY
-        status = reply.get("status")
-        if status == "refused":
-            error = str(reply.get("error", "refused"))
-            if "not in this worker's cache" in error or "was modified" in error:
-                worker.pushed.discard(bundle.hash)
-            if "not in this worker's cache" in error and worker.address not in payload_box.resent:
-                # the worker dropped our code (it thought we had left): send it again
-                payload_box.resent.add(worker.address)
-                attempts.append(Attempt(worker.name, error))
-                return _RETRY
-            if "was modified" in error:
-                worker.refused[bundle.hash] = error
-            excluded.add(worker.address)
-            attempts.append(Attempt(worker.name, error))
-            return _RETRY
-        self.engine.breakers[worker.address].success()
-        compute = float(reply.get("compute", 0.0))
-        self.engine.record(function.key, worker.address, compute, payload_box.nbytes, received)
-        record: dict[str, Any] = {
-            "function": function.key,
-            "where": worker.name,
-            "reason": decision.reason,
-            "predicted": decision.predicted,
-            "compute": compute,
-            "bytes_sent": sent,
-            "bytes_received": received,
-            "code_bytes": payload_box.code_bytes,
-            "cold": bool(reply.get("cold")),
-            "attempts": tuple(attempts),
-        }
-        if status == "ok":
-            try:
-                result = loads(frames, rename=client_module_name)
-            except Exception as exc:
-                self._record(start, outcome="error", **record)
-                raise RemoteTaskError(
-                    f"the result of {function.key} from {worker.name} cannot be "
-                    f"unpickled here: {type(exc).__name__}: {exc}"
-                ) from exc
-            self._record(start, outcome="ok", **record)
-            return result
-        self._record(start, outcome="error", **record)
-        raise rebuild_exception(reply, frames, function.key)
-
-    def _remote_call(
-        self,
-        worker: PoolWorker,
-        function: OffloadedFunction[Any, Any],
-        bundle: Bundle,
-        payload: list[Any],
-        deadline: float,
-    ) -> tuple[dict[str, Any], list[Any], int, int]:
-        header = {
-            "op": Op.CALL,
-            "client": self.client_id,
-            "bundle": bundle.hash,
-            "module": function.module,
-            "qualname": function.qualname,
-        }
-        return self.pool.request(worker, header, payload, deadline)
-
-    def _run_local(
-        self,
-        function: OffloadedFunction[Any, Any],
-        args: Sequence[Any],
-        kwargs: Mapping[str, Any],
-        reason: str,
-        start: float,
-        predicted: float = math.nan,
-        attempts: Sequence[Attempt] = (),
-        outcome: str = "ok",
-        reserved: bool = False,
-    ) -> Any:
-        if not reserved:
-            self.engine.started(LOCAL)
-        began = time.perf_counter()
-        try:
-            result = function.__wrapped__(*args, **kwargs)
-        except BaseException:
-            compute = time.perf_counter() - began
-            self._record(
-                start,
-                function=function.key,
-                where=LOCAL,
-                reason=reason,
-                predicted=predicted,
-                compute=compute,
-                attempts=tuple(attempts),
-                outcome="error",
-            )
-            raise
-        finally:
-            if not reserved:
-                self.engine.finished(LOCAL)
-        compute = time.perf_counter() - began
-        self.engine.record(function.key, LOCAL, compute)
-        self._record(
-            start,
-            function=function.key,
-            where=LOCAL,
-            reason=reason,
-            predicted=predicted,
-            compute=compute,
-            attempts=tuple(attempts),
-            outcome=outcome,
-        )
-        return result
-
-    def _record(self, start: float, **fields: Any) -> None:
-        record = CallRecord(elapsed=time.perf_counter() - start, **fields)
-        with self._lock:
-            self._records.append(record)
+        return self.calls.call(function, args, kwargs, force_local)
 
     # ---------------------------------------------------------------- reporting
     def stats(self) -> SessionStats:
         """A snapshot: calls, where each ran, bytes, cache hits, reasons, retries."""
         bundles = self.pool.bundles().values()
-        with self._lock:
-            records = tuple(self._records)
         return SessionStats(
-            records=records,
+            records=self.calls.records(),
             transfers=tuple(self.pool.transfers()),
             workers=tuple(self._worker_info(w) for w in self.pool.workers()),
             local_benchmark=self.local_benchmark,
@@ -657,11 +529,11 @@ def _unbind(
 
 
 def connect(
-    address: str | None = None,
+    address: str | LocalCluster | None = None,
     *,
     workers: Sequence[WorkerSpec] | None = None,
     n_workers: int = 2,
-    security: str | Path | Security | None = None,
+    security: str | Path | TLSMaterial | Security | None = None,
     policy: str | Policy | None = "latency",
     deadline: float = DEFAULT_DEADLINE,
     max_retries: int = 2,
@@ -671,6 +543,8 @@ def connect(
     transport: str = "channel",
     timeout: float = 60.0,
     wait_for_workers: int | None = None,
+    liveness_timeout: float = DEFAULT_LIVENESS,
+    insecure: bool = False,
     **options: Any,
 ) -> Session:
     """Open a session: offloaded functions called while it is open may run remotely.
@@ -678,20 +552,26 @@ def connect(
     Parameters
     ----------
     address
-        A scheduler to join (``"tls://10.0.0.5:8786"``); ``None`` starts an embedded
-        :class:`LocalCluster` on loopback, stopped when the session closes.
+        A scheduler to join (``"tls://10.0.0.5:8786"``), or a :class:`LocalCluster` this
+        process started (its certificates come with it); ``None`` starts an embedded
+        :class:`LocalCluster` on loopback (mutual TLS with certificates made for it in
+        memory), stopped when the session closes.
     workers
         The embedded cluster's workers (default: ``n_workers`` plain ones).
     n_workers
         Number of default workers of the embedded cluster (2).
     security
-        TLS material to join a secure cluster: a folder made by ``edgeoffload certs``
-        (its ``ca.pem``, ``client.pem``, ``client-key.pem``) or a ``distributed.Security``.
+        The client's certificates: a folder made by ``edgeoffload certs`` (its ``ca.pem``,
+        ``client.pem``, ``client-key.pem``; ``DIR/clients/NAME`` for a named client), a
+        :class:`~edgeoffload.runtime.wire.security.TLSMaterial` or a
+        ``distributed.Security``. Default: the per-user folder that unflagged
+        ``edgeoffload scheduler`` and ``worker`` use (made on first use).
     policy
         ``"latency"`` (default), ``"energy"``, ``"always-local"``, ``"always-remote"``,
         or a :class:`~edgeoffload.runtime.client.decision.Policy` instance.
     deadline
-        Seconds a remote call may take before it is abandoned and moved (120).
+        Seconds a call may take in all — remote attempts, retries and the decision to fall
+        back — before it raises :class:`~edgeoffload.errors.OffloadTimeoutError` (120).
     max_retries
         Remote attempts after the first before running locally (2).
     probe_interval
@@ -703,12 +583,17 @@ def connect(
         Throttle this process to that fraction of one core while the session is open
         (the "slow phone" of the COFA experiments).
     transport
-        ``"channel"`` (default, the direct call channel) or ``"comm"`` (a handler on the
-        worker's Dask comm).
+        ``"channel"``, the only one: calls go straight to the worker's direct channel.
     timeout
         Seconds to connect and to wait for an embedded cluster's workers.
     wait_for_workers
         When joining by address, wait until that many workers are up.
+    liveness_timeout
+        Seconds of silence after which a worker counts as dead, frozen or cut off: its
+        calls move elsewhere, and a call whose client is silent that long is stopped on
+        the worker (5).
+    insecure
+        Join a plain-TCP (``tcp://``) cluster, or start the embedded one without TLS.
 
     Raises
     ------
@@ -731,5 +616,7 @@ def connect(
         transport=transport,
         timeout=timeout,
         wait_for_workers=wait_for_workers,
+        liveness_timeout=liveness_timeout,
+        insecure=insecure,
         **options,
     )

@@ -83,7 +83,6 @@ if TYPE_CHECKING:
 __all__ = ["run_dag", "session_cluster"]
 
 _POLL = 1.0  # seconds a worker holds a wait before answering "still running"
-_POLL_GRACE = 10.0  # seconds past the poll before a silent worker counts as failed
 
 
 def session_cluster(session: Session) -> Cluster:
@@ -192,7 +191,7 @@ class _Runner:
         return out
 
     def _header(self, op: Op, **fields: Any) -> dict[str, Any]:
-        return {"op": op, "client": self.session.client_id, "run": self.run_id, **fields}
+        return {"op": op.value, "session": self.session.client_id, "run": self.run_id, **fields}
 
     def _fail_node(self, node: NodeId, reason: str) -> None:
         if node in self.alive:
@@ -370,7 +369,11 @@ class _Runner:
                 transfers_from=transfers_from,
             )
             future = self.threads.submit(
-                self.pool.channel_request, self.workers[node], header, (), _POLL + _POLL_GRACE
+                self.pool.channel_request,
+                self.workers[node],
+                header,
+                (),
+                _POLL + self.pool.liveness,
             )
             pending[future] = node
 
@@ -381,7 +384,9 @@ class _Runner:
                 raise OffloadTimeoutError(
                     f"the DAG run did not finish within its deadline of {self.deadline:.3g} s"
                 )
-            done, _ = wait(list(pending), timeout=_POLL + _POLL_GRACE, return_when=FIRST_COMPLETED)
+            done, _ = wait(
+                list(pending), timeout=_POLL + self.pool.liveness, return_when=FIRST_COMPLETED
+            )
             failure = False
             for future in done:
                 node = pending.pop(future)

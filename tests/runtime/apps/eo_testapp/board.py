@@ -102,3 +102,24 @@ def slow_pid(path: str, seconds: float, value: int) -> int:
         handle.write(str(os.getpid()))
     time.sleep(seconds)
     return value
+
+
+@edgeoffload.offload
+def die_unless_in(pid: int, value: int) -> int:
+    """Return ``value`` in process ``pid``; anywhere else, end the process running it."""
+    if os.getpid() != pid:
+        os._exit(3)
+    return value
+
+
+@edgeoffload.offload
+def burn_to(path: str, seconds: float) -> int:
+    """Write the process id to ``path``, then burn ``seconds`` of CPU time (a process that
+    is stopped meanwhile burns nothing)."""
+    with open(path, "w") as handle:
+        handle.write(str(os.getpid()))
+    end = time.process_time() + seconds
+    count = 0
+    while time.process_time() < end:
+        count += 1
+    return count

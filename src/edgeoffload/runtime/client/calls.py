@@ -1,0 +1,336 @@
+"""Where a call runs, and what happens when that fails: decisions, retries, fallback.
+
+:class:`CallRunner` is the part of a session that runs one call of an offloaded function:
+the :class:`~edgeoffload.runtime.client.decision.DecisionEngine` picks a place, the call
+is sent to that worker over its channel (followed with liveness beats) or run here, and
+every outcome lands in a :class:`~edgeoffload.runtime.client.stats.CallRecord`.
+
+A worker that dies, freezes, is cut off, loses the process running the call, or refuses
+the code never loses the call: it is retried on the next best worker (at most
+``max_retries`` times) and then run locally, and the record says so. The deadline is one
+budget for the whole call: when it runs out, the attempt in flight is stopped on its worker
+and the call raises :class:`~edgeoffload.errors.OffloadTimeoutError`.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from edgeoffload.errors import (
+    BundleError,
+    OffloadTimeoutError,
+    RemoteTaskError,
+    SecurityError,
+    WorkerUnavailableError,
+)
+from edgeoffload.runtime.client.decision import LOCAL, Decision, DecisionEngine, Policy, get_policy
+from edgeoffload.runtime.client.decorators import OffloadedFunction
+from edgeoffload.runtime.client.pool import WorkerPool
+from edgeoffload.runtime.client.stats import Attempt, CallRecord
+from edgeoffload.runtime.wire.bundles import Bundle
+from edgeoffload.runtime.wire.errors import rebuild_exception
+from edgeoffload.runtime.wire.ops import Call
+from edgeoffload.runtime.wire.protocol import client_module_name, dumps, loads
+
+__all__ = ["CallRunner"]
+
+
+_RETRY: Any = object()  # sentinel: the attempt failed, decide again
+
+
+class _Payload:
+    """A call's pickled arguments, made once and only when a worker is chosen."""
+
+    def __init__(self) -> None:
+        self.frames: list[Any] | None = None
+        self.nbytes: int | None = None
+        self.code_bytes = 0
+        self.resent: set[str] = set()
+
+    def get(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Any]:
+        if self.frames is None:
+            self.frames = dumps((tuple(args), dict(kwargs)))
+            self.nbytes = sum(memoryview(f).nbytes for f in self.frames)
+        return self.frames
+
+
+class CallRunner:
+    """Runs calls for a session (see the module docstring).
+
+    Parameters
+    ----------
+    pool
+        The session's workers.
+    engine
+        The session's decision engine.
+    policy
+        The session's policy (a function may name its own).
+    deadline
+        The session's deadline, seconds (a function may set its own).
+    max_retries
+        Remote attempts after the first before running locally.
+    """
+
+    def __init__(
+        self,
+        pool: WorkerPool,
+        engine: DecisionEngine,
+        policy: Policy,
+        deadline: float,
+        max_retries: int,
+    ) -> None:
+        self.pool = pool
+        self.engine = engine
+        self.policy = policy
+        self.deadline = deadline
+        self.max_retries = max_retries
+        self._lock = threading.Lock()
+        self._records: list[CallRecord] = []
+
+    def records(self) -> tuple[CallRecord, ...]:
+        """Every call so far, in the order they ended."""
+        with self._lock:
+            return tuple(self._records)
+
+    def call(
+        self,
+        function: OffloadedFunction[Any, Any],
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        force_local: bool = False,
+    ) -> Any:
+        """Run one call where the decision engine says (or locally with ``force_local``).
+
+        The deadline (the function's, else the session's) is one budget for the whole call:
+        remote attempts, retries and the decision to fall back all spend it; when it runs
+        out the attempt in flight is stopped on its worker and the call raises
+        :class:`~edgeoffload.errors.OffloadTimeoutError`. A local run that has started
+        cannot be interrupted and finishes.
+        """
+        start = time.perf_counter()
+        if force_local:
+            return self._run_local(function, args, kwargs, "forced local (.local)", start)
+        policy = get_policy(function.policy) if function.policy is not None else self.policy
+        bundle = self.pool.bundle_for_module(function.module)
+        if bundle is None:
+            reason = f"runs locally: {self.pool.bundle_error(function.module) or 'no bundle'}"
+            return self._run_local(function, args, kwargs, reason, start)
+        budget = function.deadline or self.deadline
+        ends = time.monotonic() + budget
+        attempts: list[Attempt] = []
+        excluded = {w.name for w in self.pool.workers() if not w.usable or bundle.hash in w.refused}
+        payload_box = _Payload()
+        while True:
+            if len(attempts) > self.max_retries:
+                excluded.update(self.engine.nodes())
+            if attempts and time.monotonic() >= ends:
+                self._record(
+                    start,
+                    function=function.key,
+                    where=LOCAL,
+                    reason=f"the deadline of {budget:.3g} s passed",
+                    predicted=math.nan,
+                    compute=0.0,
+                    attempts=tuple(attempts),
+                    outcome="timeout",
+                )
+                raise OffloadTimeoutError(
+                    f"{function.key} did not finish within its deadline of {budget:.3g} s "
+                    f"after {len(attempts)} attempt(s); last: {attempts[-1].error}"
+                )
+            arg_bytes = payload_box.nbytes
+            decision = self.engine.decide(function.key, policy, arg_bytes, excluded, reserve=True)
+            try:
+                outcome_value = self._attempt(
+                    function,
+                    args,
+                    kwargs,
+                    bundle,
+                    decision,
+                    attempts,
+                    excluded,
+                    start,
+                    (budget, ends),
+                    payload_box,
+                )
+            finally:
+                self.engine.finished(decision.node)
+            if outcome_value is not _RETRY:
+                return outcome_value
+
+    def _attempt(
+        self,
+        function: OffloadedFunction[Any, Any],
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        bundle: Bundle,
+        decision: Decision,
+        attempts: list[Attempt],
+        excluded: set[str],
+        start: float,
+        budget: tuple[float, float],
+        payload_box: _Payload,
+    ) -> Any:
+        """One try at the decided place: the result, or ``_RETRY`` to decide again."""
+        if decision.node == LOCAL:
+            reason = decision.reason
+            outcome = "ok"
+            if attempts:
+                outcome = "fallback"
+                reason = (
+                    f"ran locally after {len(attempts)} failed remote attempt(s); "
+                    f"last: {attempts[-1].error}"
+                )
+            return self._run_local(
+                function,
+                args,
+                kwargs,
+                reason,
+                start,
+                decision.predicted,
+                attempts,
+                outcome,
+                reserved=True,
+            )
+        worker = self.pool.get(decision.node)
+        if worker is None or not worker.usable:
+            excluded.add(decision.node)
+            return _RETRY
+        try:
+            payload = payload_box.get(args, kwargs)
+        except Exception as exc:  # unpicklable arguments: only a local run can take them
+            excluded.update(self.engine.nodes())
+            attempts.append(
+                Attempt(worker.name, f"arguments cannot be pickled: {type(exc).__name__}: {exc}")
+            )
+            return _RETRY
+        seconds, ends = budget
+        try:
+            payload_box.code_bytes += self.pool.push(worker, bundle)
+            message = Call(
+                session=self.pool.session,
+                call=uuid.uuid4().hex,
+                bundle=bundle.hash,
+                module=function.module,
+                qualname=function.qualname,
+                lease=self.pool.liveness,
+            )
+            reply, frames, sent, received = self.pool.call(
+                worker, message.header(), payload, deadline=ends
+            )
+        except BundleError as exc:
+            excluded.add(worker.name)
+            attempts.append(Attempt(worker.name, str(exc)))
+            return _RETRY
+        except OffloadTimeoutError:
+            attempts.append(Attempt(worker.name, f"the deadline of {seconds:.3g} s passed"))
+            return _RETRY
+        except (WorkerUnavailableError, SecurityError) as exc:
+            self.pool.mark_lost(worker, str(exc))
+            excluded.add(worker.name)
+            attempts.append(Attempt(worker.name, str(exc)))
+            return _RETRY
+        status = reply.get("status")
+        if status in ("lost", "cancelled"):  # the process running it died, or was stopped
+            excluded.add(worker.name)
+            attempts.append(Attempt(worker.name, f"worker {worker.name}: {reply.get('error')}"))
+            return _RETRY
+        if status == "refused":
+            error = str(reply.get("error", "refused"))
+            if "not in this worker's cache" in error or "was modified" in error:
+                worker.pushed.discard(bundle.hash)
+            if "not in this worker's cache" in error and worker.name not in payload_box.resent:
+                # the worker dropped our code (it thought we had left): send it again
+                payload_box.resent.add(worker.name)
+                attempts.append(Attempt(worker.name, error))
+                return _RETRY
+            if "was modified" in error:
+                worker.refused[bundle.hash] = error
+            excluded.add(worker.name)
+            attempts.append(Attempt(worker.name, error))
+            return _RETRY
+        self.engine.breakers[worker.name].success()
+        compute = float(reply.get("compute", 0.0))
+        self.engine.record(function.key, worker.name, compute, payload_box.nbytes, received)
+        record: dict[str, Any] = {
+            "function": function.key,
+            "where": worker.name,
+            "reason": decision.reason,
+            "predicted": decision.predicted,
+            "compute": compute,
+            "bytes_sent": sent,
+            "bytes_received": received,
+            "code_bytes": payload_box.code_bytes,
+            "cold": bool(reply.get("cold")),
+            "attempts": tuple(attempts),
+        }
+        if status == "ok":
+            try:
+                result = loads(frames, rename=client_module_name)
+            except Exception as exc:
+                self._record(start, outcome="error", **record)
+                raise RemoteTaskError(
+                    f"the result of {function.key} from {worker.name} cannot be "
+                    f"unpickled here: {type(exc).__name__}: {exc}"
+                ) from exc
+            self._record(start, outcome="ok", **record)
+            return result
+        self._record(start, outcome="error", **record)
+        raise rebuild_exception(reply, frames, function.key)
+
+    def _run_local(
+        self,
+        function: OffloadedFunction[Any, Any],
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        reason: str,
+        start: float,
+        predicted: float = math.nan,
+        attempts: Sequence[Attempt] = (),
+        outcome: str = "ok",
+        reserved: bool = False,
+    ) -> Any:
+        if not reserved:
+            self.engine.started(LOCAL)
+        began = time.perf_counter()
+        try:
+            result = function.__wrapped__(*args, **kwargs)
+        except BaseException:
+            compute = time.perf_counter() - began
+            self._record(
+                start,
+                function=function.key,
+                where=LOCAL,
+                reason=reason,
+                predicted=predicted,
+                compute=compute,
+                attempts=tuple(attempts),
+                outcome="error",
+            )
+            raise
+        finally:
+            if not reserved:
+                self.engine.finished(LOCAL)
+        compute = time.perf_counter() - began
+        self.engine.record(function.key, LOCAL, compute)
+        self._record(
+            start,
+            function=function.key,
+            where=LOCAL,
+            reason=reason,
+            predicted=predicted,
+            compute=compute,
+            attempts=tuple(attempts),
+            outcome=outcome,
+        )
+        return result
+
+    def _record(self, start: float, **fields: Any) -> None:
+        record = CallRecord(elapsed=time.perf_counter() - start, **fields)
+        with self._lock:
+            self._records.append(record)
