@@ -12,7 +12,7 @@ Every error the package raises on purpose derives from :class:`EdgeOffloadError`
       x OffloadError                      runtime; wraps distributed.* errors
         + WorkerUnavailableError          no usable worker (dead, refused, unreachable)
         + RemoteTaskError                 the offloaded function raised; see __cause__
-        + OffloadTimeoutError             a remote call passed its deadline
+        + OffloadTimeoutError             a call passed its deadline (also TimeoutError)
         + BundleError                     a code bundle is missing, tampered or unusable
         + SecurityError                   TLS material missing or a peer refused
 
@@ -111,8 +111,8 @@ class RemoteTaskError(OffloadError):
         self.remote_traceback = remote_traceback
 
 
-class OffloadTimeoutError(OffloadError):
-    """A remote call did not finish before its deadline."""
+class OffloadTimeoutError(OffloadError, TimeoutError):
+    """A call did not finish before its deadline (also a :class:`TimeoutError`)."""
 
 
 class BundleError(OffloadError):

@@ -262,8 +262,8 @@ def test_a_worker_cut_off_longer_than_the_scheduler_keeps_it_rejoins(
     outage = max(35.0, float(os.environ.get("EDGEOFFLOAD_TEST_OUTAGE", "35")))
     host = "cam2"
     log = cluster_net["folder"] / f"worker-{host}.log"
-    _wait_for(log, ": registered: ", 60)
-    registered = log.read_text(errors="replace").count(": registered: ")
+    _wait_for(log, ": joined the scheduler at ", 60)
+    registered = log.read_text(errors="replace").count(": joined the scheduler at ")
     argv = _client(cluster_net, "rejoin.py", REJOIN, host)
     client = net.popen("client", argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert client.stdout is not None
@@ -289,9 +289,9 @@ def test_a_worker_cut_off_longer_than_the_scheduler_keeps_it_rejoins(
     assert client.returncode == 0, stderr[-3000:]
     assert events["lost"]["after"] < 5.0  # the liveness timeout (2 s) and a ping period
     assert events["called"]["address"] == net.address(host)
-    _wait_for(log, ": registered: ", 5)
+    _wait_for(log, ": joined the scheduler at ", 5)
     text = log.read_text(errors="replace")
-    assert text.count(": registered: ") == registered + 1, text[-3000:]  # it rejoined
+    assert text.count(": joined the scheduler at ") == registered + 1, text[-3000:]  # it rejoined
     assert "Traceback" not in text
 
 

@@ -158,7 +158,7 @@ def test_workers_and_sessions_outlive_a_killed_scheduler(
         assert session.stats().records[-1].where in ("w1", "w2", "w3")
     for name in ("w1", "w2"):
         log = processes.log(name)
-        assert len(re.findall(r": registered: ", log)) == 2, log
+        assert len(re.findall(r": joined the scheduler at ", log)) == 2, log
         assert "Traceback" not in log
     session_lines = [r for r in caplog.records if r.name.endswith("client.session")]
     texts = [r.getMessage() for r in session_lines]

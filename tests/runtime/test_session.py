@@ -197,10 +197,17 @@ class TestStats:
         assert "Workers" in out and "Calls" in out and "Totals" in out
 
 
-def test_the_comm_transport_is_refused_with_the_reason(shared_cluster: LocalCluster) -> None:
-    """transport='comm' is gone: calls need the channel's beats and identities."""
-    with pytest.raises(ValueError, match="liveness beats and certificate identities"):
-        edgeoffload.connect(shared_cluster, transport="comm")
+def test_the_comm_transport_warns_and_uses_the_channel(shared_cluster: LocalCluster) -> None:
+    """transport='comm' is gone: it says so and calls go over the channel."""
+    with pytest.warns(FutureWarning, match="transport='comm' is gone"):
+        s = edgeoffload.connect(shared_cluster, policy="always-remote", transport="comm")
+    with s:
+        board = app.Board([3, 4])
+        assert app.score(board, 5) == app.score.local(board, 5)
+        assert s.transport == "channel"
+        assert _remote(s)
+    with pytest.raises(ValueError, match="transport must be 'channel'"):
+        edgeoffload.connect(shared_cluster, transport="carrier pigeon")
 
 
 def test_latency_policy_keeps_tiny_calls_local(shared_cluster: LocalCluster) -> None:

@@ -17,7 +17,6 @@ once it is up, then runs until interrupted (Ctrl-C or SIGTERM).
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -104,11 +103,24 @@ def register(subparsers: Any) -> None:
             "simulator's device presets) or --speed/--power."
         ),
     )
-    p.add_argument("--scheduler", required=True, metavar="ADDRESS", help="scheduler address")
+    p.add_argument(
+        "--scheduler",
+        required=True,
+        metavar="ADDRESS",
+        help="the scheduler: tls://HOST:PORT (HOST:PORT alone means tls://), or "
+        "tcp://HOST:PORT with --insecure",
+    )
     p.add_argument("--name", required=True, help="worker name (its node id)")
     _common_server_args(p)
-    p.add_argument("--role", default="device", choices=("camera", "edge", "device"))
-    p.add_argument("--preset", help="device preset (edgeoffload.workloads.devices)")
+    p.add_argument(
+        "--role",
+        default="device",
+        choices=("camera", "edge", "device"),
+        help="the node's role in the model (default device; DHS treats cameras apart)",
+    )
+    p.add_argument(
+        "--preset", help="a device preset: speed, cores, memory, power (see 'edgeoffload presets')"
+    )
     p.add_argument("--speed", type=float, help="FLOP/s (overrides the preset's)")
     p.add_argument(
         "--power",
@@ -252,11 +264,8 @@ def run_scheduler_command(args: argparse.Namespace) -> int:
         material=material.to_json() if material is not None else None,
         dashboard_address=None if args.no_dashboard else args.dashboard_address,
     )
-    _terminate_on_sigterm()
-    try:
-        serve(options, lambda a: print(f"edgeoffload scheduler listening at {a}", flush=True))
-    except KeyboardInterrupt:
-        print("edgeoffload scheduler stopped", file=sys.stderr)
+    serve(options, lambda a: print(f"edgeoffload scheduler listening at {a}", flush=True))
+    print("edgeoffload scheduler stopped", file=sys.stderr)
     return 0
 
 
@@ -267,14 +276,7 @@ def _log_state_changes() -> None:
     from edgeoffload.runtime.wire import dask_api
 
     dask_api.quiet_dask_logs()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-
-
-def _terminate_on_sigterm() -> None:
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
 
 def _parse_power(text: str | None) -> dict[str, float] | None:
@@ -303,7 +305,9 @@ def run_worker_command(args: argparse.Namespace) -> int:
         if value is not None and not value > 0:
             raise ModelError(f"must be > 0 seconds, got {value}", f"--{flag.replace('_', '-')}")
     description = describe_from_preset(args.role, args.preset, args.speed, _parse_power(args.power))
-    scheduler = args.scheduler if "://" in args.scheduler else f"tls://{args.scheduler}"
+    from edgeoffload.runtime.wire.addresses import scheduler_address
+
+    scheduler = scheduler_address(args.scheduler, "--scheduler")
     if scheduler.startswith("tcp://") and not args.insecure:
         raise ModelError(
             f"{args.scheduler} is a plain-TCP scheduler: pass --insecure to join it", "--scheduler"

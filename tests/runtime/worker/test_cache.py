@@ -17,10 +17,6 @@ from edgeoffload.errors import BundleError
 from edgeoffload.runtime.wire.bundles import MANIFEST_NAME, Bundle, build_bundle
 from edgeoffload.runtime.worker.cache import CodeStore, owner_key
 
-APPS = Path(__file__).resolve().parent / "apps"
-if str(APPS) not in sys.path:
-    sys.path.insert(0, str(APPS))
-
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[CodeStore]:

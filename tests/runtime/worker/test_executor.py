@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import logging
 import os
@@ -12,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,26 +23,7 @@ from edgeoffload.runtime.wire.protocol import client_module_name, dumps, loads
 from edgeoffload.runtime.worker.cache import CodeStore, owner_key
 from edgeoffload.runtime.worker.executor import ExecutorPool
 from edgeoffload.runtime.worker.jobs import Job, JobResult
-
-APPS = Path(__file__).resolve().parent / "apps"
-if str(APPS) not in sys.path:
-    sys.path.insert(0, str(APPS))
-
-CALLS = "eo_workerapp.calls"
-
-
-def variant(bundle: Bundle, arc: str, old: bytes, new: bytes) -> tuple[str, bytes]:
-    """The bundle with one source edited (another owner's version of the same app)."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(bundle.data)) as src, zipfile.ZipFile(out, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename == arc:
-                assert old in data
-                data = data.replace(old, new)
-            dst.writestr(info, data)
-    data = out.getvalue()
-    return hashlib.sha256(data).hexdigest(), data
+from worker_bundles import CALLS, variant
 
 
 def call_job(digest: str, fn: str, *args: Any, owner: str = "alice", **kwargs: Any) -> Job:

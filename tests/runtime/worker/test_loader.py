@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import io
 import json
 import os
 import sys
 import traceback
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,26 +24,7 @@ from edgeoffload.runtime.worker.loader import (
     resolve,
     unload_owner,
 )
-
-APPS = Path(__file__).resolve().parent / "apps"
-if str(APPS) not in sys.path:
-    sys.path.insert(0, str(APPS))
-
-CALLS = "eo_workerapp.calls"
-
-
-def variant(bundle: Bundle, arc: str, old: bytes, new: bytes) -> tuple[str, bytes]:
-    """The bundle with one source edited (another owner's version of the same app)."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(bundle.data)) as src, zipfile.ZipFile(out, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename == arc:
-                assert old in data
-                data = data.replace(old, new)
-            dst.writestr(info, data)
-    data = out.getvalue()
-    return hashlib.sha256(data).hexdigest(), data
+from worker_bundles import CALLS, variant
 
 
 @pytest.fixture(scope="module")

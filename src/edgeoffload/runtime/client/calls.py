@@ -14,6 +14,7 @@ and the call raises :class:`~edgeoffload.errors.OffloadTimeoutError`.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -38,6 +39,8 @@ from edgeoffload.runtime.wire.ops import Call
 from edgeoffload.runtime.wire.protocol import client_module_name, dumps, loads
 
 __all__ = ["CallRunner"]
+
+logger = logging.getLogger(__name__)
 
 
 _RETRY: Any = object()  # sentinel: the attempt failed, decide again
@@ -91,6 +94,16 @@ class CallRunner:
         self.max_retries = max_retries
         self._lock = threading.Lock()
         self._records: list[CallRecord] = []
+        self._said: set[tuple[str, str]] = set()
+
+    def _say_once(self, function: str, error: str) -> None:
+        """Warn (once per function and reason) that calls fall back here: never silently."""
+        key = (function, error)
+        with self._lock:
+            if key in self._said:
+                return
+            self._said.add(key)
+        logger.warning("edgeoffload: %s ran locally: %s", function, error)
 
     def records(self) -> tuple[CallRecord, ...]:
         """Every call so far, in the order they ended."""
@@ -186,6 +199,7 @@ class CallRunner:
                     f"ran locally after {len(attempts)} failed remote attempt(s); "
                     f"last: {attempts[-1].error}"
                 )
+                self._say_once(function.key, attempts[-1].error)
             return self._run_local(
                 function,
                 args,
@@ -298,10 +312,16 @@ class CallRunner:
         if not reserved:
             self.engine.started(LOCAL)
         began = time.perf_counter()
+        ended = "error"
         try:
             result = function.__wrapped__(*args, **kwargs)
-        except BaseException:
+            ended = outcome
+        finally:
             compute = time.perf_counter() - began
+            if not reserved:
+                self.engine.finished(LOCAL)
+            if ended != "error":
+                self.engine.record(function.key, LOCAL, compute)
             self._record(
                 start,
                 function=function.key,
@@ -310,24 +330,8 @@ class CallRunner:
                 predicted=predicted,
                 compute=compute,
                 attempts=tuple(attempts),
-                outcome="error",
+                outcome=ended,
             )
-            raise
-        finally:
-            if not reserved:
-                self.engine.finished(LOCAL)
-        compute = time.perf_counter() - began
-        self.engine.record(function.key, LOCAL, compute)
-        self._record(
-            start,
-            function=function.key,
-            where=LOCAL,
-            reason=reason,
-            predicted=predicted,
-            compute=compute,
-            attempts=tuple(attempts),
-            outcome=outcome,
-        )
         return result
 
     def _record(self, start: float, **fields: Any) -> None:

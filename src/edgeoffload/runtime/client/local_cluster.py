@@ -28,12 +28,17 @@ from typing import Any
 from edgeoffload.errors import OffloadError
 from edgeoffload.model.cluster import Node, PowerProfile, Role
 from edgeoffload.runtime.host import throttle
+from edgeoffload.runtime.host.procs import LOG_LEVEL_ENV
 from edgeoffload.runtime.wire.security import ROLES, TLSMaterial, ephemeral_material
 from edgeoffload.runtime.worker import scheduler, service
 from edgeoffload.runtime.worker.description import WorkerDescription, describe_from_preset
 from edgeoffload.runtime.worker.supervisor import Supervisor
 
 __all__ = ["LocalCluster", "WorkerSpec"]
+
+_QUIET = {LOG_LEVEL_ENV: "WARNING", "DASK_LOGGING__DISTRIBUTED": "error"}
+"""The embedded cluster's processes tell the program using them of losses, not of every
+join, and Dask's own warnings (a handshake a restart cut short) stay out of its output."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +166,7 @@ class LocalCluster:
             scheduler_options.to_json().encode(),
             ready=scheduler.READY,
             name="the embedded scheduler",
+            env=_QUIET,
         )
         try:
             self.address = self._scheduler.start(timeout)
@@ -191,7 +197,8 @@ class LocalCluster:
                     options.to_json().encode(),
                     ready=service.READY,
                     name=f"worker {spec.name}",
-                    env=env,
+                    # the program using the cluster hears of losses, not of every join
+                    env={**_QUIET, **dict(env or {})},
                     on_start=functools.partial(self._started, spec.name),
                 )
             with ThreadPoolExecutor(max_workers=len(specs)) as starting:

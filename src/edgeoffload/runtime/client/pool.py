@@ -233,6 +233,17 @@ class WorkerPool:
             )
         return worker
 
+    def listed(self, timeout: float = 5.0) -> list[str]:
+        """The names of the workers the scheduler lists now, sorted.
+
+        Raises
+        ------
+        OffloadError
+            The scheduler cannot be reached.
+        """
+        entries = dask_api.scheduler_workers(self.scheduler, self._dask_security, timeout)
+        return sorted(str(e["name"]) for e in entries.values())
+
     def sync(self, timeout: float = 5.0) -> None:
         """Ask the scheduler which workers there are; greet the new ones.
 
@@ -242,7 +253,7 @@ class WorkerPool:
             The scheduler cannot be reached (known workers stay as they are).
         """
         entries = dask_api.scheduler_workers(self.scheduler, self._dask_security, timeout)
-        new: list[PoolWorker] = []
+        new: list[tuple[PoolWorker, bool]] = []
         with self._lock:
             for address, entry in entries.items():
                 advert = entry.get(dask_api.ADVERT_KEY)
@@ -263,12 +274,15 @@ class WorkerPool:
                 if worker is None or worker.channel_address != channel or restarted:
                     if worker is not None and worker.channel is not None:
                         worker.channel.close()  # a new process under the same name
+                    replaced = worker is not None
                     worker = PoolWorker(name, channel, int(advert.get("slots", 1)), address)
                     self._workers[name] = worker
-                    new.append(worker)
+                    new.append((worker, replaced))
                 worker.address = address
-        for worker in new:
+        for worker, replaced in new:
             self._greet(worker)
+            if replaced and worker.usable:
+                logger.warning("edgeoffload: worker %s is back (a new process)", worker.name)
 
     def _greet(self, worker: PoolWorker) -> None:
         try:

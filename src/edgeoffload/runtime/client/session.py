@@ -25,6 +25,7 @@ import os
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -58,7 +59,9 @@ from edgeoffload.runtime.client.stats import (
     summary_tables,
 )
 from edgeoffload.runtime.host import throttle
+from edgeoffload.runtime.host.procs import WORKER_PROCESS_ENV
 from edgeoffload.runtime.wire import dask_api
+from edgeoffload.runtime.wire.addresses import diagnose, scheduler_address
 from edgeoffload.runtime.wire.bundles import Bundle
 from edgeoffload.runtime.wire.security import TLSMaterial, ensure_user_certificates
 from edgeoffload.runtime.worker.kernels import DEFAULT_PROBE_WORK, probe_benchmark
@@ -169,11 +172,23 @@ class Session:
         liveness_timeout: float = DEFAULT_LIVENESS,
         insecure: bool = False,
     ) -> None:
-        if transport != "channel":
-            raise ValueError(
-                f"transport must be 'channel', got {transport!r} (calls need the channel's "
-                "liveness beats and certificate identities; the Dask comm transport is gone)"
+        worker = os.environ.get(WORKER_PROCESS_ENV)
+        if worker:
+            raise OffloadError(
+                f"edgeoffload.connect() was called inside worker {worker}'s process: a module "
+                "that defines offloaded functions runs its top-level code on the workers too. "
+                'Open the session under `if __name__ == "__main__":`'
             )
+        if transport == "comm":
+            warnings.warn(
+                "edgeoffload: transport='comm' is gone; calls use the direct channel (they "
+                "need its liveness beats and certificate identities)",
+                FutureWarning,
+                stacklevel=3,
+            )
+            transport = "channel"
+        if transport != "channel":
+            raise ValueError(f"transport must be 'channel', got {transport!r}")
         if not deadline > 0:
             raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
         if not liveness_timeout > 0:
@@ -198,6 +213,7 @@ class Session:
         self._records: list[CallRecord] = []
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
+        self._membership: threading.Thread | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._monitor_interval = monitor_interval
         try:
@@ -219,8 +235,8 @@ class Session:
                 material = address.client_material
                 wait_for_workers = wait_for_workers or len(address.specs)
             else:
-                self.address = address
-                material = client_material(address, security, insecure)
+                self.address = scheduler_address(address)
+                material = client_material(self.address, security, insecure)
             if client_cpu_quota is not None:
                 self._throttle = throttle.apply_cpu_quota(
                     os.getpid(), client_cpu_quota, name="client"
@@ -259,27 +275,43 @@ class Session:
                 target=self._monitor_loop, name="edgeoffload-monitor", daemon=True
             )
             self._monitor.start()
+            self._membership = threading.Thread(
+                target=self._membership_loop, name="edgeoffload-membership", daemon=True
+            )
+            self._membership.start()
         except BaseException:
             self._teardown()
             raise
         current.register(self)
 
     def _join(self, expected: int, timeout: float) -> None:
-        """Reach the scheduler and greet its workers; wait until ``expected`` are usable."""
+        """Reach the scheduler and greet its workers; wait until ``expected`` are usable.
+
+        A scheduler that cannot be what the address says (TLS against plain TCP) fails at
+        once; one that is not there yet is waited for (it may be starting), and the final
+        error says why it could not be reached.
+        """
         ends = time.monotonic() + timeout
+        pause = 0.2
         while True:
             try:
                 self.pool.sync(timeout=max(0.5, min(10.0, ends - time.monotonic())))
-            except SecurityError:
-                raise
             except OffloadError as exc:
+                reason = diagnose(self.address)
+                if reason is not None and "speaks TLS" in reason:
+                    raise SecurityError(reason) from None
+                if isinstance(exc, SecurityError):
+                    raise SecurityError(
+                        f"{exc} — are this client's certificates from the same "
+                        "'edgeoffload certs' folder (the same ca.pem) as the scheduler's?"
+                    ) from None
                 if time.monotonic() >= ends:
                     raise WorkerUnavailableError(
                         f"cannot reach the scheduler at {self.address} within {timeout:.3g} s: "
-                        f"{exc} (is it running? is the address right? a TLS cluster needs a "
-                        "tls:// address and certificates)"
-                    ) from exc
-                time.sleep(0.2)
+                        f"{reason or exc}"
+                    ) from None
+                time.sleep(min(pause, max(0.0, ends - time.monotonic())))
+                pause = min(pause * 2, 2.0)
                 continue
             usable = len(self.pool.usable())
             if usable >= expected:
@@ -320,8 +352,9 @@ class Session:
     def _teardown(self) -> None:
         self._closed = True
         self._stop.set()
-        if self._monitor is not None and self._monitor is not threading.current_thread():
-            self._monitor.join(timeout=10)
+        for thread in (self._monitor, self._membership):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=10)
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
         if self._pool is not None:
@@ -379,31 +412,14 @@ class Session:
         self.pool.sync()
 
     def _monitor_loop(self) -> None:
-        """Every ``monitor_interval``: ping the workers (liveness, lease); ask the scheduler
-        for new workers, backing off while it is unreachable; re-probe now and then. One
-        log line per change, never one per failure."""
+        """Every ``monitor_interval``: ping the workers (liveness, lease) and re-probe them
+        now and then. The scheduler is followed by a thread of its own
+        (:meth:`_membership_loop`), so that a scheduler that does not answer never delays
+        the liveness of the workers."""
         last_probe = time.monotonic()
-        next_sync = 0.0
-        backoff = self._monitor_interval
         while not self._stop.wait(self._monitor_interval):
             try:
                 self.pool.heartbeat()
-                now = time.monotonic()
-                if now >= next_sync:
-                    try:
-                        self.pool.sync()
-                    except SecurityError as exc:
-                        self._scheduler_state(False, str(exc))
-                        backoff = min(backoff * 2, 30.0)
-                        next_sync = now + backoff
-                    except OffloadError as exc:
-                        self._scheduler_state(False, str(exc))
-                        backoff = min(backoff * 2, 10.0)
-                        next_sync = now + backoff
-                    else:
-                        self._scheduler_state(True, "")
-                        backoff = self._monitor_interval
-                        next_sync = now
                 if time.monotonic() - last_probe >= self.probe_interval:
                     last_probe = time.monotonic()
                     for worker in self.pool.usable():
@@ -413,6 +429,24 @@ class Session:
             except Exception:  # never let the monitor die silently, never repeat it
                 if not self._stop.is_set():
                     logger.exception("edgeoffload monitor failed; it goes on")
+
+    def _membership_loop(self) -> None:
+        """Ask the scheduler for new workers every ``monitor_interval``, backing off (to 10
+        s) while it is unreachable; one log line when it goes and one when it is back."""
+        backoff = self._monitor_interval
+        while not self._stop.wait(backoff):
+            try:
+                self.pool.sync()
+            except OffloadError as exc:
+                self._scheduler_state(False, str(exc))
+                backoff = min(backoff * 2, 10.0)
+                continue
+            except Exception:  # never let the membership thread die silently
+                if not self._stop.is_set():
+                    logger.exception("edgeoffload: following the scheduler failed; it goes on")
+                continue
+            self._scheduler_state(True, "")
+            backoff = self._monitor_interval
 
     def _scheduler_state(self, reachable: bool, detail: str) -> None:
         pool = self.pool
@@ -583,7 +617,8 @@ def connect(
         Throttle this process to that fraction of one core while the session is open
         (the "slow phone" of the COFA experiments).
     transport
-        ``"channel"``, the only one: calls go straight to the worker's direct channel.
+        ``"channel"``: calls go straight to the worker's direct channel (``"comm"``, the
+        Dask comm handler of earlier versions, warns and uses the channel).
     timeout
         Seconds to connect and to wait for an embedded cluster's workers.
     wait_for_workers

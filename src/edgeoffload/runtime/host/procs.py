@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["PARENT_ENV", "die_with_parent", "pid_alive"]
+__all__ = ["LOG_LEVEL_ENV", "PARENT_ENV", "WORKER_PROCESS_ENV", "die_with_parent", "pid_alive"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,13 @@ def pid_alive(pid: int) -> bool:
 
 PARENT_ENV = "EDGEOFFLOAD_PARENT_PID"
 """Environment variable naming the process a child must not outlive."""
+
+WORKER_PROCESS_ENV = "EDGEOFFLOAD_WORKER_PROCESS"
+"""Set in a worker's processes: a session opened there is a script run without its
+``if __name__ == "__main__":`` guard, and is refused."""
+
+LOG_LEVEL_ENV = "EDGEOFFLOAD_LOG_LEVEL"
+"""Environment variable with the log level of a cluster's processes (default ``INFO``)."""
 
 _PR_SET_PDEATHSIG = 1
 _WATCH_INTERVAL = 0.5  # seconds between checks of the parent where prctl is missing

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeoffload.errors import OffloadTimeoutError, SecurityError, WorkerUnavailableError
+from edgeoffload.runtime.wire.addresses import split_address
 from edgeoffload.runtime.wire.ops import Op
 from edgeoffload.runtime.wire.protocol import Reader, recv_message, send_message
 
@@ -81,16 +82,6 @@ class Peer:
     certificate: bytes | None
 
 
-def split_address(address: str) -> tuple[str, str, int]:
-    """``"tls://127.0.0.1:4000"`` -> ``("tls", "127.0.0.1", 4000)`` (IPv6 without brackets;
-    no scheme means ``tcp``); raises ValueError if the port is not a number."""
-    scheme, sep, rest = address.partition("://")
-    if not sep:
-        scheme, rest = "tcp", address
-    host, _, port = rest.rpartition(":")
-    return scheme, host.strip("[]"), int(port)
-
-
 def _tune(sock: socket.socket) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -98,7 +89,7 @@ def _tune(sock: socket.socket) -> None:
 
 def _buffered(sock: socket.socket, reader: Reader) -> bool:
     """Whether received bytes wait in ``reader`` or in the TLS layer (no poller sees them)."""
-    if reader._end > reader._start:  # the Reader's window (protocol.py, same package)
+    if reader.buffered:
         return True
     return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 

@@ -31,10 +31,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import random
+import signal
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
@@ -204,6 +208,10 @@ async def _serve_scheduler(
         await scheduler
     if dashboard_address is None:
         close_http(scheduler)
+    membership = logging.getLogger("distributed.scheduler")
+    if membership.getEffectiveLevel() > logging.INFO:  # quietened: keep joins and leaves
+        membership.setLevel(logging.INFO)
+        membership.addFilter(_MembershipLines())
     if admit_worker is not None:
         register = scheduler.handlers["register-worker"]
 
@@ -219,18 +227,44 @@ async def _serve_scheduler(
             return await register(comm, **message)
 
         scheduler.handlers["register-worker"] = guarded
+    if stop is None:
+        stop = asyncio.Event()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):  # close cleanly, no traceback
+                asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     on_start(str(scheduler.address))
     try:
-        if stop is None:
-            await scheduler.finished()
-        else:
-            finished = asyncio.ensure_future(scheduler.finished())
-            stopped = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (finished, stopped):
-                task.cancel()
+        finished = asyncio.ensure_future(scheduler.finished())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (finished, stopped):
+            task.cancel()
     finally:
         await scheduler.close()
+
+
+class _MembershipLines(logging.Filter):
+    """Of the scheduler's INFO lines, keeps one per worker joining or leaving."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        text = record.getMessage()
+        return text.startswith(("Register worker", "Remove worker"))
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse, in one line, a port that is taken or an address this machine lacks."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            why = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise WorkerUnavailableError(f"cannot listen on {host}:{port}: {why}") from None
 
 
 def run_scheduler(
@@ -255,6 +289,7 @@ def run_scheduler(
         Called with the DER certificate of each peer registering as a worker; a string
         refuses it (the reason, logged and sent back), ``None`` admits it.
     """
+    _check_port(host, port)
     with map_exceptions("scheduler"):
         asyncio.run(
             _serve_scheduler(host, port, security, dashboard_address, admit_worker, on_start, None)
@@ -291,15 +326,20 @@ async def _started(server: Any) -> Any:
 
 
 async def _unless_stopped(awaitable: Awaitable[Any], stop: asyncio.Event) -> Any:
-    """The result of ``awaitable``, or ``None`` as soon as ``stop`` is set (it is cancelled)."""
+    """The result of ``awaitable``, or ``None`` as soon as ``stop`` is set. However this
+    ends (a stop, a timeout cancelling us), the inner task is finished and its outcome
+    retrieved: no "exception was never retrieved" later."""
     task = asyncio.ensure_future(awaitable)
     stopped = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    stopped.cancel()
-    if not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+    if task.cancelled():
         return None
     return task.result()
 
@@ -346,6 +386,7 @@ async def keep_registered(
     say = on_state or (lambda state, detail: None)
     delay = backoff
     down_since: float | None = None
+    joined = False
     while not stop.is_set():
         worker: Any = None
         try:
@@ -372,11 +413,14 @@ async def keep_registered(
                 startup_information={ADVERT_KEY: lambda w: dict(advert)},
                 death_timeout=connect_timeout,
             )
-            await asyncio.wait_for(_unless_stopped(_started(worker), stop), connect_timeout)
+            # Dask gives up on its own after death_timeout; cancelling its start instead
+            # would make it log the cancellation of its own clean-up
+            await _unless_stopped(_started(worker), stop)
             if stop.is_set():
                 break
             close_http(worker)
-            say("registered", str(worker.address))
+            say("registered", f"joined the scheduler at {scheduler_address}")
+            joined = True
             down_since, delay = None, backoff
             finished = asyncio.ensure_future(worker.finished())
             stopped = asyncio.ensure_future(stop.wait())
@@ -385,20 +429,25 @@ async def keep_registered(
                 task.cancel()
             if stop.is_set():
                 break
-            say("lost", f"the scheduler at {scheduler_address} went away")
+            say("lost", f"lost the scheduler at {scheduler_address}")
+            joined = False
         except (OSError, TimeoutError, ConnectionError, ssl.SSLError) as exc:
             if stop.is_set():
                 break
             reason = str(exc) or type(exc).__name__
-            say("lost", f"cannot reach the scheduler at {scheduler_address}: {reason}")
+            what = "lost" if joined else "waiting for"
+            say("lost", f"{what} the scheduler at {scheduler_address}: {reason}")
+            joined = False
         except Exception as exc:  # a Dask error while registering: retry, never die
             if stop.is_set():
                 break
-            say("lost", f"registering failed: {type(exc).__name__}: {exc}")
+            say("lost", f"joining the scheduler at {scheduler_address} failed: {exc}")
+            joined = False
         finally:
-            if worker is not None:
+            if worker is not None:  # let it close in its own time: cancelling it logs
+                closing = asyncio.ensure_future(worker.close(reason="edgeoffload"))
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(worker.close(reason="edgeoffload"), 10)
+                    await asyncio.wait_for(asyncio.shield(closing), 10)
         now = time.monotonic()
         down_since = now if down_since is None else down_since
         if give_up_after is not None and now - down_since >= give_up_after:

@@ -148,18 +148,35 @@ class Message:
     @classmethod
     def from_header(cls: type[M], header: Mapping[str, Any]) -> M:
         """Read and check a header of this operation (raises :class:`MessageError`)."""
-        hints = typing.get_type_hints(cls)
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(k for k in header if k != "op" and k not in names)
+        schema = _schema(cls)
+        unknown = sorted(k for k in header if k != "op" and k not in schema)
         if unknown:
             raise MessageError(f"{cls.op}: unknown field(s) {', '.join(unknown)}")
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name in header:
-                values[f.name] = _check(header[f.name], hints[f.name], f"{cls.op}.{f.name}")
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise MessageError(f"{cls.op}: missing field {f.name}")
+        for name, (kind, required) in schema.items():
+            if name in header:
+                values[name] = _check(header[name], kind, f"{cls.op}.{name}")
+            elif required:
+                raise MessageError(f"{cls.op}: missing field {name}")
         return cls(**values)
+
+
+_SCHEMAS: dict[type[Message], dict[str, tuple[Any, bool]]] = {}
+
+
+def _schema(cls: type[Message]) -> dict[str, tuple[Any, bool]]:
+    """Each field of a message type: its type and whether it is required (computed once)."""
+    schema = _SCHEMAS.get(cls)
+    if schema is None:
+        hints = typing.get_type_hints(cls)
+        schema = _SCHEMAS[cls] = {
+            f.name: (
+                hints[f.name],
+                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+            )
+            for f in dataclasses.fields(cls)
+        }
+    return schema
 
 
 def _check(value: Any, kind: Any, where: str) -> Any:

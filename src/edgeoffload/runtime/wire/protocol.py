@@ -200,6 +200,11 @@ class Reader:
         self._start = 0
         self._end = 0
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet read (no poller sees them)."""
+        return self._end - self._start
+
     def read_into(self, target: memoryview) -> None:
         size, got = target.nbytes, 0
         while got < size:

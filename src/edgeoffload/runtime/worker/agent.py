@@ -29,6 +29,7 @@ once (its child process ends and a fresh one takes its place).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -216,7 +217,7 @@ class WorkerAgent:
 
     def _identity(self, exchange: Exchange) -> PeerIdentity | None:
         der = exchange.peer.certificate
-        return identity_from_der(der) if der else None
+        return _known_identity(der) if der else None
 
     def _allowed(self, identity: PeerIdentity | None) -> frozenset[Op]:
         if self.material is None:
@@ -360,6 +361,7 @@ class WorkerAgent:
                         logger.info("%s: %s cancelled by its client", self.name, job.label)
                         return handle.wait(None)
                     heard = time.monotonic()
+                    self._touch(job.owner)  # a call's client is alive: so is its session
             except (ConnectionError, OSError):
                 handle.cancel()
                 logger.info("%s: %s stopped: its client went away", self.name, job.label)
@@ -409,6 +411,12 @@ class WorkerAgent:
                 )
                 self._peers[address] = channel
             return channel
+
+
+@functools.lru_cache(maxsize=512)
+def _known_identity(der: bytes) -> PeerIdentity:
+    """The identity a certificate carries (parsed once per certificate)."""
+    return identity_from_der(der)
 
 
 def _refused(error: str) -> Reply:

@@ -49,7 +49,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from edgeoffload.errors import BundleError, OffloadError, RemoteTaskError
 from edgeoffload.runtime.wire.errors import error_reply
@@ -240,63 +240,43 @@ def _targets(items: Any, where: str) -> Targets:
 # --------------------------------------------------------------------------- threads
 
 
-class _Sender:
-    """One thread pushing results to one destination, the earliest-needed first."""
-
-    def __init__(self, send: Callable[[str], None], label: str) -> None:
-        self._send = send
-        self._heap: list[tuple[float, int, str]] = []
-        self._count = 0
-        self._cond = threading.Condition()
-        self._closed = False
-        self._thread = threading.Thread(
-            target=self._loop, name=f"edgeoffload-dag-push-{label}", daemon=True
-        )
-        self._thread.start()
-
-    def put(self, needed: float, task: str) -> None:
-        with self._cond:
-            self._count += 1
-            heapq.heappush(self._heap, (needed, self._count, task))
-            self._cond.notify()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._heap.clear()
-            self._cond.notify()
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._heap and not self._closed:
-                    self._cond.wait()
-                if self._closed:
-                    return
-                _, _, task = heapq.heappop(self._heap)
-            try:
-                self._send(task)
-            except Exception:  # _send reports its own failures; never let the thread die
-                logger.exception("edgeoffload: pushing %s failed", task)
+T = TypeVar("T")
 
 
-class _Waker:
-    """One thread sending ``fire(key)`` at the times asked for (the service's clock)."""
+class _Heap(Generic[T]):
+    """One thread taking items in key order: each item when the key comes first (a sender:
+    the earliest-needed result first) or, with a ``clock``, not before its key's time
+    (the release times' waker).
 
-    def __init__(self, clock: Callable[[], float], fire: Callable[[RunKey], None]) -> None:
+    Parameters
+    ----------
+    handle
+        Called with each item in turn, in the thread; its exceptions are logged.
+    name
+        The thread's name.
+    clock
+        With a clock, an item's key is the time (on that clock) it is due.
+    """
+
+    def __init__(
+        self,
+        handle: Callable[[T], None],
+        name: str,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._handle = handle
         self._clock = clock
-        self._fire = fire
-        self._heap: list[tuple[float, int, RunKey]] = []
+        self._heap: list[tuple[float, int, T]] = []
         self._count = 0
         self._cond = threading.Condition()
         self._closed = False
-        self._thread = threading.Thread(target=self._loop, name="edgeoffload-dag-wake", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
-    def at(self, when: float, key: RunKey) -> None:
+    def put(self, key: float, item: T) -> None:
         with self._cond:
             self._count += 1
-            heapq.heappush(self._heap, (when, self._count, key))
+            heapq.heappush(self._heap, (key, self._count, item))
             self._cond.notify()
 
     def close(self) -> None:
@@ -305,24 +285,26 @@ class _Waker:
             self._heap.clear()
             self._cond.notify()
 
+    def _due(self) -> float | None:
+        """Seconds until the first item is due (0: now), ``None`` with nothing queued."""
+        if not self._heap:
+            return None
+        if self._clock is None:
+            return 0.0
+        return max(0.0, self._heap[0][0] - self._clock())
+
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._closed:
-                    if self._heap:
-                        delay = self._heap[0][0] - self._clock()
-                        if delay <= 0:
-                            break
-                        self._cond.wait(delay)
-                    else:
-                        self._cond.wait()
+                while not self._closed and (delay := self._due()) != 0.0:
+                    self._cond.wait(delay)
                 if self._closed:
                     return
-                _, _, key = heapq.heappop(self._heap)
+                _, _, item = heapq.heappop(self._heap)
             try:
-                self._fire(key)
-            except Exception:  # a bug: say so, keep waking the other runs
-                logger.exception("edgeoffload: waking DAG run %s failed", key)
+                self._handle(item)
+            except Exception:  # the handler reports its own failures; never let it die
+                logger.exception("edgeoffload: %s failed on %r", self._thread.name, item)
 
 
 # --------------------------------------------------------------------------- the service
@@ -337,7 +319,7 @@ class _Run:
     cond: threading.Condition = field(default_factory=threading.Condition)
     jobs: dict[tuple[int, str], JobHandle] = field(default_factory=dict)
     cancel_on_start: set[tuple[int, str]] = field(default_factory=set)
-    senders: dict[str, _Sender] = field(default_factory=dict)  # one per destination
+    senders: dict[str, _Heap[str]] = field(default_factory=dict)  # one per destination
     pushing: int = 0  # pushes queued or being sent
     closing: threading.Event = field(default_factory=threading.Event)
 
@@ -375,7 +357,7 @@ class DagService:
         self._released: collections.OrderedDict[RunKey, None] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._closed = False
-        self._waker = _Waker(clock, self._tick)
+        self._waker: _Heap[RunKey] = _Heap(self._tick, "edgeoffload-dag-wake", clock)
         self._handlers: dict[type[Message], Callable[[str, Any, list[Any]], Reply]] = {
             DagPlan: self._on_plan,
             DagGo: self._on_go,
@@ -475,7 +457,7 @@ class DagService:
             elif isinstance(instruction, Push):
                 self._queue_push(run, instruction)
             elif isinstance(instruction, WakeAt):
-                self._waker.at(instruction.time, run.key)
+                self._waker.put(instruction.time, run.key)
             # Notify is done above; Refuse and DuplicateResult are for the caller's reply
         return instructions
 
@@ -561,9 +543,9 @@ class DagService:
             run.pushing += 1
             sender = run.senders.get(push.node)
             if sender is None:
-                sender = _Sender(
+                sender = _Heap(
                     functools.partial(self._send, run, push.node, push.address),
-                    f"{run.key[1][:8]}-{push.node}",
+                    f"edgeoffload-dag-push-{run.key[1][:8]}-{push.node}",
                 )
                 run.senders[push.node] = sender
         sender.put(push.needed, push.task)

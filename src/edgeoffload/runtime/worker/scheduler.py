@@ -13,15 +13,14 @@ registers as a worker: a client certificate cannot join as a worker. Its HTTP se
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from edgeoffload.errors import EdgeOffloadError, ModelError
-from edgeoffload.runtime.host.procs import die_with_parent
 from edgeoffload.runtime.wire import dask_api
 from edgeoffload.runtime.wire.security import TLSMaterial, identity_from_der
+from edgeoffload.runtime.worker.supervisor import supervised_process
 
 __all__ = ["READY", "SchedulerOptions", "admit_worker", "main", "serve"]
 
@@ -98,10 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m edgeoffload.runtime.worker.scheduler``: options as JSON on stdin;
     prints ``edgeoffload scheduler ready <address>`` once it listens."""
     del argv
-    die_with_parent()  # started by a nanny or an embedded cluster: never outlive it
-    # Dask's own loggers say INFO about every connection; ours say what matters
-    dask_api.quiet_dask_logs()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    supervised_process()
     try:
         options = SchedulerOptions.from_json(sys.stdin.read())
         serve(options, lambda address: print(f"{READY} {address}", flush=True))

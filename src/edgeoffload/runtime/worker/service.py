@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -31,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeoffload.errors import EdgeOffloadError, ModelError
-from edgeoffload.runtime.host.procs import die_with_parent
+from edgeoffload.runtime.host.procs import WORKER_PROCESS_ENV
 from edgeoffload.runtime.wire import dask_api
-from edgeoffload.runtime.wire.channel import split_address
+from edgeoffload.runtime.wire.addresses import scheduler_address, split_address
 from edgeoffload.runtime.wire.security import (
     TLSMaterial,
     ensure_user_certificates,
@@ -41,7 +42,7 @@ from edgeoffload.runtime.wire.security import (
 )
 from edgeoffload.runtime.worker.agent import DEFAULT_CACHE_TTL, WorkerAgent
 from edgeoffload.runtime.worker.description import WorkerDescription
-from edgeoffload.runtime.worker.supervisor import Supervisor
+from edgeoffload.runtime.worker.supervisor import Supervisor, supervised_process
 
 __all__ = [
     "READY",
@@ -126,7 +127,12 @@ def verify_scheduler(address: str, material: TLSMaterial) -> Callable[[], Any]:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port, ssl=material.client_context()), 10
             )
-        except (OSError, TimeoutError, ssl.SSLError):
+        except ssl.SSLError as exc:
+            return (
+                f"TLS with the scheduler at {address} failed ({exc.reason or exc}): is this "
+                "worker's ca.pem the one that signed the scheduler's certificate?"
+            )
+        except (OSError, TimeoutError):
             return None
         try:
             sslobj = writer.get_extra_info("ssl_object")
@@ -159,6 +165,8 @@ def serve(
 
     Returns the exit status: 0 when stopped, 3 when it gave up on the scheduler.
     """
+    scheduler = scheduler_address(options.scheduler, "scheduler")
+    os.environ[WORKER_PROCESS_ENV] = options.name  # the child processes inherit it
     material = TLSMaterial.from_json(options.material) if options.material else None
     if material is not None and material.role != "worker":
         raise ModelError(f"a worker needs a worker certificate, got a {material.role}'s", "tls")
@@ -186,7 +194,8 @@ def serve(
             logger.debug("edgeoffload worker %s: %s", options.name, detail)
             return
         state["last"] = what
-        logger.warning("edgeoffload worker %s: %s: %s", options.name, what, detail)
+        level = logging.INFO if what == "registered" else logging.WARNING
+        logger.log(level, "edgeoffload worker %s: %s", options.name, detail)
 
     async def run() -> bool:
         loop = asyncio.get_running_loop()
@@ -203,14 +212,14 @@ def serve(
         if on_ready is not None:
             on_ready(agent.channel_address)
         return await dask_api.keep_registered(
-            options.scheduler,
+            scheduler,
             options.name,
             options.host,
             security,
             agent.advert(),
             done,
             on_state=on_state,
-            check_scheduler=verify_scheduler(options.scheduler, material) if material else None,
+            check_scheduler=verify_scheduler(scheduler, material) if material else None,
             max_backoff=options.max_backoff,
             give_up_after=options.reconnect_timeout,
         )
@@ -288,10 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Prints ``edgeoffload worker ready <name> <channel address>`` once it serves.
     """
     del argv
-    die_with_parent()  # started by a nanny or an embedded cluster: never outlive it
-    # Dask's own loggers say INFO about every connection; ours say what matters
-    dask_api.quiet_dask_logs()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    supervised_process()
     try:
         options = ServiceOptions.from_json(sys.stdin.read())
         return serve(

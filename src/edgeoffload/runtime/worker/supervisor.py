@@ -25,9 +25,10 @@ from concurrent.futures import Future
 from typing import IO
 
 from edgeoffload.errors import OffloadError
-from edgeoffload.runtime.host.procs import PARENT_ENV
+from edgeoffload.runtime.host.procs import LOG_LEVEL_ENV, PARENT_ENV, die_with_parent
+from edgeoffload.runtime.wire import dask_api
 
-__all__ = ["FINAL_STATUSES", "Supervisor"]
+__all__ = ["FINAL_STATUSES", "Supervisor", "supervised_process"]
 
 logger = logging.getLogger(__name__)
 
@@ -240,3 +241,13 @@ class Supervisor:
                 process.wait()
         if self._watcher is not None:
             self._watcher.join(timeout)
+
+
+def supervised_process() -> None:
+    """Set up a process a :class:`Supervisor` started (the scheduler or a worker): it
+    never outlives its parent; it logs one line per change at ``EDGEOFFLOAD_LOG_LEVEL``
+    (INFO), and Dask's own loggers, which say INFO about every connection, at WARNING."""
+    die_with_parent()
+    dask_api.quiet_dask_logs()
+    level = os.environ.get(LOG_LEVEL_ENV, "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(message)s")
