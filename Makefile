@@ -3,13 +3,17 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+# the package's extras to install; CI adds dnn (PyTorch, several GB) so that the torch
+# tests run there: make test EXTRAS=all,dev,dnn
+EXTRAS ?= all,dev
+comma  := ,
+STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: setup demo test lint typecheck unit bench bench-dag bench-offload bench-runtime bench-schedulers bench-simulator clean dnn-dags
+.PHONY: setup demo test lint typecheck unit bench bench-chaos bench-dag bench-offload bench-runtime bench-schedulers bench-simulator clean dnn-dags
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[all,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install the package with every extra
@@ -30,10 +34,13 @@ unit: $(STAMP)
 
 test: lint typecheck unit ## lint, type-check and run the whole test suite
 
-bench: bench-schedulers bench-simulator bench-runtime bench-offload bench-dag ## every benchmark, one after another (see benchmarks/README.md)
+bench: bench-schedulers bench-simulator bench-runtime bench-offload bench-dag bench-chaos ## every benchmark, one after another (see benchmarks/README.md)
 
 bench-runtime: $(STAMP) ## offloaded no-op round trip vs Dask submit, a Ray actor and raw TCP
 	$(BIN)/python benchmarks/bench_runtime.py
+
+bench-chaos: $(STAMP) ## calls under kills, freezes, cuts (root) and scheduler restarts: lost, wrong, duplicated, latency, rejoin; ARGS=--quick
+	$(BIN)/python benchmarks/bench_chaos.py $(ARGS)
 
 bench-schedulers: $(STAMP) ## HEFT/CPOP/PEFT scheduling time vs saga (in .venv-saga); ARGS=--quick skips 5,000 tasks
 	$(BIN)/python benchmarks/bench_schedulers.py $(ARGS)
