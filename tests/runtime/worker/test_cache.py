@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import subprocess
 import sys
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 from edgeoffload.errors import BundleError
 from edgeoffload.runtime.wire.bundles import MANIFEST_NAME, Bundle, build_bundle
 from edgeoffload.runtime.worker.cache import CodeStore, owner_key
+from worker_bundles import variant
 
 
 @pytest.fixture
@@ -28,20 +27,6 @@ def store(tmp_path: Path) -> Iterator[CodeStore]:
 @pytest.fixture(scope="module")
 def bundle() -> Bundle:
     return build_bundle("eo_workerapp.calls")
-
-
-def _with_manifest(bundle: Bundle, old: bytes, new: bytes) -> tuple[str, bytes]:
-    """The bundle with its manifest edited, and the hash of the result."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(bundle.data)) as src, zipfile.ZipFile(out, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename == MANIFEST_NAME:
-                assert old in data
-                data = data.replace(old, new)
-            dst.writestr(info, data)
-    data = out.getvalue()
-    return hashlib.sha256(data).hexdigest(), data
 
 
 class TestPut:
@@ -85,14 +70,14 @@ class TestPut:
         self, store: CodeStore, bundle: Bundle
     ) -> None:
         """A bundle needing a distribution this worker lacks is refused, naming it."""
-        digest, data = _with_manifest(bundle, b'"edgeoffload"', b'"no-such-dist-xyz"')
+        digest, data = variant(bundle, MANIFEST_NAME, b'"edgeoffload"', b'"no-such-dist-xyz"')
         with pytest.raises(BundleError, match="no-such-dist-xyz"):
             store.put("alice", digest, data)
 
     def test_another_python_version_is_refused(self, store: CodeStore, bundle: Bundle) -> None:
         """A bundle made with another Python major.minor is refused, naming both."""
         ours = f'"python": "{sys.version_info[0]}.{sys.version_info[1]}"'.encode()
-        digest, data = _with_manifest(bundle, ours, b'"python": "2.7"')
+        digest, data = variant(bundle, MANIFEST_NAME, ours, b'"python": "2.7"')
         with pytest.raises(BundleError, match=r"Python 2\.7"):
             store.put("alice", digest, data)
 
