@@ -1,20 +1,23 @@
 """Sessions: connect to a cluster, decide, call, fall back.
 
 ``edgeoffload.connect()`` starts an embedded
-:class:`~edgeoffload.runtime.client.local_cluster.LocalCluster` and returns a
-:class:`Session`; ``connect("tls://host:8786", security="certs/")`` joins a running
-cluster instead.
+:class:`~edgeoffload.runtime.client.local_cluster.LocalCluster` (mutual TLS with
+certificates made in memory) and returns a :class:`Session`;
+``connect("tls://host:8786", security="certs/")`` joins a running cluster instead.
 
-A session is a :class:`~edgeoffload.runtime.client.pool.WorkerPool` (membership, code,
-requests, probes) plus decisions, retries and stats. While it is open, a monitor thread
-follows membership every second and re-probes every ``probe_interval`` seconds.
+A session is a :class:`~edgeoffload.runtime.client.pool.WorkerPool` (membership, liveness,
+code, requests, probes) plus decisions, retries and stats
+(:class:`~edgeoffload.runtime.client.calls.CallRunner`). While it is open, one thread pings
+every worker every second (liveness, and the lease of this session's code there) and
+re-probes them every ``probe_interval`` seconds; another follows the scheduler's list of
+workers, backing off while the scheduler is away, so that an outage of the scheduler never
+delays the detection of a dead worker.
 
-A call is decided by the :class:`~edgeoffload.runtime.client.decision.DecisionEngine` and
-sent over the direct call channel (or the worker's Dask comm with ``transport="comm"``).
-Every remote call has a deadline. A worker that dies, a link that drops, a call that times
-out or a worker that refuses the code never loses the call: it is retried on the next best
-worker (at most ``max_retries`` times) and then run locally, and the stats say so. A
-failing worker is avoided for a while (a circuit breaker with exponential backoff).
+A call is decided by the :class:`~edgeoffload.runtime.client.decision.DecisionEngine`, sent
+over the worker's direct channel and followed with liveness beats. Its deadline is one
+budget for the whole call. A worker that dies, freezes, is cut off or refuses the code
+never loses the call: it is retried on the next best worker (at most ``max_retries``
+times) and then run locally, and the stats say so.
 """
 
 from __future__ import annotations
