@@ -209,7 +209,8 @@ async def _serve_scheduler(
     if dashboard_address is None:
         close_http(scheduler)
     membership = logging.getLogger("distributed.scheduler")
-    if membership.getEffectiveLevel() > logging.INFO:  # quietened: keep joins and leaves
+    ours = logging.getLogger().getEffectiveLevel()
+    if ours <= logging.INFO < membership.getEffectiveLevel():  # quietened: joins, leaves
         membership.setLevel(logging.INFO)
         membership.addFilter(_MembershipLines())
     if admit_worker is not None:

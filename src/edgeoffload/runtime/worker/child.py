@@ -32,8 +32,9 @@ program returns what it returns locally. The process
   spawned the child); it exits at once if the worker died before that was armed (its
   parent changed), and elsewhere a watchdog thread checks the parent twice a second; an
   idle child also ends when the worker's end of the socket closes;
-- ignores SIGINT: a Ctrl-C at the worker's terminal reaches the whole process group, and
-  the worker decides when a child ends (it kills it to stop a job).
+- ignores SIGINT and SIGTERM: a Ctrl-C at the worker's terminal, or a SIGTERM to its
+  process group, reaches every process of the group, and the worker decides when a child
+  ends (it kills it, to stop a job or when it closes).
 """
 
 from __future__ import annotations
@@ -204,6 +205,7 @@ def run_job(
 def main(argv: Sequence[str]) -> int:
     """Serve the worker on the socket ``argv[0]`` until it closes; the exit status."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if not argv or not argv[0].isdigit():
         print("usage: python -m edgeoffload.runtime.worker.child FD [PARENT_PID]", file=sys.stderr)
         return 2
