@@ -215,9 +215,7 @@ CLIENT = textwrap.dedent(
         from edgeoffload.runtime.wire.security import TLSMaterial
 
         material = TLSMaterial.from_folder(config["certs"], "client")
-        security = dask_api.make_security(
-            material.ca_pem, material.cert_pem, material.key_pem, "client"
-        )
+        security = dask_api.make_security(material)
         last = ()
         while True:
             try:
@@ -255,7 +253,7 @@ CLIENT = textwrap.dedent(
                 call = next(ids)
             seconds = random.Random(f"{seed}:{call}").uniform(low, high)
             fail = call % config["fail_every"] == config["fail_every"] - 1
-            before = sum(r.function == function.key for r in session.stats().records)
+            before = sum(r.function == function.key for r in session.calls.records())
             say("submit", call=call, caller=k, work=seconds, fail=fail)
             submit = time.time()
             future = function.submit(call, seed, seconds, fail, config["executions"])
@@ -266,7 +264,7 @@ CLIENT = textwrap.dedent(
                 data["raised"] = type(exc).__name__
                 data["message"] = str(exc)[:800]
             end = time.time()
-            records = [r for r in session.stats().records if r.function == function.key]
+            records = [r for r in session.calls.records() if r.function == function.key]
             if len(records) == before + 1:
                 record = records[before]
                 data.update(

@@ -144,9 +144,7 @@ def bench_dask_submit(cluster: LocalCluster, quick: bool) -> dict[str, dict[str,
 
     from edgeoffload.runtime.wire.dask_api import make_security
 
-    material = cluster.client_material
-    assert material is not None
-    security = make_security(material.ca_pem, material.cert_pem, material.key_pem, "client")
+    security = make_security(cluster.client_material)
     out = {}
     with Client(cluster.address, security=security) as client:
         (worker,) = client.scheduler_info()["workers"]

@@ -8,8 +8,8 @@ and ``if TYPE_CHECKING:`` blocks excluded (they never run). The rules (docs/runt
 - an underscore name, or anything of an underscore module, is imported only from inside
   the package that owns it;
 - the runtime's layers import downwards only: host < wire < worker < client < dag;
-- only the Dask adapter and the worker plugins import ``distributed``, only the simulation
-  engine imports ``simpy``, only ``plots`` imports ``matplotlib``, nothing imports ``cli``;
+- only the Dask adapter imports ``distributed``, only the simulation engine imports
+  ``simpy``, only ``plots`` imports ``matplotlib``, nothing imports ``cli``;
 - no file of the runtime is longer than 800 lines.
 
 ``make lint`` runs this file too.
@@ -18,6 +18,7 @@ and ``if TYPE_CHECKING:`` blocks excluded (they never run). The rules (docs/runt
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,9 @@ class Import:
     line: int
 
 
+@functools.cache
 def _modules() -> dict[str, Path]:
+    """Every module of the package (by dotted name), read once on first use."""
     out = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         parts = list(path.relative_to(SRC).with_suffix("").parts)
@@ -46,9 +49,6 @@ def _modules() -> dict[str, Path]:
             parts.pop()
         out[".".join(parts)] = path
     return out
-
-
-MODULES = _modules()
 
 
 def _is_type_checking(node: ast.If) -> bool:
@@ -72,7 +72,8 @@ def _statements(tree: ast.AST) -> Iterator[ast.stmt]:
 
 
 def _imports(module: str) -> list[Import]:
-    path = MODULES[module]
+    modules = _modules()
+    path = modules[module]
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     out = []
     for node in _statements(ast.parse(path.read_text(encoding="utf-8"))):
@@ -89,20 +90,24 @@ def _imports(module: str) -> list[Import]:
             continue
         for source, item in names:
             full = f"{source}.{item}" if item else source
-            target = full if full in MODULES else source
-            while target and target not in MODULES and "." in target:
+            target = full if full in modules else source
+            while target and target not in modules and "." in target:
                 target = target.rpartition(".")[0]
             out.append(Import(module, target, full, node.lineno))
     return out
 
 
-IMPORTS = {module: _imports(module) for module in MODULES}
+@functools.cache
+def _all_imports() -> dict[str, list[Import]]:
+    """Every module's imports (parsed once, on first use: not when the file is collected)."""
+    return {module: _imports(module) for module in _modules()}
 
 
 def _edges() -> dict[str, set[str]]:
+    modules = _modules()
     return {
-        m: {i.target for i in imports if i.target in MODULES and i.target != m}
-        for m, imports in IMPORTS.items()
+        m: {i.target for i in imports if i.target in modules and i.target != m}
+        for m, imports in _all_imports().items()
     }
 
 
@@ -150,7 +155,8 @@ def _owner(dotted: str) -> tuple[str, str] | None:
         if part.startswith("_") and not part.startswith("__"):
             owner = ".".join(parts[:i])
             # a private name owned by a module belongs to that module's package
-            if owner in MODULES and MODULES[owner].name != "__init__.py":
+            modules = _modules()
+            if owner in modules and modules[owner].name != "__init__.py":
                 owner = owner.rpartition(".")[0]
             return part, owner
     return None
@@ -170,7 +176,7 @@ def test_there_is_no_import_cycle() -> None:
 
 def test_private_names_are_imported_only_inside_their_package() -> None:
     offences = []
-    for imports in IMPORTS.values():
+    for imports in _all_imports().values():
         for i in imports:
             if not i.name.startswith("edgeoffload"):
                 continue
@@ -185,7 +191,7 @@ def test_private_names_are_imported_only_inside_their_package() -> None:
 
 def test_runtime_layers_import_downwards_only() -> None:
     offences = []
-    for module, imports in IMPORTS.items():
+    for module, imports in _all_imports().items():
         mine = _runtime_layer(module)
         if mine is None:
             continue
@@ -218,7 +224,7 @@ def test_runtime_layers_import_downwards_only() -> None:
 def test_only_its_adapter_imports_a_library(library: str, allowed: tuple[str, ...]) -> None:
     offences = [
         f"{i.importer}:{i.line} imports {i.name}"
-        for imports in IMPORTS.values()
+        for imports in _all_imports().values()
         for i in imports
         if (i.name == library or i.name.startswith(library + "."))
         and not any(i.importer == a or i.importer.startswith(a + ".") for a in allowed)
@@ -240,11 +246,11 @@ class TestTheChecker:
     """The rules above would pass vacuously if the reader saw no imports."""
 
     def test_function_level_imports_are_read(self) -> None:
-        names = {i.name for i in IMPORTS["edgeoffload.cli.cmd_runtime"]}
+        names = {i.name for i in _all_imports()["edgeoffload.cli.cmd_runtime"]}
         assert "edgeoffload.runtime.worker.service.run_worker" in names
 
     def test_type_checking_imports_are_not(self) -> None:
-        names = {i.name for i in IMPORTS["edgeoffload.runtime.client.current"]}
+        names = {i.name for i in _all_imports()["edgeoffload.runtime.client.current"]}
         assert "edgeoffload.runtime.client.session.Session" not in names
 
     def test_a_cycle_is_found(self) -> None:

@@ -39,7 +39,7 @@ from edgeoffload.runtime.wire.security import (
     ROLES,
     TLSMaterial,
     add_client_certificate,
-    make_certificates,
+    complete_certificates,
 )
 
 __all__ = [
@@ -56,8 +56,8 @@ NAMESPACE = "edgeoffload"
 _SECRET_CLIENT = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
 """A client name that fits in a Secret's name (a DNS label, with room for the rest)."""
 
-Secret = tuple[str, str, str | None, Path]
-"""(Secret name, role, client name or ``None``, folder holding its files)."""
+Secret = tuple[str, str, str | None, TLSMaterial]
+"""(Secret name, role, client name or ``None``, the checked files it holds)."""
 
 
 def secret_files(role: str) -> tuple[str, str, str]:
@@ -71,19 +71,18 @@ def _say(line: str) -> None:
 
 def _complete(folder: Path, days: int) -> None:
     """Make what the folder lacks of the role pairs (nothing when every pair is there)."""
-    needed = list(dict.fromkeys(folder / name for role in ROLES for name in secret_files(role)))
-    missing = [path for path in needed if not path.is_file()]
-    if not missing:
-        return
+    needed = {folder / name for role in ROLES for name in secret_files(role)}
+    if all(path.is_file() for path in needed):
+        return  # the CA key may be kept offline: nothing to make, nothing to sign with
     try:
-        make_certificates(folder, days=days)
+        written = complete_certificates(folder, days=days)
     except SecurityError as exc:
         raise SecurityError(
             f"{exc} (make_secrets makes what {folder} lacks, and needs its CA key for that)"
         ) from exc
-    if folder / "ca.pem" in missing:
+    if folder / "ca.pem" in written:
         _say(f"made a new CA in {folder}: replace every Secret of the cluster together")
-    for path in missing:
+    for path in written:
         _say(f"made {path}")
 
 
@@ -134,8 +133,8 @@ def prepare(folder: Path, clients: Sequence[str] = (), days: int = 365) -> list[
     _complete(folder, days)
     secrets: list[Secret] = []
     for role in ROLES:
-        TLSMaterial.from_folder(folder, role)  # raises unless role, CA, dates and key fit
-        secrets.append((f"edgeoffload-{role}-tls", role, None, folder))
+        material = TLSMaterial.from_folder(folder, role)  # raises unless role, CA, dates fit
+        secrets.append((f"edgeoffload-{role}-tls", role, None, material))
     for name in clients:
         target = _client(folder, name, days)
         material = TLSMaterial.from_folder(target, "client")
@@ -144,7 +143,7 @@ def prepare(folder: Path, clients: Sequence[str] = (), days: int = 365) -> list[
                 f"{target / 'client.pem'} is the certificate of client {material.name!r}, "
                 f"not of {name!r}"
             )
-        secrets.append((f"edgeoffload-client-{name}-tls", "client", name, target))
+        secrets.append((f"edgeoffload-client-{name}-tls", "client", name, material))
     return secrets
 
 
@@ -159,10 +158,10 @@ def render(
     Raises
     ------
     SecurityError
-        As :func:`prepare`; or a file cannot be read.
+        As :func:`prepare`.
     """
     docs = []
-    for name, role, client, source in prepare(folder, clients, days):
+    for name, role, client, material in prepare(folder, clients, days):
         labels = [
             "    app.kubernetes.io/part-of: edgeoffload",
             f"    edgeoffload.io/tls-role: {role}",
@@ -180,13 +179,9 @@ def render(
             *labels,
             "data:",
         ]
-        for file in secret_files(role):
-            path = source / file
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise SecurityError(f"cannot read {path}: {exc.strerror}") from None
-            lines.append(f"  {file}: {base64.b64encode(data).decode('ascii')}")
+        texts = (material.ca_pem, material.cert_pem, material.key_pem)
+        for file, text in zip(secret_files(role), texts, strict=True):
+            lines.append(f"  {file}: {base64.b64encode(text.encode('ascii')).decode('ascii')}")
         docs.append("\n".join(lines) + "\n")
     header = "# TLS Secrets made by deploy/kubernetes/make_secrets.py; holds private keys.\n"
     return header + "---\n".join(docs)

@@ -270,8 +270,8 @@ class TestWhatRunsWhere:
             pod = daemonset["spec"]["template"]
             selector = pod["spec"]["nodeSelector"]
             args = pod["spec"]["containers"][0]["args"]
-            role = args[args.index("--role") + 1]
-            preset = args[args.index("--preset") + 1]
+            role = _arg(args, "--role")
+            preset = _arg(args, "--preset")
             assert selector == {"edgeoffload.io/role": role, "edgeoffload.io/preset": preset}
             device_preset(preset)  # a real preset
             if role == "camera":
@@ -281,22 +281,20 @@ class TestWhatRunsWhere:
     def test_edge_node_has_a_worker_too(self) -> None:
         """A DaemonSet puts an edge-server worker on the edge node."""
         edge = [
-            d
-            for d in _by_kind("DaemonSet")
-            if d["spec"]["template"]["spec"]["nodeSelector"]["edgeoffload.io/role"] == "edge"
+            container
+            for spec, container in _worker_containers()
+            if spec["nodeSelector"]["edgeoffload.io/role"] == "edge"
         ]
         assert len(edge) == 1
-        args = edge[0]["spec"]["template"]["spec"]["containers"][0]["args"]
-        assert args[args.index("--preset") + 1] == "edge-server"
+        assert _arg(edge[0]["args"], "--preset") == "edge-server"
 
     def test_workers_are_named_after_their_node(self) -> None:
         """--name comes from the downward API's spec.nodeName; --host from the pod IP; the
         only other variable turns Dask's INFO lines off."""
-        for daemonset in _by_kind("DaemonSet"):
-            container = daemonset["spec"]["template"]["spec"]["containers"][0]
+        for _, container in _worker_containers():
             args = container["args"]
-            assert args[args.index("--name") + 1] == "$(NODE_NAME)"
-            assert args[args.index("--host") + 1] == "$(POD_IP)"
+            assert _arg(args, "--name") == "$(NODE_NAME)"
+            assert _arg(args, "--host") == "$(POD_IP)"
             env = {
                 e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"]
                 for e in container["env"]
@@ -311,23 +309,21 @@ class TestWhatRunsWhere:
         (service,) = _by_kind("Service")
         port = service["spec"]["ports"][0]["port"]
         address = f"tls://{service['metadata']['name']}.edgeoffload.svc:{port}"
-        for daemonset in _by_kind("DaemonSet"):
-            args = daemonset["spec"]["template"]["spec"]["containers"][0]["args"]
-            assert args[args.index("--scheduler") + 1] == address
+        for _, container in _worker_containers():
+            assert _arg(container["args"], "--scheduler") == address
 
     def test_resources_come_from_the_presets(self) -> None:
         """CPU request = the preset's cores; memory = half the device's, request = limit."""
-        for daemonset in _by_kind("DaemonSet"):
-            container = daemonset["spec"]["template"]["spec"]["containers"][0]
+        for _, container in _worker_containers():
             args = container["args"]
-            preset = device_preset(args[args.index("--preset") + 1])
+            preset = device_preset(_arg(args, "--preset"))
             assert preset.memory is not None
             resources = container["resources"]
             memory = f"{math.floor(preset.memory * 0.5 / 2**20)}Mi"
             assert resources["requests"] == {"cpu": str(preset.cores), "memory": memory}
             assert resources["limits"]["memory"] == memory
             assert int(resources["limits"]["cpu"]) >= preset.cores
-            assert args[args.index("--nthreads") + 1] == str(preset.cores)
+            assert _arg(args, "--nthreads") == str(preset.cores)
 
 
 class TestSecurity:
@@ -344,8 +340,7 @@ class TestSecurity:
                 mounts = {m["name"]: m for m in container["volumeMounts"]}
                 assert mounts["tls"]["readOnly"] is True
                 if container["command"] == ["edgeoffload"]:
-                    args = container["args"]
-                    assert args[args.index("--tls") + 1] == mounts["tls"]["mountPath"]
+                    assert _arg(container["args"], "--tls") == mounts["tls"]["mountPath"]
 
     def test_no_insecure_anywhere(self) -> None:
         """Nothing under deploy/ turns TLS off."""
@@ -381,8 +376,7 @@ class TestSecurity:
         """The dashboard binds 127.0.0.1 and no Service or port exposes it."""
         (deployment,) = _by_kind("Deployment")
         container = deployment["spec"]["template"]["spec"]["containers"][0]
-        args = container["args"]
-        assert args[args.index("--dashboard-address") + 1].startswith("127.0.0.1:")
+        assert _arg(container["args"], "--dashboard-address").startswith("127.0.0.1:")
         assert [p["containerPort"] for p in container["ports"]] == [8786]
         (service,) = _by_kind("Service")
         assert [p["port"] for p in service["spec"]["ports"]] == [8786]

@@ -26,3 +26,9 @@ def shared_cluster() -> Iterator[object]:
 
     with LocalCluster(n_workers=2) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def apps_folder() -> Path:
+    """The folder of the test applications (PYTHONPATH of the commands tests start)."""
+    return APPS

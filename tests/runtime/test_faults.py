@@ -9,12 +9,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 import edgeoffload
 from edgeoffload.errors import OffloadTimeoutError
 from edgeoffload.runtime import LocalCluster
+from edgeoffload.runtime.host.procs import pid_alive
+from waiting import pid_in, wait_until
 
 pytestmark = pytest.mark.dask
 
@@ -28,21 +29,13 @@ def cluster() -> Iterator[LocalCluster]:
         yield c
 
 
-def _pid_in(marker: Path, timeout: float = 20.0) -> int:
-    deadline = time.monotonic() + timeout
-    while not marker.exists() or not marker.read_text():
-        assert time.monotonic() < deadline, "the call never started"
-        time.sleep(0.02)
-    return int(marker.read_text())
-
-
 def test_sigkill_mid_call_still_returns_the_result(cluster: LocalCluster, tmp_path: Path) -> None:
     """SIGKILL of the process running a call: the call is retried and returns the right
     value, and the worker (its channel, its code) goes on serving."""
     marker = tmp_path / "pid"
     with edgeoffload.connect(cluster, policy="always-remote") as session:
         future = app.slow_pid.submit(str(marker), 1.5, 42)
-        victim = _pid_in(marker)
+        victim = pid_in(marker, 20.0)
         assert victim != os.getpid()
         assert victim not in {w.pid for w in session.stats().workers}  # a child of a worker
         os.kill(victim, signal.SIGKILL)
@@ -68,10 +61,7 @@ def test_a_deadline_is_one_budget_and_frees_the_workers_cpu(
         elapsed = time.monotonic() - start
         assert 0.9 < elapsed < 2.5
         victim = int(marker.read_text())
-        deadline = time.monotonic() + 3
-        while psutil.pid_exists(victim) and psutil.Process(victim).status() != "zombie":
-            assert time.monotonic() < deadline, "the abandoned call still burns a CPU"
-            time.sleep(0.05)
+        wait_until(lambda: not pid_alive(victim), 3, "the abandoned call stopping", interval=0.05)
         record = session.stats().records[-1]
         assert record.outcome == "timeout"
         assert len(record.attempts) == 1
@@ -104,10 +94,7 @@ def test_silent_session_loses_its_code_and_sends_it_again() -> None:
         (name,) = session.workers()
         folder = session.worker_cache_dir(name)
         assert folder is not None and any(folder.glob("*.zip"))
-        deadline = time.monotonic() + 15
-        while folder.exists():
-            assert time.monotonic() < deadline, "the silent session's code was not dropped"
-            time.sleep(0.1)
+        wait_until(lambda: not folder.exists(), 15, "the silent session's code being dropped")
         assert app.score(board, 2) == 22
         record = session.stats().records[-1]
         assert record.where == name

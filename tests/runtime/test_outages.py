@@ -16,21 +16,22 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+import commands
 import edgeoffload
 from edgeoffload.runtime import LocalCluster
-from edgeoffload.runtime.wire import dask_api
-from edgeoffload.runtime.wire.security import TLSMaterial, make_certificates
+from edgeoffload.runtime.host.procs import pid_alive
+from edgeoffload.runtime.wire.security import make_certificates
+from waiting import pid_in, wait_until
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow]
 
 app = pytest.importorskip("eo_testapp.board")
-APPS = Path(__file__).resolve().parent / "apps"
 OUTAGE = float(os.environ.get("EDGEOFFLOAD_TEST_OUTAGE", "15"))
 
 
@@ -40,58 +41,29 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> float:
-    """Seconds until ``predicate()`` held (AssertionError naming ``what`` after ``timeout``)."""
-    start = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - start < timeout, f"{what} did not happen in {timeout} s"
-        time.sleep(0.1)
-    return time.monotonic() - start
-
-
 class Processes:
     """`edgeoffload` commands started as a user would, each with its own log."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, pythonpath: Path) -> None:
         self.folder = folder
+        self.pythonpath = pythonpath
         self.started: list[subprocess.Popen[str]] = []
 
     def start(self, name: str, *args: str) -> subprocess.Popen[str]:
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(APPS), os.environ.get("PYTHONPATH", "")]),
-        }
-        log = (self.folder / f"{name}.log").open("a")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "edgeoffload", *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        self.started.append(proc)
-        _wait(lambda: "listening at" in self.log(name), 60, f"{name} starting")
-        return proc
+        command = commands.start(args, self.folder / f"{name}.log", self.pythonpath)
+        self.started.append(command.proc)
+        return command.proc
 
     def log(self, name: str) -> str:
-        path = self.folder / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return commands.read_log(self.folder / f"{name}.log")
 
     def stop_all(self) -> None:
-        for proc in reversed(self.started):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.started:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        commands.stop(*reversed(self.started))
 
 
 @pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    procs = Processes(tmp_path)
+def processes(tmp_path: Path, apps_folder: Path) -> Iterator[Processes]:
+    procs = Processes(tmp_path, apps_folder)
     try:
         yield procs
     finally:
@@ -143,17 +115,14 @@ def test_workers_and_sessions_outlive_a_killed_scheduler(
             time.sleep(1.0)
         assert all(w.usable for w in session.stats().workers)
         processes.start("scheduler-again", *scheduler_args)
-        client = TLSMaterial.from_folder(certs, "client")
-        security = dask_api.make_security(client.ca_pem, client.cert_pem, client.key_pem, "client")
-
-        def rejoined() -> bool:
-            names = {e["name"] for e in dask_api.scheduler_workers(address, security).values()}
-            return names == {"w1", "w2"}
-
-        rejoin = _wait(rejoined, 30, "the workers rejoining the scheduler")
-        _wait(lambda: session.pool.scheduler_reachable is True, 30, "the session seeing it back")
+        rejoin = wait_until(
+            lambda: session.pool.listed() == ["w1", "w2"], 30, "the workers rejoining the scheduler"
+        )
+        wait_until(
+            lambda: session.pool.scheduler_reachable is True, 30, "the session seeing it back"
+        )
         processes.start("w3", "worker", "--scheduler", address, "--name", "w3", "--tls", str(certs))
-        _wait(lambda: "w3" in {w.name for w in session.pool.usable()}, 30, "w3 being found")
+        wait_until(lambda: "w3" in {w.name for w in session.pool.usable()}, 30, "w3 being found")
         for _ in range(4):  # w1 and w2 kept this session's code through the outage
             assert app.score(board, 2) == expected
             record = session.stats().records[-1]
@@ -193,8 +162,7 @@ def test_a_frozen_worker_loses_its_call_within_the_liveness_timeout(tmp_path: Pa
         ) as session,
     ):
         future = app.burn_to.submit(str(marker), work)
-        _wait(lambda: marker.exists() and marker.read_text() != "", 20, "the call starting")
-        first = int(marker.read_text())
+        first = pid_in(marker, 20, interval=0.1)
         frozen = _service_of(first, cluster)
         group = os.getpgid(cluster.worker_pids()[frozen] or 0)
         os.killpg(group, signal.SIGSTOP)
@@ -210,14 +178,14 @@ def test_a_frozen_worker_loses_its_call_within_the_liveness_timeout(tmp_path: Pa
         # fault + liveness + the call's own work (+ slack for a busy 2-core machine)
         assert resolved < liveness + work + 3.0, resolved
         thawed = time.monotonic()
-        _wait(
-            lambda: not psutil.pid_exists(first) or psutil.Process(first).status() == "zombie",
+        wait_until(
+            lambda: not pid_alive(first),
             liveness + 3.0,
             "the thawed worker stopping the abandoned call",
         )
         overlap = time.monotonic() - thawed
         assert overlap <= liveness + 1.0
-        _wait(lambda: frozen in {w.name for w in session.pool.usable()}, 20, "the worker back")
+        wait_until(lambda: frozen in {w.name for w in session.pool.usable()}, 20, "the worker back")
 
 
 def _pids_cgroup() -> Path | None:

@@ -6,14 +6,9 @@ The certificate machinery itself is tested in ``tests/runtime/wire/test_security
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import socket
 import ssl
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+import commands
 import edgeoffload
 from edgeoffload.cli import main
 from edgeoffload.errors import OffloadError, SecurityError
@@ -31,45 +27,6 @@ from edgeoffload.runtime.wire.protocol import dumps
 from edgeoffload.runtime.wire.security import TLSMaterial, make_certificates
 
 app = pytest.importorskip("eo_testapp.board")
-APPS = Path(__file__).resolve().parent / "apps"
-
-
-def _start(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """Start an edgeoffload command; wait for its 'listening at ADDRESS' line."""
-    environ = {
-        **os.environ,
-        **(env or {}),
-        "PYTHONPATH": os.pathsep.join([str(APPS), os.environ.get("PYTHONPATH", "")]),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edgeoffload", *args],
-        stdout=subprocess.PIPE,
-        stderr=log.open("w"),
-        text=True,
-        env=environ,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        match = re.search(r"listening at (\S+)", line)
-        if match:
-            proc.address = match.group(1)  # type: ignore[attr-defined]
-            return proc
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    raise AssertionError(f"{args[0]} did not start: {log.read_text()[-2000:]}")
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 class TestCommands:
@@ -106,22 +63,25 @@ class TestCommands:
 
 
 @pytest.fixture(scope="module")
-def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def tls_cluster(
+    tmp_path_factory: pytest.TempPathFactory, apps_folder: Path
+) -> Iterator[tuple[str, Path]]:
     """`edgeoffload scheduler` and `edgeoffload worker` as subprocesses with the certificates
     of `edgeoffload certs`, and two named clients, alice and bob."""
     pytest.importorskip("distributed")
     root = tmp_path_factory.mktemp("tls")
     certs = root / "certs"
     assert main(["certs", str(certs), "--client", "alice", "--client", "bob"]) == 0
-    scheduler = _start(
+    scheduler = commands.start(
         ["scheduler", "--port", "0", "--tls", str(certs), "--no-dashboard"],
         root / "scheduler.log",
+        apps_folder,
     )
     worker = None
     try:
-        address = scheduler.address  # type: ignore[attr-defined]
+        address = scheduler.address
         assert address.startswith("tls://127.0.0.1:")
-        worker = _start(
+        worker = commands.start(
             [
                 "worker",
                 "--scheduler",
@@ -136,12 +96,13 @@ def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
                 "jetson-tx2",
             ],
             root / "worker.log",
+            apps_folder,
         )
         yield address, certs
     finally:
         if worker is not None:
-            _stop(worker)
-        _stop(scheduler)
+            commands.stop(worker.proc)
+        commands.stop(scheduler.proc)
 
 
 @pytest.mark.dask
@@ -245,8 +206,7 @@ class TestTLSCluster:
         assert main(argv) != 0
         from edgeoffload.runtime.wire import dask_api
 
-        client = TLSMaterial.from_folder(certs, "client")
-        security = dask_api.make_security(client.ca_pem, client.cert_pem, client.key_pem, "client")
+        security = dask_api.make_security(TLSMaterial.from_folder(certs, "client"))
         entries = dask_api.scheduler_workers(address, security)
         assert sorted(e["name"] for e in entries.values()) == ["cam1"]
 

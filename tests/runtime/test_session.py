@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 import edgeoffload
 from edgeoffload.errors import RemoteTaskError
 from edgeoffload.runtime import LocalCluster, Session
+from waiting import wait_until
 
 pytestmark = pytest.mark.dask
 
@@ -141,15 +141,6 @@ class TestCodeTransfer:
         assert bundle.size < 20_000
 
 
-def _wait_until(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
-
-
 class TestCache:
     def test_disconnect_empties_the_workers_cache(self, shared_cluster: LocalCluster) -> None:
         """When a client leaves, every worker deletes that client's bundle folder."""
@@ -158,7 +149,11 @@ class TestCache:
             folders = [s.worker_cache_dir(name) for name in s.workers()]
             assert all(f is not None and f.is_dir() for f in folders)
             assert all(any(f.glob("*.zip")) for f in folders if f is not None)
-        assert _wait_until(lambda: not any(f.exists() for f in folders if f is not None))
+        wait_until(
+            lambda: not any(f.exists() for f in folders if f is not None),
+            10.0,
+            "the workers deleting the client's bundle folders",
+        )
 
     def test_tampered_bundle_is_refused(self, shared_cluster: LocalCluster) -> None:
         """A bundle edited in a worker's cache is refused before it runs; the call still

@@ -42,20 +42,22 @@ def diamond() -> TaskGraph:
     )
 
 
-class TestRemainingProblem:
-    def problem(self) -> Problem:
-        return merge_requests([AppRequest("r1", diamond(), "cam1", 0.0, 8.0)], CLUSTER)
+def diamond_problem() -> Problem:
+    """The diamond as one request arriving at cam1 at time 0, with 8 bytes of input."""
+    return merge_requests([AppRequest("r1", diamond(), "cam1", 0.0, 8.0)], CLUSTER)
 
+
+class TestRemainingProblem:
     def test_nothing_left_when_every_output_is_held(self) -> None:
         sub, needed, stubs = remaining_problem(
-            self.problem(), {"r1/d": "edge"}, ["edge"], 1.0, ["r1/d"]
+            diamond_problem(), {"r1/d": "edge"}, ["edge"], 1.0, ["r1/d"]
         )
         assert (sub, needed, stubs) == (None, (), {})
 
     def test_finished_inputs_become_zero_work_tasks_pinned_where_they_are(self) -> None:
         held = {"r1/input": "cam1", "r1/a": "cam1", "r1/b": "cam2"}
         sub, needed, stubs = remaining_problem(
-            self.problem(), held, ["cam1", "cam2"], 2.5, ["r1/d"]
+            diamond_problem(), held, ["cam1", "cam2"], 2.5, ["r1/d"]
         )
         assert sub is not None
         assert needed == ("r1/c", "r1/d")
@@ -72,23 +74,25 @@ class TestRemainingProblem:
     def test_unfinished_tasks_no_output_needs_are_left_out(self) -> None:
         """b's consumer is done, so b need not run again even though its result is lost."""
         held = {"r1/input": "cam1", "r1/a": "cam1", "r1/c": "cam1", "r1/d": "cam1"}
-        graph = self.problem().graph
+        graph = diamond_problem().graph
         outputs = ["r1/d"]
-        sub, needed, _ = remaining_problem(self.problem(), held, ["cam1"], 0.0, outputs)
+        sub, needed, _ = remaining_problem(diamond_problem(), held, ["cam1"], 0.0, outputs)
         assert sub is None and needed == ()
         held.pop("r1/d")
-        sub, needed, stubs = remaining_problem(self.problem(), held, ["cam1"], 0.0, outputs)
+        sub, needed, stubs = remaining_problem(diamond_problem(), held, ["cam1"], 0.0, outputs)
         assert needed == ("r1/b", "r1/d") and set(stubs) == {"r1/a", "r1/c"}
         assert "r1/b" in graph
 
     def test_a_needed_task_pinned_to_a_failed_node_cannot_move(self) -> None:
         with pytest.raises(InfeasibleScheduleError, match="pinned to node 'cam1'"):
-            remaining_problem(self.problem(), {}, ["cam2", "edge"], 1.0, ["r1/d"])
+            remaining_problem(diamond_problem(), {}, ["cam2", "edge"], 1.0, ["r1/d"])
 
     @pytest.mark.parametrize("algorithm", sorted(available_schedulers()))
     def test_every_scheduler_schedules_the_remaining_problem(self, algorithm: str) -> None:
         held = {"r1/input": "cam1", "r1/a": "cam2"}
-        sub, _, _ = remaining_problem(self.problem(), held, ["cam1", "cam2", "edge"], 3.0, ["r1/d"])
+        sub, _, _ = remaining_problem(
+            diamond_problem(), held, ["cam1", "cam2", "edge"], 3.0, ["r1/d"]
+        )
         assert sub is not None
         schedule = get_scheduler(algorithm).schedule(sub)
         validate_schedule(sub, schedule)
@@ -97,7 +101,7 @@ class TestRemainingProblem:
 
 class TestReplan:
     def test_the_rest_is_scheduled_on_the_survivors_from_now(self) -> None:
-        problem = merge_requests([AppRequest("r1", diamond(), "cam1", 0.0, 8.0)], CLUSTER)
+        problem = diamond_problem()
         held = {"r1/input": "cam1", "r1/a": "cam1"}
         plan = replan(problem, get_scheduler("heft"), held, ["cam1", "cam2"], 1.5, ["r1/d"])
         assert plan is not None
@@ -107,13 +111,13 @@ class TestReplan:
         assert min(a.start for a in plan.schedule if a.task in plan.needed) >= 1.5
 
     def test_nothing_to_do_when_the_outputs_are_held(self) -> None:
-        problem = merge_requests([AppRequest("r1", diamond(), "cam1", 0.0, 8.0)], CLUSTER)
+        problem = diamond_problem()
         assert (
             replan(problem, get_scheduler("heft"), {"r1/d": "edge"}, ["edge"], 0.0, ["r1/d"])
             is None
         )
 
     def test_no_survivor_is_infeasible(self) -> None:
-        problem = merge_requests([AppRequest("r1", diamond(), "cam1", 0.0, 8.0)], CLUSTER)
+        problem = diamond_problem()
         with pytest.raises(InfeasibleScheduleError, match="no node"):
             replan(problem, get_scheduler("heft"), {}, [], 0.0, ["r1/d"])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
 from cases import problem_cases
@@ -31,9 +33,11 @@ from edgeoffload.simulation import (
     SimResult,
     simulate,
 )
+from edgeoffload.simulation.batch import ProblemReplanner
+from edgeoffload.simulation.experiment import run_experiment, scheduler_for, sim_config
 from edgeoffload.simulation.records import ReplanRecord
 from edgeoffload.simulation.streams import FrameStream, simulate_stream
-from edgeoffload.workloads.scenarios import load_scenario, scenario_from_dict
+from edgeoffload.workloads.scenarios import Scenario, load_scenario, scenario_from_dict
 
 
 def replan_config(*failures: tuple[NodeId, float], **changes: object) -> SimConfig:
@@ -371,6 +375,85 @@ class TestScheduler:
     def test_an_algorithm_without_the_replan_policy_is_refused(self) -> None:
         with pytest.raises(ModelError, match="replan_algorithm: is for failure_policy 'replan'"):
             SimConfig(failure_policy="rerun", replan_algorithm="heft")
+
+
+class TestReplanner:
+    def test_a_plan_lists_task_node_and_stub_in_run_order(self) -> None:
+        """The engine's plan: (task, node, stub) by run order; the engine finds the times."""
+        problem, _ = diamond()
+        replanner = ProblemReplanner(problem, get_scheduler("heft"))
+        plan = replanner(2.0, {0: 0, 1: 0}, [0, 2])  # a and b held on p; q failed
+        assert plan is not None
+        assert list(plan.entries) == [(0, 0, True), (1, 0, True), (2, 0, False), (3, 0, False)]
+        assert {a.task: (a.node, a.start, a.finish) for a in plan.schedule} == {
+            "a": ("p", 2.0, 2.0),
+            "b": ("p", 2.0, 2.0),
+            "c": ("p", 2.0, 3.0),
+            "d": ("p", 3.0, 4.0),
+        }
+        assert replanner(2.0, {3: 0}, [0, 2]) is None  # the output d is held
+
+
+class TestExperiment:
+    """run_experiment under "replan" re-plans with config.replan_algorithm when it is set."""
+
+    def config(self, replan_algorithm: str) -> tuple[SimConfig, Scenario]:
+        scenario = load_scenario("dhs-paper")
+        config = dataclasses.replace(
+            sim_config(scenario),
+            failures=(NodeFailure("edge", 0.05),),
+            failure_policy="replan",
+            replan_algorithm=replan_algorithm,
+        )
+        return config, scenario
+
+    def test_another_replan_algorithm_than_the_schedules(self) -> None:
+        """PEFT and HEFT schedules, re-planned with HEFT: both runs re-plan and finish,
+        each as simulate() re-planning with the config's algorithm finishes it."""
+        config, scenario = self.config("heft")
+        result = run_experiment(
+            scenario,
+            repetitions=1,
+            conditions=["B-H"],
+            algorithms=["peft", "heft"],
+            config=config,
+        )
+        problem = result.problems["B-H"]
+        traced = dataclasses.replace(config, record_trace=True)
+        for name in ("peft", "heft"):
+            case = result.case("B-H", name)
+            assert case.completed == 1
+            schedule = scheduler_for(name, scenario).schedule(problem)
+            rng = np.random.default_rng([result.seed, 0, 0])
+            direct = simulate(problem, schedule, traced, rng=rng)
+            assert direct.completed and [r.algorithm for r in direct.replans] == ["heft"]
+            assert direct.replans[0].failed == ("edge",) and direct.replans[0].tasks > 0
+            assert case.makespan == direct.makespan > 0.05
+            assert case.latency == direct.mean_latency
+
+    def test_the_replan_algorithm_gets_the_scenarios_parameters(self) -> None:
+        """replan_algorithm "dhs" re-plans with the scenario's DHS (its δ1 and δ2)."""
+        config, scenario = self.config("dhs")
+        result = run_experiment(
+            scenario,
+            repetitions=1,
+            conditions=["B-H"],
+            algorithms=["heft"],
+            config=config,
+        )
+        problem = result.problems["B-H"]
+        schedule = get_scheduler("heft").schedule(problem)
+        direct = simulate(
+            problem,
+            schedule,
+            dataclasses.replace(config, record_trace=True),
+            rng=np.random.default_rng([result.seed, 0, 0]),
+            scheduler=scheduler_for("dhs", scenario),
+        )
+        assert [r.algorithm for r in direct.replans] == ["dhs"]
+        case = result.case("B-H", "heft")
+        assert case.completed == 1
+        assert (case.makespan, case.latency) == (direct.makespan, direct.mean_latency)
 
 
 class TestStreams:

@@ -427,8 +427,8 @@ def _kernel(kernel: str) -> tuple[Any, Any, float]:
 def torch_kernel_speed(kernel: str, seconds: float = 0.2, repeats: int = 3) -> dict[str, Any]:
     """Measure a PyTorch kernel's speed here, FLOP/s: the median of ``repeats`` windows of
     at least ``seconds`` each (the calibration probe for the DNN pipeline; see
-    :func:`~edgeoffload.apps.synthetic.measure_speed`)."""
-    from edgeoffload.apps.synthetic import measure_speed
+    :func:`~edgeoffload.runtime.worker.kernels.measure_speed`)."""
+    from edgeoffload.runtime.worker.kernels import measure_speed
 
     torch, _ = import_torch()
     layer, x, flop = _kernel(kernel)

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgeoffload.model import Problem, Task, TaskGraph
-from edgeoffload.runtime.dag import TaskCall
 from edgeoffload.runtime.worker.kernels import (
     DEFAULT_KERNEL,
     KERNELS,
@@ -29,6 +28,9 @@ from edgeoffload.runtime.worker.kernels import (
     kernel_speed,
     measure_speed,
 )
+
+if TYPE_CHECKING:  # the client layer: not imported by the worker children that run tasks
+    from edgeoffload.runtime.dag import TaskCall
 
 __all__ = [
     "DEFAULT_KERNEL",
@@ -98,6 +100,8 @@ def scale_work(problem: Problem, factor: float) -> Problem:
 def synthetic_calls(problem: Problem) -> dict[str, TaskCall]:
     """A :func:`synthetic_task` call for every task of ``problem``: its work and kind,
     and as output size the largest data of its outgoing dependencies."""
+    from edgeoffload.runtime.dag import TaskCall
+
     graph = problem.graph
     output: dict[str, float] = {}
     for dep in graph.dependencies:

@@ -164,11 +164,6 @@ def _scenario(name: str) -> Any:
     return load_scenario(name)
 
 
-def _security(args: argparse.Namespace) -> Any:
-    """The client's certificate folder (``None``: the per-user folder)."""
-    return args.tls
-
-
 def run_run(args: argparse.Namespace) -> int:
     require_extra("distributed", "runtime")
     require_extra("simpy", "sim")
@@ -191,7 +186,7 @@ def run_run(args: argparse.Namespace) -> int:
     result = run_scenario(
         scenario,
         address=args.cluster,
-        security=_security(args),
+        security=args.tls,
         conditions=args.condition,
         algorithms=algorithms,
         granularity=args.granularity,
@@ -295,10 +290,10 @@ def run_calibrate_cluster(args: argparse.Namespace) -> int:
     if scenario is not None:
         problems = [condition_problem(scenario, c) for c in scenario.condition_names]
         context: Any = scenario_session(
-            scenario, problems, args.cluster, _security(args), args.cores, notes, quotas
+            scenario, problems, args.cluster, args.tls, args.cores, notes, quotas
         )
     else:
-        context = connect(args.cluster, security=_security(args))
+        context = connect(args.cluster, security=args.tls)
     with context as session:
         calibration = calibrate_cluster(
             session,

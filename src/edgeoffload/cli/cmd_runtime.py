@@ -208,26 +208,22 @@ def _certificate_set(folder: Path, hosts: list[str], days: int, overwrite: bool)
     from edgeoffload.runtime.wire.security import (
         CERTIFICATE_FILES,
         CLIENTS_FOLDER,
-        make_certificates,
+        complete_certificates,
     )
 
-    def content(name: str) -> bytes | None:
-        try:
-            return (folder / name).read_bytes() if (folder / name).is_file() else None
-        except OSError:
-            return None
-
-    before = {name: content(name) for name in CERTIFICATE_FILES}
-    files = make_certificates(folder, hosts, days, overwrite=overwrite)
-    kept = [n for n in CERTIFICATE_FILES if before[n] is not None and before[n] == content(n)]
-    for name, path in files.items():
-        console.print(f"{'kept ' if name in kept else 'wrote'} {path}", markup=False)
-    if kept and hosts:
+    written = complete_certificates(folder, hosts, days, overwrite=overwrite)
+    for path in (folder / name for name in CERTIFICATE_FILES):
+        console.print(f"{'wrote' if path in written else 'kept '} {path}", markup=False)
+    if len(written) < len(CERTIFICATE_FILES) and hosts:
         console.print("note: kept certificates keep their hosts (--force makes a new set)")
     clients = folder / CLIENTS_FOLDER
-    ca = files["ca.pem"].read_bytes()
+    ca = (folder / "ca.pem").read_bytes()
     for client in sorted(clients.iterdir()) if overwrite and clients.is_dir() else ():
-        if content(f"{CLIENTS_FOLDER}/{client.name}/ca.pem") != ca:
+        try:
+            current = (client / "ca.pem").read_bytes() == ca
+        except OSError:  # missing or unreadable: not of this CA either
+            current = False
+        if not current:
             console.print(
                 f"note: {client} is of the old CA and no longer works: remake it with "
                 f"'edgeoffload certs {folder} --client {client.name} --force'",

@@ -1,11 +1,14 @@
-"""The order in which a node runs the tasks a schedule gives it: one rule, used everywhere.
+"""The order in which a node runs the tasks a schedule gives it: one rule for every executor.
 
 The list schedulers treat a node as one processor and place each task in a time slot; a
 node that executes a schedule (the simulator's, or a real worker) runs its tasks one after
 another **by scheduled start, then scheduled finish, then topological position** — the
 last key puts a zero-length task before the tasks it feeds when they share an instant.
-The simulator (:mod:`edgeoffload.simulation.batch`) and the runtime's DAG runner both take
-their order from here, so a simulated and a real run of one schedule agree on it.
+The batch simulator (:mod:`edgeoffload.simulation.batch`, re-plans included) and the
+runtime's DAG runner take their order from here, so a simulated and a real run of one
+schedule agree on it. The stream simulator (:mod:`edgeoffload.simulation.streams`) applies
+the same rule with its own sort of each frame's few tasks (plain lists, no arrays); a
+change to the rule must be made there too.
 """
 
 from __future__ import annotations

@@ -19,11 +19,12 @@ from edgeoffload.schedulers.registry import (
     ENTRY_POINT_GROUP,
     SCHEDULERS,
     available_schedulers,
+    check_scheduler_name,
     get_scheduler,
     plugin_errors,
     register_scheduler,
 )
-from edgeoffload.schedulers.replan import Replan, remaining_problem, replan
+from edgeoffload.schedulers.replan import Replan, holder, remaining_problem, replan
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -39,8 +40,10 @@ __all__ = [
     "Replan",
     "Scheduler",
     "available_schedulers",
+    "check_scheduler_name",
     "classify_load",
     "get_scheduler",
+    "holder",
     "plugin_errors",
     "register_scheduler",
     "remaining_problem",

@@ -19,6 +19,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "SCHEDULERS",
     "available_schedulers",
+    "check_scheduler_name",
     "get_scheduler",
     "plugin_errors",
     "register_scheduler",
@@ -77,6 +78,16 @@ def plugin_errors() -> dict[str, str]:
     """Entry points that failed to load, with the reason."""
     _load_plugins()
     return dict(_plugin_errors)
+
+
+def check_scheduler_name(name: str, field: str) -> None:
+    """Raise a :class:`ModelError` about ``field`` if ``name`` is not a usable scheduler.
+
+    The message lists the known schedulers (:func:`available_schedulers`).
+    """
+    known = available_schedulers()
+    if name not in known:
+        raise ModelError(f"unknown scheduler {name!r}; known: {', '.join(sorted(known))}", field)
 
 
 def get_scheduler(name: str, **params: Any) -> Scheduler:

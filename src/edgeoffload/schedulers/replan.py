@@ -2,25 +2,56 @@
 
 When a node fails part-way through a schedule, the tasks that still matter are the
 unfinished ones some wanted output depends on through unfinished tasks; finished results
-that survive on a live node need not be recomputed. :func:`remaining_problem` builds that
-smaller problem and :func:`replan` schedules it with the scheduler that made the first
-plan. Both are pure: the simulator's ``replan`` failure policy
-(:mod:`edgeoffload.simulation`) and the runtime's DAG runner
-(:mod:`edgeoffload.runtime.dag`) apply the same rule, so a simulated failure and a real
-one are handled alike.
+that survive on a live node need not be recomputed. :func:`holder` says which copy of a
+surviving result is used, :func:`remaining_problem` builds that smaller problem and
+:func:`replan` schedules it with the scheduler that made the first plan. All are pure:
+the simulator's ``replan`` failure policy (:mod:`edgeoffload.simulation`) and the
+runtime's DAG runner (:mod:`edgeoffload.runtime.dag`) apply the same rules, so a
+simulated failure and a real one are handled alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from edgeoffload.errors import InfeasibleScheduleError
 from edgeoffload.model import Cluster, Problem, Schedule, Task, TaskGraph, validate_schedule
 from edgeoffload.model.task_graph import NodeId, TaskId
 from edgeoffload.schedulers.base import Scheduler
 
-__all__ = ["Replan", "remaining_problem", "replan"]
+__all__ = ["Replan", "holder", "remaining_problem", "replan"]
+
+N = TypeVar("N", bound=Hashable)
+
+
+def holder(producer: N | None, copies: Collection[N], order: Iterable[N]) -> N | None:
+    """The node whose copy of a finished result a re-plan uses (the ``held`` of
+    :func:`remaining_problem`).
+
+    Parameters
+    ----------
+    producer
+        The node that computed the result (``None`` if unknown).
+    copies
+        The surviving nodes that hold the result (the producer, or peers it was pushed to).
+    order
+        The surviving nodes in cluster order.
+
+    Returns
+    -------
+    The producer when it holds a copy; else the first node of ``order`` that does; ``None``
+    when no survivor holds one.
+
+    Examples
+    --------
+    >>> holder("b", {"a", "b"}, ["a", "b", "c"]), holder("x", {"c", "b"}, ["a", "b", "c"])
+    ('b', 'b')
+    """
+    if producer is not None and producer in copies:
+        return producer
+    return next((n for n in order if n in copies), None)
 
 
 def remaining_problem(
@@ -85,8 +116,9 @@ def remaining_problem(
         return None, (), {}
     if not survivors:
         raise InfeasibleScheduleError("no node of the cluster survived")
+    order = tuple(sorted(needed, key=graph.index))
     stubs: dict[TaskId, NodeId] = {}
-    for task_id in sorted(needed, key=graph.index):
+    for task_id in order:
         task = graph.task(task_id)
         if task.pinned is not None and task.pinned not in survivors:
             raise InfeasibleScheduleError(
@@ -130,7 +162,6 @@ def remaining_problem(
         requests,
         exec_times,
     )
-    order = tuple(t.id for t in graph.tasks if t.id in needed)
     return sub, order, stubs
 
 
@@ -172,11 +203,19 @@ def replan(
     Raises
     ------
     InfeasibleScheduleError
-        The rest cannot run on the survivors (see :func:`remaining_problem`).
+        The rest cannot run on the survivors (see :func:`remaining_problem`), or
+        ``scheduler`` does not apply to it (:meth:`Scheduler.applies_to` gives the reason).
+    InvalidScheduleError
+        The scheduler's plan breaks the remaining problem's rules (a scheduler bug).
     """
     sub, needed, stubs = remaining_problem(problem, held, alive, now, outputs)
     if sub is None:
         return None
+    why = scheduler.applies_to(sub)
+    if why is not None:
+        raise InfeasibleScheduleError(
+            f"scheduler {scheduler.name!r} cannot schedule the rest on the survivors: {why}"
+        )
     new = scheduler.schedule(sub)
     validate_schedule(sub, new)
     return Replan(sub, new, needed, stubs)

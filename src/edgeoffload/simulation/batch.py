@@ -1,8 +1,8 @@
 """Simulate a given schedule of a problem: :func:`simulate`.
 
 Under the ``replan`` failure policy the rest of the problem is re-planned after a failure
-with :func:`~edgeoffload.schedulers.remaining_problem` and a scheduler, the rule the
-runtime's DAG runner applies; :class:`ProblemReplanner` is that step for the engine.
+with :func:`~edgeoffload.schedulers.replan` and a scheduler, the step the runtime's DAG
+runner takes; :class:`ProblemReplanner` is that step for the engine.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from edgeoffload.errors import InfeasibleScheduleError, ModelError, SimulationError
+from edgeoffload.errors import ModelError, SimulationError
 from edgeoffload.model import Problem, Schedule, validate_schedule
 from edgeoffload.model.cluster import Node
 from edgeoffload.model.order import run_sequence
@@ -22,13 +22,12 @@ from edgeoffload.schedulers import (
     Scheduler,
     available_schedulers,
     get_scheduler,
-    remaining_problem,
+    replan,
 )
 from edgeoffload.simulation.config import SimConfig
 from edgeoffload.simulation.engine import TRACE_KINDS, Engine, NewPlan, node_state_times
 from edgeoffload.simulation.records import (
     NodeStats,
-    ReplanRecord,
     RequestResult,
     SimResult,
     TaskTable,
@@ -103,23 +102,20 @@ class ProblemReplanner:
         The problem being simulated.
     scheduler
         The scheduler that re-plans.
-    times
-        The problem's execution times.
 
     Notes
     -----
     A call gets the time of the re-plan (seconds), the finished tasks whose results
     survive with the node holding each, and the surviving nodes (engine numbers). It
-    computes :func:`~edgeoffload.schedulers.remaining_problem` with the problem's exit
-    tasks as the outputs, schedules it, checks the schedule with the validator and
-    returns each node's run order (:func:`~edgeoffload.model.order.run_sequence`), stubs
-    included, or ``None`` when every output is held.
+    re-plans with :func:`~edgeoffload.schedulers.replan` (the problem's exit tasks are
+    the outputs) and returns each node's run order
+    (:func:`~edgeoffload.model.order.run_sequence`), stubs included, or ``None`` when
+    every output is held.
     """
 
-    def __init__(self, problem: Problem, scheduler: Scheduler, times: ExecTimes) -> None:
+    def __init__(self, problem: Problem, scheduler: Scheduler) -> None:
         self.problem = problem
         self.scheduler = scheduler
-        self._times = times
         graph, cluster = problem.graph, problem.cluster
         self._task_ids = [t.id for t in graph.tasks]
         self._node_ids = cluster.node_ids
@@ -143,22 +139,17 @@ class ProblemReplanner:
             The scheduler's plan breaks the remaining problem's rules (a scheduler bug).
         """
         ids, node_ids = self._task_ids, self._node_ids
-        sub, _, stubs = remaining_problem(
+        r = replan(
             self.problem,
+            self.scheduler,
             {ids[i]: node_ids[p] for i, p in held.items()},
             [node_ids[p] for p in alive],
             now,
             self._outputs,
         )
-        if sub is None:
+        if r is None:
             return None
-        why = self.scheduler.applies_to(sub)
-        if why is not None:
-            raise InfeasibleScheduleError(
-                f"scheduler {self.algorithm!r} cannot schedule the rest on the survivors: {why}"
-            )
-        plan = self.scheduler.schedule(sub)
-        validate_schedule(sub, plan)
+        sub, plan, stubs = r.problem, r.schedule, r.stubs
         placed = [plan.assignment(t.id) for t in sub.graph.tasks]
         start = np.fromiter((a.start for a in placed), dtype=float, count=len(placed))
         finish = np.fromiter((a.finish for a in placed), dtype=float, count=len(placed))
@@ -166,11 +157,7 @@ class ProblemReplanner:
         entries = []
         for k in run_sequence(sub.graph, start, finish).tolist():
             a = placed[k]
-            i, q = index(a.task), self._node_index[a.node]
-            if a.task in stubs:
-                entries.append((i, q, 0.0, True))
-            else:
-                entries.append((i, q, float(self._times.row(i)[q]), False))
+            entries.append((index(a.task), self._node_index[a.node], a.task in stubs))
         return NewPlan(tuple(entries), plan)
 
 
@@ -299,7 +286,7 @@ def simulate(
     replanner = None
     if config.failure_policy == "replan" and config.failures:
         chosen = scheduler if scheduler is not None else replan_scheduler(config, schedule)
-        replanner = ProblemReplanner(problem, chosen, times)
+        replanner = ProblemReplanner(problem, chosen)
     engine = Engine(
         cluster.nodes, latency, bandwidth, config, rng, exec_row=times.row, replanner=replanner
     )
@@ -458,16 +445,5 @@ def collect_result(
         transfers=len(engine.x),
         bytes_sent=float(tx_data.sum()),
         events=engine.events,
-        replans=tuple(
-            ReplanRecord(
-                time,
-                tuple(node_ids[p] for p in failed),
-                tasks,
-                reused,
-                algorithm,
-                plan,
-                reason,
-            )
-            for time, failed, tasks, reused, algorithm, plan, reason in engine.replans
-        ),
+        replans=tuple(engine.replans),
     )

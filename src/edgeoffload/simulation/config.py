@@ -14,7 +14,7 @@ from typing import Literal, get_args
 from edgeoffload.errors import ModelError
 from edgeoffload.model.checks import check_id, check_number
 from edgeoffload.model.task_graph import NodeId
-from edgeoffload.schedulers.registry import available_schedulers
+from edgeoffload.schedulers.registry import check_scheduler_name
 from edgeoffload.simulation.variability import NoVariability, Variability
 
 __all__ = [
@@ -231,13 +231,7 @@ class SimConfig:
                     f"is for failure_policy 'replan'; the policy is {self.failure_policy!r}",
                     "replan_algorithm",
                 )
-            known = available_schedulers()
-            if self.replan_algorithm not in known:
-                raise ModelError(
-                    f"unknown scheduler {self.replan_algorithm!r}; known: "
-                    f"{', '.join(sorted(known))}",
-                    "replan_algorithm",
-                )
+            check_scheduler_name(self.replan_algorithm, "replan_algorithm")
 
     @classmethod
     def schedulers_assumptions(cls, **changes: object) -> SimConfig:

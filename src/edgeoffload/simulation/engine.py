@@ -41,7 +41,9 @@ from simpy.events import Timeout
 from edgeoffload.errors import InfeasibleScheduleError, SimulationError
 from edgeoffload.model.cluster import Node
 from edgeoffload.model.schedule import Schedule
+from edgeoffload.schedulers.replan import holder
 from edgeoffload.simulation.config import SimConfig
+from edgeoffload.simulation.records import ReplanRecord
 
 __all__ = ["Engine", "NewPlan", "Replanner", "node_state_times"]
 
@@ -63,15 +65,15 @@ class NewPlan:
     Attributes
     ----------
     entries
-        ``(task, node, seconds, stub)`` in run order (:mod:`edgeoffload.model.order`): task
-        number, node number, the cost model's execution time of the task there (seconds;
-        0 for a stub) and whether the entry is a stub, a finished result that ``node``
+        ``(task, node, stub)`` in run order (:mod:`edgeoffload.model.order`): task number,
+        node number and whether the entry is a stub, a finished result that ``node``
         holds: it runs nothing and sends the result on when the node's queue reaches it.
+        A task runs for the cost model's execution time there (the engine's ``exec_row``).
     schedule
         The plan as the scheduler made it (of the remaining problem), for the records.
     """
 
-    entries: Sequence[tuple[int, int, float, bool]]
+    entries: Sequence[tuple[int, int, bool]]
     schedule: Schedule
 
 
@@ -167,8 +169,8 @@ class Engine:
     rng
         Source of variability draws.
     exec_row
-        For a re-run after a failure: the execution time of task number ``i`` on every
-        node, seconds.
+        For a re-run or a re-plan after a failure: the execution time of task number ``i``
+        on every node, seconds.
     replanner
         For ``failure_policy="replan"``: makes the plan of the rest after a failure.
 
@@ -289,13 +291,11 @@ class Engine:
         self._replanner = replanner
         self._stubs: list[tuple[int, int, int]] = []  # (task, holder node, plan generation)
         self._draining: dict[int, Any] = {}  # running tasks the survivors finish first
-        self._stopped = False  # survivors start nothing while they wait for a re-plan
-        self._window: list[int] = []  # nodes failed since the last plan
+        # nodes failed since the last plan; while there are any, the survivors start
+        # nothing and wait for the re-plan
+        self._window: list[int] = []
         self._replan_off: str | None = None  # why re-planning stopped, if it did
-        # (time, failed nodes, tasks re-planned, results reused, algorithm, schedule, why not)
-        self.replans: list[
-            tuple[float, tuple[int, ...], int, int, str, Schedule | None, str | None]
-        ] = []
+        self.replans: list[ReplanRecord] = []
         for failure in config.failures:
             if failure.node not in self.node_ids:
                 raise SimulationError(f"failure names unknown node {failure.node!r}")
@@ -648,7 +648,7 @@ class Engine:
         self.events += 1
         p = ev._value
         if self.n_alive[p]:
-            self.n_free[p] = self.cores[p] + (_STOP if self._stopped else 0)
+            self.n_free[p] = self.cores[p] + (_STOP if self._window else 0)
             self._try_start(p)
 
     def _on_release(self, ev: Any) -> None:
@@ -752,27 +752,15 @@ class Engine:
             if q < 0:
                 status[t] = FAILED
                 continue
-            best = run_time
-            if status[t] == DONE:
-                r = self.t_req[t]
-                self.r_left[r] += 1
-                self.r_finish[r] = math.nan
             if self._vary:
-                best *= float(self._variability.exec_multipliers(self.rng, 1)[0])
-            node[t] = q
-            self.t_dur[t] = best
-            status[t] = WAITING
-            self.t_finish[t] = math.nan
-            self.t_start[t] = math.nan
-            self.t_moved_gen[t] = self.fail_gen
+                run_time *= float(self._variability.exec_multipliers(self.rng, 1)[0])
+            self._requeue(t, q, run_time, self.fail_gen, now, self.t_pnode[t])
             moved.append(t)
             queue = self.n_queue[q]
             position = bisect_right(
                 queue, self.t_rank[t], lo=self.n_head[q], key=self.t_rank.__getitem__
             )
             queue.insert(position, t)
-            if self.trace is not None:
-                self.trace.append((now, T_MOVE, self.t_pnode[t], t, q, 0.0))
         # inputs: count them again, and re-send those that exist on a surviving node
         touched: set[int] = set()
         sends: dict[tuple[int, int], list[Any]] = {}
@@ -826,10 +814,9 @@ class Engine:
         if self._replan_off is not None:
             return  # an earlier re-plan was impossible: the run goes on as under "fail"
         alive = self.n_alive
-        if not self._stopped:
+        if not self._window:  # the first failure since the last plan: stop the survivors
             if self._outputs_done():
                 return  # every output was computed: the run was over, nothing to re-plan
-            self._stopped = True
             for q in range(self._n_nodes):
                 if alive[q]:
                     self.n_free[q] += _STOP
@@ -862,33 +849,36 @@ class Engine:
     def _held(self, now: float) -> dict[int, int]:
         """Each finished task whose result survives, and the node holding it.
 
-        The producer when it is alive; else the first surviving node (in cluster order)
-        that a transfer of the result had reached by ``now`` (the runtime's rule: results
-        pushed to a peer are held there too).
+        The runtime's rule (:func:`~edgeoffload.schedulers.holder`): the producer when it
+        is alive; else the first surviving node (in cluster order) that a transfer of the
+        result had reached by ``now`` (results pushed to a peer are held there too).
         """
         held: dict[int, int] = {}
         alive, node = self.n_alive, self.t_node
-        orphans: set[int] = set()
+        copies: dict[int, set[int]] = {}  # results whose producer failed: their receivers
         for i, status in enumerate(self.t_status):
             if status == DONE:
                 if alive[node[i]]:
                     held[i] = node[i]
                 else:
-                    orphans.add(i)
-        if orphans:
+                    copies[i] = set()
+        if copies:
             x_end = self.x_end
             for k, (_, q, _, _, _, _, i) in enumerate(self.x):
-                if i in orphans and alive[q] and x_end[k] <= now:  # nan: not arrived
-                    h = held.get(i)
-                    if h is None or q < h:
-                        held[i] = q
+                if i in copies and alive[q] and x_end[k] <= now:  # nan: not arrived
+                    copies[i].add(q)
+            survivors = [q for q in range(self._n_nodes) if alive[q]]
+            for i, nodes in copies.items():
+                h = holder(node[i], nodes, survivors)
+                if h is not None:
+                    held[i] = h
         return held
 
     def _replan(self) -> None:
         """Plan the rest on the survivors and run it; or go on as under "fail" if impossible."""
         now = self.env.now
         failed = tuple(self._window)
-        self._window = []
+        self._window = []  # the survivors are no longer stopped (n_free follows below)
         alive = [q for q in range(self._n_nodes) if self.n_alive[q]]
         replanner = self._replanner
         if replanner is None:  # pragma: no cover - refused by the constructor
@@ -897,11 +887,20 @@ class Engine:
             plan = replanner(now, self._held(now), alive)
         except InfeasibleScheduleError as exc:
             self._replan_off = str(exc)
-            self.replans.append((now, failed, 0, 0, replanner.algorithm, None, str(exc)))
+            self.replans.append(
+                ReplanRecord(
+                    now,
+                    tuple(self.node_ids[p] for p in failed),
+                    0,
+                    0,
+                    replanner.algorithm,
+                    None,
+                    str(exc),
+                )
+            )
             plan = None
         if plan is not None:
             self._install(plan, now, failed, replanner.algorithm)
-        self._stopped = False
         for q in alive:
             self.n_free[q] -= _STOP
         for q in alive:
@@ -909,47 +908,70 @@ class Engine:
 
     def _install(self, plan: NewPlan, now: float, failed: tuple[int, ...], algorithm: str) -> None:
         """Replace the survivors' queues by ``plan``'s (the survivors are idle now)."""
+        exec_row = self._exec_row
+        if exec_row is None:  # pragma: no cover - simulate() always gives it
+            raise SimulationError("internal: re-planning needs the execution times")
         self.fail_gen += 1  # transfers sent before now no longer count for re-planned tasks
         gen = self.fail_gen
         for q in range(self._n_nodes):
             if self.n_alive[q]:
                 self.n_queue[q] = []
                 self.n_head[q] = 0
-        runs = [e for e in plan.entries if not e[3]]
+        runs = sum(1 for e in plan.entries if not e[2])
         mult: list[float] = []
         if self._vary:
-            mult = self._variability.exec_multipliers(self.rng, len(runs)).tolist()
+            mult = self._variability.exec_multipliers(self.rng, runs).tolist()
         preds = self._predecessors()
-        node, status, queues = self.t_node, self.t_status, self.n_queue
+        queues = self.n_queue
         if self.trace is not None:
             self.trace.append((now, T_REPLAN, failed[-1], -1, -1, 0.0))
         k = 0
         stubs = 0
-        for i, q, seconds, stub in plan.entries:
+        for i, q, stub in plan.entries:
             if stub:
                 queues[q].append(-1 - len(self._stubs))
                 self._stubs.append((i, q, gen))
                 stubs += 1
                 continue
-            r = self.t_req[i]
-            if status[i] == DONE:  # its result was lost: the request is unfinished again
-                self.r_left[r] += 1
-                self.r_finish[r] = math.nan
-            if self.trace is not None:
-                self.trace.append((now, T_MOVE, node[i], i, q, 0.0))
-            node[i] = q
-            self.t_dur[i] = seconds * mult[k] if mult else seconds
+            seconds = float(exec_row(i)[q])
+            self._requeue(i, q, seconds * mult[k] if mult else seconds, gen, now, self.t_node[i])
             k += 1
-            status[i] = WAITING
-            self.t_start[i] = math.nan
-            self.t_finish[i] = math.nan
-            self.t_ev[i] = None
-            self.t_moved_gen[i] = gen
             self.t_rank[i] = self._next_rank
             self._next_rank += 1
-            self.t_pending[i] = len(preds[i]) + (0 if self.r_released[r] else 1)
+            self.t_pending[i] = len(preds[i]) + (0 if self.r_released[self.t_req[i]] else 1)
             queues[q].append(i)
-        self.replans.append((now, failed, len(runs), stubs, algorithm, plan.schedule, None))
+        self.replans.append(
+            ReplanRecord(
+                now,
+                tuple(self.node_ids[p] for p in failed),
+                runs,
+                stubs,
+                algorithm,
+                plan.schedule,
+            )
+        )
+
+    def _requeue(
+        self, t: int, q: int, seconds: float, gen: int, now: float, trace_from: int
+    ) -> None:
+        """Make task ``t`` wait to run again, on node ``q`` for ``seconds`` (variability
+        applied), as moved in failure generation ``gen``; the caller puts it in ``q``'s
+        queue and counts its inputs. A finished task's request is unfinished again (the
+        result was lost). The trace shows the move from node ``trace_from``.
+        """
+        if self.t_status[t] == DONE:
+            r = self.t_req[t]
+            self.r_left[r] += 1
+            self.r_finish[r] = math.nan
+        if self.trace is not None:
+            self.trace.append((now, T_MOVE, trace_from, t, q, 0.0))
+        self.t_node[t] = q
+        self.t_dur[t] = seconds
+        self.t_status[t] = WAITING
+        self.t_start[t] = math.nan
+        self.t_finish[t] = math.nan
+        self.t_ev[t] = None
+        self.t_moved_gen[t] = gen
 
     def _fire_stub(self, s: int) -> None:
         """Stub ``s`` reached the head of its node's queue: send its result on.

@@ -19,7 +19,7 @@ import numpy as np
 
 from edgeoffload.errors import ModelError
 from edgeoffload.model import Problem, Schedule, request_outcomes, validate_schedule
-from edgeoffload.schedulers import LoadClass, Scheduler, available_schedulers, classify_load
+from edgeoffload.schedulers import LoadClass, Scheduler, check_scheduler_name, classify_load
 from edgeoffload.schedulers import get_scheduler as _get_scheduler
 from edgeoffload.simulation.batch import simulate
 from edgeoffload.simulation.config import Medium, Network, NodeFailure, SimConfig
@@ -75,13 +75,8 @@ PAPER = PaperFigures(
 
 def check_algorithms(names: Sequence[str], where: str = "algorithms") -> None:
     """Raise a :class:`ModelError` naming the first unknown scheduler in ``names``."""
-    known = available_schedulers()
     for k, name in enumerate(names):
-        if name not in known:
-            raise ModelError(
-                f"unknown scheduler {name!r}; known: {', '.join(sorted(known))}",
-                f"{where}[{k}]",
-            )
+        check_scheduler_name(name, f"{where}[{k}]")
 
 
 def scheduler_for(name: str, scenario: Scenario) -> Scheduler:
@@ -317,6 +312,14 @@ def run_experiment(
             schedule = scheduler.schedule(problem)
             validate_schedule(problem, schedule)
             schedules[name] = schedule
+        # under "replan": the scheduler that re-plans, with the scenario's parameters —
+        # config.replan_algorithm if set, else the algorithm that made the schedule
+        replanners: dict[str, Scheduler | None] = dict.fromkeys(algos)
+        if config.failure_policy == "replan":
+            chosen = config.replan_algorithm
+            other = None if chosen is None else scheduler_for(chosen, scenario)
+            for name in algos:
+                replanners[name] = schedulers[name] if chosen in (None, name) else other
         runs: dict[str, list[SimResult]] = {name: [] for name in algos}
         for rep in range(reps):
             for name in algos:
@@ -330,7 +333,7 @@ def run_experiment(
                         schedules[name],
                         run_config,
                         rng=rng,
-                        scheduler=schedulers[name] if config.failure_policy == "replan" else None,
+                        scheduler=replanners[name],
                     )
                 )
             done += 1

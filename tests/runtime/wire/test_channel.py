@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from edgeoffload.errors import OffloadTimeoutError, SecurityError, WorkerUnavailableError
+from edgeoffload.runtime.wire.addresses import split_address
 from edgeoffload.runtime.wire.channel import (
     ChannelClient,
     ChannelServer,
@@ -31,10 +32,10 @@ from edgeoffload.runtime.wire.channel import (
     Exchange,
     PeerSilentError,
     channel_request,
-    split_address,
 )
 from edgeoffload.runtime.wire.protocol import Reader, recv_message, send_message
 from edgeoffload.runtime.wire.security import make_certificates
+from waiting import wait_until
 
 Handler = Callable[[Exchange], tuple[dict[str, Any], list[Any]]]
 Serve = Callable[..., ChannelServer]
@@ -101,16 +102,6 @@ def serve() -> Iterator[Serve]:
     yield start
     for server in servers:
         server.close()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll a condition the test cannot be told about (another process's sockets)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def closed_by_server(sock: socket.socket, timeout: float) -> float:
@@ -207,7 +198,12 @@ def test_poll_selector_serves_the_same(
         server = serve(context=context)
         client = ChannelClient(server.address, client_ctx)
         for n in range(5):
-            assert wait_until(lambda s=server: s.stats()["active"] == 0)  # parked, not lingering
+            wait_until(  # parked, not lingering
+                lambda s=server: s.stats()["active"] == 0,
+                5.0,
+                "the connection parking",
+                interval=0.01,
+            )
             reply, frames, _, _ = client.request({"op": "ping", "n": n}, [b"x" * 100_000], 10.0)
             assert reply["echo"]["n"] == n and bytes(frames[0]) == b"x" * 100_000
         client.close()
@@ -248,7 +244,12 @@ def test_flood_of_idle_connections_does_not_stop_the_server(serve: Serve, certs:
     try:
         assert flood.stdout is not None and flood.stdin is not None
         assert flood.stdout.readline().strip() == "2000"
-        assert wait_until(lambda: server.stats()["accepted"] >= 2001)
+        wait_until(
+            lambda: server.stats()["accepted"] >= 2001,
+            5.0,
+            "2001 connections accepted",
+            interval=0.01,
+        )
         start = time.monotonic()
         client = ChannelClient(server.address, client_context(certs))
         _, frames, _, _ = client.request({"op": "ping"}, [b"during"], 10.0)
@@ -269,7 +270,7 @@ def test_flood_of_idle_connections_does_not_stop_the_server(serve: Serve, certs:
     client = ChannelClient(server.address, client_context(certs))
     assert client.request({"op": "ping"}, (), 5.0)[0]["status"] == "ok"
     client.close()
-    assert wait_until(lambda: server.stats()["pending"] == 0)
+    wait_until(lambda: server.stats()["pending"] == 0, 5.0, "no connection pending", interval=0.01)
 
 
 def test_thread_that_cannot_start_closes_only_its_connection(
@@ -324,7 +325,9 @@ def test_oldest_pending_connections_are_closed_first(serve: Serve, certs: Path) 
     server = serve(context=server_context(certs), max_pending=4)
     socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(6)]
     try:
-        assert wait_until(lambda: server.stats()["accepted"] == 6)
+        wait_until(
+            lambda: server.stats()["accepted"] == 6, 5.0, "6 connections accepted", interval=0.01
+        )
         assert closed_by_server(socks[0], 2.0) < 2.0
         assert closed_by_server(socks[1], 2.0) < 2.0
         assert server.stats()["evicted"] == 2 and server.stats()["pending"] == 4
@@ -347,7 +350,7 @@ def test_connections_beyond_max_connections_are_closed(serve: Serve) -> None:
     stats = server.stats()
     assert stats["established"] == 2 and stats["refused_full"] == 1
     clients[0].close()
-    assert wait_until(lambda: server.stats()["established"] == 1)
+    wait_until(lambda: server.stats()["established"] == 1, 5.0, "1 connection left", interval=0.01)
     assert clients[2].request({"op": "ping"}, (), 5.0)[0]["status"] == "ok"
     for client in clients:
         client.close()
@@ -367,7 +370,12 @@ def test_unauthenticated_clients_are_refused(
     with pytest.raises((SecurityError, WorkerUnavailableError)):
         channel_request(stranger, "w1", {"op": "ping"}, (), 5.0)
     stranger.close()
-    assert wait_until(lambda: server.stats()["handshake_failures"] == 1)
+    wait_until(
+        lambda: server.stats()["handshake_failures"] == 1,
+        5.0,
+        "the handshake failing",
+        interval=0.01,
+    )
     client = ChannelClient(server.address, client_context(certs))
     assert client.request({"op": "ping"}, (), 5.0)[0]["status"] == "ok"
     client.close()
@@ -391,7 +399,9 @@ def test_verify_peer_refusing_closes_the_connection(serve: Serve, certs: Path) -
     with pytest.raises(SecurityError, match="not a worker"):
         channel_request(client, "w1", {"op": "ping"}, (), 5.0)
     assert seen == [der(certs / "worker.pem")]
-    assert wait_until(lambda: server.stats()["established"] == 0)
+    wait_until(
+        lambda: server.stats()["established"] == 0, 5.0, "the connection closing", interval=0.01
+    )
     assert calls == [] and server.stats()["accepted"] == 1
     client.close()
 
@@ -602,7 +612,9 @@ def test_out_of_descriptors_the_loop_evicts_and_goes_on(serve: Serve, certs: Pat
         assert flood.stdout is not None and flood.stdin is not None
         resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 8, hard))
         assert flood.stdout.readline().strip() == "40"
-        assert wait_until(lambda: server.stats()["accepted"] >= 40)
+        wait_until(
+            lambda: server.stats()["accepted"] >= 40, 5.0, "40 connections accepted", interval=0.01
+        )
         assert server.stats()["evicted"] > 0 and server.stats()["pending"] < 40
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -78,7 +78,7 @@ def test_security_accepts_pem_text_and_requires_client_certificates() -> None:
     from edgeoffload.runtime.wire.security import ephemeral_material
 
     material = ephemeral_material()["client"]
-    security = make_security(material.ca_pem, material.cert_pem, material.key_pem, "client")
+    security = make_security(material)
     for args in (security.get_connection_args("client"), security.get_listen_args("worker")):
         context = args["ssl_context"]
         assert isinstance(context, ssl.SSLContext)
@@ -93,10 +93,7 @@ def test_a_live_scheduler_lists_an_advertised_worker() -> None:
     from edgeoffload.runtime.wire.security import ephemeral_material, identity_from_der
 
     material = ephemeral_material()
-    securities = {
-        role: dask_api.make_security(m.ca_pem, m.cert_pem, m.key_pem, role)
-        for role, m in material.items()
-    }
+    securities = {role: dask_api.make_security(m) for role, m in material.items()}
 
     def admit(der: bytes | None) -> str | None:
         role = identity_from_der(der).role if der else None

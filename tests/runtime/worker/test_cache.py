@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edgeoffload.errors import BundleError
-from edgeoffload.runtime.wire.bundles import MANIFEST_NAME, Bundle, build_bundle
+from edgeoffload.runtime.wire.bundles import MANIFEST_NAME, Bundle
 from edgeoffload.runtime.worker.cache import CodeStore, owner_key
 from worker_bundles import variant
 
@@ -22,11 +22,6 @@ def store(tmp_path: Path) -> Iterator[CodeStore]:
     s = CodeStore("unit", base=tmp_path)
     yield s
     s.close()
-
-
-@pytest.fixture(scope="module")
-def bundle() -> Bundle:
-    return build_bundle("eo_workerapp.calls")
 
 
 class TestPut:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import importlib
 import json
+import math
 import operator
 import threading
 import time
@@ -424,6 +425,37 @@ def test_a_malformed_plan_is_refused_naming_the_field(net: FakeNet) -> None:
     assert reply["status"] == "refused"
     assert "dag_plan.tasks[0].payload" in reply["error"]
     assert reply["error"].startswith("worker w1: ")
+
+
+def test_a_send_entry_must_be_a_node_and_when_it_is_needed(net: FakeNet) -> None:
+    """A bare node name in ``send`` is refused as malformed: the session always sends
+    ``[node, needed]``."""
+    w1 = start(net, "w1", FakeRunner())
+    message, frames = plan("w1", [{"id": "a", "fn": operator.add, "args": (1, 2)}])
+    message.tasks[0]["send"] = ["w2"]
+    reply = call(w1, message, frames)
+    assert reply["status"] == "refused"
+    assert reply["error"].startswith("worker w1: ")
+    assert reply["error"].endswith(
+        "dag_plan.tasks[0].send: must be a list of [node, needed], got 'w2'"
+    )
+
+
+@pytest.mark.parametrize("field", ["release", "needed"])
+def test_a_time_that_is_not_finite_is_refused(net: FakeNet, field: str) -> None:
+    """A NaN or infinite release or push time is refused, as the wire refuses any
+    non-finite float: it would start a task at once or break the push order."""
+    w1 = start(net, "w1", FakeRunner())
+    message, frames = plan("w1", [{"id": "a", "fn": operator.add, "args": (1, 2)}])
+    if field == "release":
+        message.tasks[0]["release"] = math.nan
+        expected = "dag_plan.tasks[0].release: must be a number of seconds, got nan"
+    else:
+        message.tasks[0]["send"] = [["w2", math.inf]]
+        expected = "dag_plan.tasks[0].send: must be a list of [node, needed], got ['w2', inf]"
+    reply = call(w1, message, frames)
+    assert reply["status"] == "refused"
+    assert reply["error"].endswith(expected)
 
 
 def test_a_push_to_a_dead_peer_is_reported_after_three_attempts(net: FakeNet) -> None:

@@ -80,7 +80,7 @@ def test_chain_runs_in_plan_order_after_go() -> None:
     """A first plan waits for go; then each task starts when the previous one finished,
     with its predecessor's frames as input, and the records say so in order."""
     a, b = task("a"), task("b", inputs=["a"])
-    state = DagRunState("alice", "r1")
+    state = DagRunState("alice")
     assert state.handle(PlanReceived(plan(1, a, b), now=10.0)) == [Notify()]
     assert state.wait_reply(1) is None
     assert state.handle(Go(1, t0=10.0, now=10.0)) == [StartTask(1, "a", job(a))]
@@ -105,7 +105,7 @@ def test_fork_pushes_to_every_consumer_node_earliest_needed_first() -> None:
     """A finished result is pushed to each node needing it, the earliest-needed first; a
     node without an address and a failed push show in push_failed, transfers are kept."""
     a = task("a", send=[("n2", 5.0), ("n3", 1.0), ("n9", 2.0)])
-    state = DagRunState("alice", "r1")
+    state = DagRunState("alice")
     assert state.handle(PlanReceived(plan(1, a, task("b"), t0=0.0), now=0.0)) == [
         Notify(),
         StartTask(1, "a", job(a)),
@@ -137,7 +137,7 @@ def test_release_time_gates_the_start() -> None:
     """A task does not start before t0 + release: the machine asks to be woken then, once,
     and starts it on the tick that reaches it."""
     a = task("a", release=2.0)
-    state = DagRunState("alice", "r1")
+    state = DagRunState("alice")
     state.handle(PlanReceived(plan(1, a), now=100.0))
     assert state.handle(Go(1, t0=100.0, now=100.5)) == [WakeAt(102.0)]
     assert state.handle(ResultArrived("other", [b"x"], now=100.7)) == []  # asked already
@@ -148,7 +148,7 @@ def test_release_time_gates_the_start() -> None:
 def test_a_result_that_arrives_before_its_plan_is_kept() -> None:
     """A pushed result is held even before the plan that needs it, which then starts at
     once; collect reports its arrival and returns its frames as held."""
-    state = DagRunState("alice", "r1")
+    state = DagRunState("alice")
     frames = [bytearray(b"pickle"), bytearray(b"buffer!")]
     assert state.handle(ResultArrived("x", frames, now=5.0)) == []
     assert state.held() == ["x"]
@@ -166,7 +166,7 @@ def test_a_failing_task_ends_the_epoch_with_its_error() -> None:
     """A failed task ends its epoch: nothing after it starts, and the wait reply carries
     its error, the task's id and the pickled exception."""
     a, b = task("a"), task("b")
-    state = DagRunState("alice", "r1")
+    state = DagRunState("alice")
     state.handle(PlanReceived(plan(1, a, b, t0=0.0), now=0.0))
     assert state.handle(TaskFailed(1, "a", ERROR, [b"exc"], 0.0, 0.5)) == [Notify()]
     reply, frames = state.wait_reply(1) or ({}, [])
@@ -183,7 +183,7 @@ def test_a_failing_task_ends_the_epoch_with_its_error() -> None:
 def test_a_lost_task_is_started_once_more_then_fails() -> None:
     """A task whose process died starts again once; a second loss ends the epoch."""
     a = task("a")
-    state = DagRunState("alice", "r1")
+    state = DagRunState("alice")
     state.handle(PlanReceived(plan(1, a, t0=0.0), now=0.0))
     assert state.handle(TaskLost(1, "a", ERROR, [], 0.0, 0.1)) == [StartTask(1, "a", job(a))]
     assert state.status(1) == "running"
@@ -195,7 +195,7 @@ def test_stop_lets_the_running_task_finish_and_starts_nothing_more() -> None:
     """A stop during a task: it finishes, its result is held and pushed, the epoch stops
     without starting the next task."""
     a, b = task("a", send=[("n2", 1.0)]), task("b")
-    state = DagRunState("alice", "r1")
+    state = DagRunState("alice")
     state.handle(PlanReceived(plan(1, a, b, t0=0.0), now=0.0))
     assert state.handle(StopRequested(1)) == []
     assert state.status(1) == "running"
@@ -209,7 +209,7 @@ def test_stop_lets_the_running_task_finish_and_starts_nothing_more() -> None:
 def test_an_overdue_stop_cancels_the_running_task() -> None:
     """When the stop's wait runs out the running job is cancelled, the epoch stops at once
     and the cancellation's late report changes nothing."""
-    state = DagRunState("alice", "r1")
+    state = DagRunState("alice")
     state.handle(PlanReceived(plan(1, task("a"), task("b"), t0=0.0), now=0.0))
     state.handle(StopRequested(1))
     assert state.handle(StopOverdue(1)) == [CancelTask(1, "a"), Notify()]
@@ -220,7 +220,7 @@ def test_an_overdue_stop_cancels_the_running_task() -> None:
 
 def test_a_cancel_nobody_asked_for_is_an_error() -> None:
     """A job cancelled without a stop ends the epoch with the error the shell gave."""
-    state = DagRunState("alice", "r1")
+    state = DagRunState("alice")
     state.handle(PlanReceived(plan(1, task("a"), t0=0.0), now=0.0))
     assert state.handle(TaskCancelled(1, "a", ERROR, [], 0.0, 1.0)) == [Notify()]
     assert state.status_reply(1)[0]["status"] == "error"
@@ -229,7 +229,7 @@ def test_a_cancel_nobody_asked_for_is_an_error() -> None:
 def test_a_replan_is_a_new_epoch_keeping_held_results() -> None:
     """After a stop a new plan is accepted: held results stay (and feed its tasks), push
     failures are cleared, forward entries push held results on, an unheld one fails."""
-    state = DagRunState("alice", "r1")
+    state = DagRunState("alice")
     state.handle(PlanReceived(plan(1, task("a", send=[("n2", 1.0)]), task("x"), t0=0.0), 0.0))
     state.handle(StopRequested(1))
     state.handle(TaskFinished(1, "a", [b"ra"], 0.0, 1.0))
@@ -252,7 +252,7 @@ def test_a_replan_is_a_new_epoch_keeping_held_results() -> None:
 
 def test_duplicate_results_are_ignored() -> None:
     """Only the first result of a task is accepted; a second is reported and dropped."""
-    state = DagRunState("alice", "r1")
+    state = DagRunState("alice")
     assert state.handle(ResultArrived("x", [b"first"], now=1.0)) == []
     assert state.handle(ResultArrived("x", [b"second!"], now=2.0)) == [DuplicateResult("x")]
     assert state.result("x") == [b"first"]
@@ -262,7 +262,7 @@ def test_duplicate_results_are_ignored() -> None:
 def test_a_plan_while_an_epoch_runs_is_refused() -> None:
     """A new plan while the epoch runs is refused, leaving that epoch as it was; a go for
     an epoch that is not here is refused too."""
-    state = DagRunState("alice", "r1")
+    state = DagRunState("alice")
     state.handle(PlanReceived(plan(1, task("a"), t0=0.0), now=0.0))
     assert state.handle(PlanReceived(plan(2, task("b"), t0=0.0), now=0.5)) == [
         Refuse("epoch 1 still runs")
@@ -275,7 +275,7 @@ def test_a_plan_while_an_epoch_runs_is_refused() -> None:
 def test_release_cancels_the_running_task_and_forgets_everything() -> None:
     """A release cancels the running job, drops the held results and ignores later
     events."""
-    state = DagRunState("alice", "r1")
+    state = DagRunState("alice")
     state.handle(ResultArrived("x", [b"rx"], now=0.0))
     state.handle(PlanReceived(plan(1, task("a"), t0=0.0), now=0.0))
     assert state.handle(Released()) == [CancelTask(1, "a"), Notify()]

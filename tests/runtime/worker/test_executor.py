@@ -18,7 +18,8 @@ import psutil
 import pytest
 
 from edgeoffload.errors import OffloadError
-from edgeoffload.runtime.wire.bundles import Bundle, build_bundle
+from edgeoffload.runtime.host.procs import pid_alive
+from edgeoffload.runtime.wire.bundles import Bundle
 from edgeoffload.runtime.wire.protocol import client_module_name, dumps, loads
 from edgeoffload.runtime.worker.cache import CodeStore, owner_key
 from edgeoffload.runtime.worker.executor import ExecutorPool
@@ -56,17 +57,9 @@ def gone(pids: list[int], timeout: float) -> list[int]:
             select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
         finally:
             os.close(fd)
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                left.append(pid)
-        except psutil.NoSuchProcess:
-            pass
+        if pid_alive(pid):
+            left.append(pid)
     return left
-
-
-@pytest.fixture(scope="module")
-def bundle() -> Bundle:
-    return build_bundle(CALLS)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from edgeoffload.errors import BundleError
-from edgeoffload.runtime.wire.bundles import Bundle, build_bundle
+from edgeoffload.runtime.wire.bundles import Bundle
 from edgeoffload.runtime.wire.ops import OFFLOADED_MARK
 from edgeoffload.runtime.wire.protocol import client_module_name, dumps, loads
 from edgeoffload.runtime.worker.cache import CodeStore
@@ -25,11 +25,6 @@ from edgeoffload.runtime.worker.loader import (
     unload_owner,
 )
 from worker_bundles import CALLS, variant
-
-
-@pytest.fixture(scope="module")
-def bundle() -> Bundle:
-    return build_bundle(CALLS)
 
 
 @pytest.fixture

@@ -217,10 +217,6 @@ class LocalCluster:
         """The scheduler's process id."""
         return self._scheduler.pid
 
-    def kill_worker(self, name: str, sig: int = 9) -> None:
-        """Send ``sig`` to worker ``name``'s process now (its nanny starts it again)."""
-        self._workers[name].kill(sig)
-
     def free_restarted_workers(self) -> None:
         """Keep workers out of this process's CPU quota when their nanny restarts them.
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import ssl
-import statistics
 import sys
 import threading
 import time
@@ -36,8 +34,6 @@ from typing import Any
 from edgeoffload.errors import (
     BundleError,
     OffloadError,
-    OffloadTimeoutError,
-    SecurityError,
     WorkerUnavailableError,
 )
 from edgeoffload.model.cluster import Node
@@ -53,8 +49,6 @@ from edgeoffload.runtime.wire.bundles import (
 )
 from edgeoffload.runtime.wire.channel import (
     ChannelClient,
-    DeadlineError,
-    PeerSilentError,
     channel_request,
 )
 from edgeoffload.runtime.wire.errors import rebuild_exception
@@ -166,11 +160,7 @@ class WorkerPool:
         self.probe_work = probe_work
         self.liveness = liveness
         self.ssl_context = material.client_context() if material is not None else None
-        self._dask_security = (
-            dask_api.make_security(material.ca_pem, material.cert_pem, material.key_pem, "client")
-            if material is not None
-            else None
-        )
+        self._dask_security = dask_api.make_security(material)
         self._on_probe = on_probe
         self._on_lost = on_lost
         self._lock = threading.RLock()
@@ -521,21 +511,11 @@ class WorkerPool:
         SecurityError
             TLS failed.
         """
+        timeout = None if deadline is None else deadline - time.monotonic()
         channel = self.channel_for(worker)
-        try:
-            return channel.call(header, frames, liveness=self.liveness, deadline=deadline)
-        except DeadlineError as exc:
-            raise OffloadTimeoutError(
-                f"worker {worker.name}: the call passed its deadline ({exc})"
-            ) from exc
-        except PeerSilentError as exc:
-            raise WorkerUnavailableError(f"worker {worker.name}: {exc}") from exc
-        except ssl.SSLError as exc:
-            raise SecurityError(f"worker {worker.name}: TLS failed: {exc}") from exc
-        except (OSError, ConnectionError) as exc:
-            raise WorkerUnavailableError(
-                f"worker {worker.name}: {type(exc).__name__}: {exc}"
-            ) from exc
+        return channel_request(
+            channel, worker.name, header, frames, timeout, liveness=self.liveness
+        )
 
     def channel_request(
         self,
@@ -556,20 +536,13 @@ class WorkerPool:
         """Round trip (median of 5 after a warm-up), bandwidth (256 KB, best of 3) and the
         probe benchmark's time on ``worker``; kept as :attr:`PoolWorker.probe`."""
         ping = Ping(session=self.session).header()
-        self.request(worker, ping, [], CONTROL_TIMEOUT)  # connect, handshake
-        rtts = []
-        for _ in range(5):
-            start = time.perf_counter()
-            self.request(worker, ping, [], CONTROL_TIMEOUT)
-            rtts.append(time.perf_counter() - start)
-        rtt = statistics.median(rtts)
-        blob = bytes(256 * 1024)
-        best = math.inf
-        for _ in range(3):
-            start = time.perf_counter()
-            self.request(worker, ping, [blob], CONTROL_TIMEOUT)
-            best = min(best, time.perf_counter() - start)
-        bandwidth = min(len(blob) / max(best - min(rtts), 1e-6), 1e11)
+
+        def send(frames: list[bytes]) -> None:
+            self.request(worker, ping, frames, CONTROL_TIMEOUT)
+
+        link = measure_link(send, pings=5, repeats=3, min_seconds=0.0)  # 256 KB, one size
+        rtt = link["rtt"]
+        bandwidth = min(link["size"] / max(link["seconds"] - link["rtt_min"], 1e-6), 1e11)
         message = ProbeMessage(session=self.session, work=self.probe_work)
         reply, _ = self.channel_request(worker, message.header(), (), CONTROL_TIMEOUT)
         probe = Probe(float(reply["seconds"]), rtt, bandwidth, worker.nthreads)

@@ -32,10 +32,11 @@ How it runs (see docs/dag-execution.md)
    transfer is one hop from producer to consumer.
 4. The session follows the workers (a long poll on each); when one fails — its
    connection drops, it stops answering, a peer cannot reach it — the unfinished part is
-   re-planned (:func:`remaining_problem`): surviving workers stop after their current
-   task and say which results they hold; the tasks still needed for the outputs are
-   scheduled again with the same scheduler on the surviving nodes, busy from now, with
-   finished results as zero-work tasks pinned where they are; and the new plans run.
+   re-planned (:func:`~edgeoffload.schedulers.replan`): surviving workers stop after
+   their current task and say which results they hold; the tasks still needed for the
+   outputs are scheduled again with the same scheduler on the surviving nodes, busy from
+   now, with finished results as zero-work tasks pinned where they are; and the new plans
+   run.
 5. The outputs (by default the exit tasks' results) are fetched from where they are, and
    every worker forgets the run.
 """
@@ -75,7 +76,8 @@ from edgeoffload.runtime.dag.records import DagRun, RequestTiming, TaskExecution
 from edgeoffload.runtime.wire.errors import rebuild_exception
 from edgeoffload.runtime.wire.ops import Op
 from edgeoffload.runtime.wire.protocol import client_module_name, dumps, loads
-from edgeoffload.schedulers import remaining_problem
+from edgeoffload.schedulers import holder as copy_holder
+from edgeoffload.schedulers import replan as replan_rest
 
 if TYPE_CHECKING:
     from edgeoffload.schedulers import Scheduler
@@ -455,33 +457,29 @@ class _Runner:
                 holders.setdefault(str(task_id), set()).add(node)
         held: dict[TaskId, NodeId] = {}
         for task_id, nodes in holders.items():
-            producer = self.location.get(task_id)
-            held[task_id] = (
-                producer
-                if producer in nodes
-                else min((n for n in nodes if n in self.alive), key=self.nodes.index)
-            )
+            kept = copy_holder(self.location.get(task_id), nodes, self.alive)
+            if kept is not None:
+                held[task_id] = kept
         now = time.time() - self.t0
+        start = time.perf_counter()
         try:
-            sub, needed, stubs = remaining_problem(
-                self.problem, held, self.alive, now, self.app.outputs
+            rest = replan_rest(
+                self.problem, self.scheduler, held, self.alive, now, self.app.outputs
             )
         except InfeasibleScheduleError as exc:
             raise WorkerUnavailableError(str(exc)) from None
+        self.scheduling_seconds += time.perf_counter() - start
         for task_id in self.app.outputs:
             if task_id in held:
                 self.location[task_id] = held[task_id]
-        if sub is None:
+        if rest is None:
             return False
-        start = time.perf_counter()
-        new = self.scheduler.schedule(sub)
-        validate_schedule(sub, new)
-        self.scheduling_seconds += time.perf_counter() - start
+        new = rest.schedule
         self.replans.append(
             new.renamed(f"{self.algorithm} (re-plan {len(self.replans) + 1})", new.details)
         )
-        plans = self._plans(sub, new, needed, stubs, holders)
-        self._dispatch(sub, plans, first=False)
+        plans = self._plans(rest.problem, new, rest.needed, rest.stubs, holders)
+        self._dispatch(rest.problem, plans, first=False)
         return True
 
     # ---------------------------------------------------------------- the run

@@ -45,7 +45,6 @@ __all__ = [
     "Peer",
     "PeerSilentError",
     "channel_request",
-    "split_address",
 ]
 
 logger = logging.getLogger(__name__)
@@ -742,36 +741,40 @@ def channel_request(
     worker: str,
     header: _Header,
     frames: Sequence[Any],
-    timeout: float,
+    timeout: float | None,
     *,
     liveness: float | None = None,
-    on_beat: _OnBeat = None,
 ) -> _Reply:
     """One message over a worker's channel, network failures as the runtime's errors.
 
-    Returns the reply header and frames and the bytes sent and received. With
-    ``liveness`` (seconds) it goes through :meth:`ChannelClient.call`, with a deadline
-    ``timeout`` seconds from now; else through :meth:`ChannelClient.request`.
+    Returns the reply header and frames and the bytes sent and received. Without
+    ``liveness`` it goes through :meth:`ChannelClient.request` (``timeout`` seconds,
+    connecting included); with ``liveness`` (seconds) through :meth:`ChannelClient.call`,
+    followed with beats, due ``timeout`` seconds from now (``None``: no deadline).
 
     Raises
     ------
     OffloadTimeoutError
-        No reply within ``timeout`` seconds.
+        No reply within ``timeout`` seconds (without ``liveness``: nor a connection).
     SecurityError
         The TLS handshake or session failed.
     WorkerUnavailableError
-        The connection could not be opened or broke, or the worker sent nothing for
-        ``liveness`` seconds.
+        The connection could not be opened (with ``liveness``: in time) or broke, or the
+        worker sent nothing for ``liveness`` seconds.
     """
     try:
         if liveness is None:
             return channel.request(header, frames, timeout)
-        deadline = time.monotonic() + timeout
-        return channel.call(header, frames, liveness=liveness, deadline=deadline, on_beat=on_beat)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        return channel.call(header, frames, liveness=liveness, deadline=deadline)
     except PeerSilentError as exc:
         raise WorkerUnavailableError(f"worker {worker}: {exc}") from exc
     except TimeoutError as exc:  # DeadlineError, or the connect timeout
-        raise OffloadTimeoutError(f"worker {worker} did not answer within {timeout:.3g} s") from exc
+        if liveness is None or isinstance(exc, DeadlineError):
+            raise OffloadTimeoutError(
+                f"worker {worker} did not answer within {timeout:.3g} s"
+            ) from exc
+        raise WorkerUnavailableError(f"worker {worker}: cannot connect: {exc}") from exc
     except ssl.SSLError as exc:
         raise SecurityError(f"worker {worker}: TLS failed: {exc}") from exc
     except OSError as exc:

@@ -41,7 +41,7 @@ import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeoffload.errors import (
     OffloadError,
@@ -49,6 +49,9 @@ from edgeoffload.errors import (
     SecurityError,
     WorkerUnavailableError,
 )
+
+if TYPE_CHECKING:
+    from edgeoffload.runtime.wire.security import TLSMaterial
 
 __all__ = [
     "ADVERT_KEY",
@@ -120,17 +123,19 @@ def map_exceptions(what: str = "Dask") -> Iterator[None]:
 # --------------------------------------------------------------------------- security
 
 
-def make_security(ca_pem: str, cert_pem: str, key_pem: str, role: str) -> Security:
-    """A ``distributed.Security`` for ``role`` from PEM text (held in memory, not files).
+def make_security(material: TLSMaterial | None) -> Security | None:
+    """A ``distributed.Security`` from a certificate set's PEM text (held in memory, not
+    files), or None for a plain-TCP cluster (``material`` None).
 
     Encryption is required; the certificate is used for every Dask role this process may
     take (a worker also connects out to the scheduler as a client of it).
     """
-    options: dict[str, Any] = {"tls_ca_file": ca_pem, "require_encryption": True}
+    if material is None:
+        return None
+    options: dict[str, Any] = {"tls_ca_file": material.ca_pem, "require_encryption": True}
     for dask_role in ("scheduler", "worker", "client"):
-        options[f"tls_{dask_role}_cert"] = cert_pem
-        options[f"tls_{dask_role}_key"] = key_pem
-    del role  # the same pair serves every Dask role of this process
+        options[f"tls_{dask_role}_cert"] = material.cert_pem
+        options[f"tls_{dask_role}_key"] = material.key_pem
     return _distributed().Security(**options)
 
 
@@ -235,11 +240,7 @@ async def _serve_scheduler(
                 asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     on_start(str(scheduler.address))
     try:
-        finished = asyncio.ensure_future(scheduler.finished())
-        stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (finished, stopped):
-            task.cancel()
+        await _unless_stopped(scheduler.finished(), stop)
     finally:
         await scheduler.close()
 
@@ -319,11 +320,6 @@ def quiet_dask_logs(level: str = "warning") -> None:
     """
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", level)
     logging.getLogger("distributed.worker").addFilter(_OUTAGE_FILTER)
-
-
-async def _started(server: Any) -> Any:
-    """Await a Dask server's start."""
-    return await server
 
 
 async def _unless_stopped(awaitable: Awaitable[Any], stop: asyncio.Event) -> Any:
@@ -416,18 +412,14 @@ async def keep_registered(
             )
             # Dask gives up on its own after death_timeout; cancelling its start instead
             # would make it log the cancellation of its own clean-up
-            await _unless_stopped(_started(worker), stop)
+            await _unless_stopped(worker, stop)  # a Dask server is awaited to start
             if stop.is_set():
                 break
             close_http(worker)
             say("registered", f"joined the scheduler at {scheduler_address}")
             joined = True
             down_since, delay = None, backoff
-            finished = asyncio.ensure_future(worker.finished())
-            stopped = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (finished, stopped):
-                task.cancel()
+            await _unless_stopped(worker.finished(), stop)
             if stop.is_set():
                 break
             say("lost", f"lost the scheduler at {scheduler_address}")

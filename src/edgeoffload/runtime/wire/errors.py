@@ -26,7 +26,8 @@ def error_reply(exc: BaseException, what: str, worker: str) -> tuple[dict[str, A
     """The ``status: error`` reply for ``exc`` raised by ``what`` on ``worker``.
 
     An interpreter exit or interrupt inside user code becomes a RuntimeError: it must not
-    stop the worker.
+    stop the worker. The type is named as the client knows it (its module without the
+    worker's private prefix, :func:`~edgeoffload.runtime.wire.protocol.client_module_name`).
     """
     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
         exc = RuntimeError(f"{what} raised {type(exc).__name__}")
@@ -37,7 +38,7 @@ def error_reply(exc: BaseException, what: str, worker: str) -> tuple[dict[str, A
         out = []
     header = {
         "status": "error",
-        "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "type": f"{client_module_name(type(exc).__module__)}.{type(exc).__qualname__}",
         "message": str(exc),
         "traceback": tb,
         "worker": worker,

@@ -21,7 +21,7 @@ import enum
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -153,80 +153,113 @@ class Message:
         if unknown:
             raise MessageError(f"{cls.op}: unknown field(s) {', '.join(unknown)}")
         values: dict[str, Any] = {}
-        for name, (kind, required) in schema.items():
+        for name, (check, required, where) in schema.items():
             if name in header:
-                values[name] = _check(header[name], kind, f"{cls.op}.{name}")
+                values[name] = check(header[name], where)
             elif required:
                 raise MessageError(f"{cls.op}: missing field {name}")
         return cls(**values)
 
 
-_SCHEMAS: dict[type[Message], dict[str, tuple[Any, bool]]] = {}
+_Check = Callable[[Any, str], Any]
+"""A field's check: ``check(value, where)`` is ``value`` (a float as float) or raises
+:class:`MessageError` naming ``where``."""
+
+_SCHEMAS: dict[type[Message], dict[str, tuple[_Check, bool, str]]] = {}
 
 
-def _schema(cls: type[Message]) -> dict[str, tuple[Any, bool]]:
-    """Each field of a message type: its type and whether it is required (computed once)."""
+def _schema(cls: type[Message]) -> dict[str, tuple[_Check, bool, str]]:
+    """Each field of a message type: its check, whether it is required and its name in
+    errors (computed once per type: no type reflection per message)."""
     schema = _SCHEMAS.get(cls)
     if schema is None:
         hints = typing.get_type_hints(cls)
         schema = _SCHEMAS[cls] = {
             f.name: (
-                hints[f.name],
+                _checker(hints[f.name]),
                 f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+                f"{cls.op}.{f.name}",
             )
             for f in dataclasses.fields(cls)
         }
     return schema
 
 
-def _check(value: Any, kind: Any, where: str) -> Any:
-    """``value`` if it has type ``kind`` (JSON types only), else :class:`MessageError`."""
+def _checker(kind: Any) -> _Check:
+    """The check of a field of type ``kind`` (JSON types only)."""
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(kind)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _check(value, option, where)
-            except MessageError as exc:
-                errors.append(str(exc))
-        raise MessageError(errors[0] if errors else f"{where}: got {value!r}")
+        nullable = type(None) in options
+        checks = [_checker(option) for option in options if option is not type(None)]
+
+        def check_union(value: Any, where: str) -> Any:
+            if value is None and nullable:
+                return None
+            errors = []
+            for check in checks:
+                try:
+                    return check(value, where)
+                except MessageError as exc:
+                    errors.append(str(exc))
+            raise MessageError(errors[0] if errors else f"{where}: got {value!r}")
+
+        return check_union
     if kind is Any:
-        return value
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-    elif kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif kind is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            number = float(value)
-            if math.isfinite(number):
-                return number
-            raise MessageError(f"{where}: must be finite, got {value!r}")
-    elif kind is str:
-        if isinstance(value, str):
-            return value
-    elif origin is list or kind is list:
-        if isinstance(value, list):
-            (item,) = typing.get_args(kind) or (Any,)
-            return [_check(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    elif origin is dict or kind is dict:
-        if isinstance(value, dict):
-            key_kind, item = typing.get_args(kind) or (str, Any)
-            return {
-                _check(k, key_kind, where): _check(v, item, f"{where}.{k}")
-                for k, v in value.items()
-            }
-    else:  # pragma: no cover - a field type this decoder does not know
-        raise TypeError(f"{where}: unsupported field type {kind!r}")
+        return lambda value, where: value
     name = getattr(kind, "__name__", str(kind))
-    raise MessageError(f"{where}: must be {name}, got {type(value).__name__} {value!r}")
+
+    def wrong(value: Any, where: str) -> MessageError:
+        return MessageError(f"{where}: must be {name}, got {type(value).__name__} {value!r}")
+
+    if kind is bool or kind is str:
+
+        def check_exact(value: Any, where: str) -> Any:
+            if isinstance(value, kind):
+                return value
+            raise wrong(value, where)
+
+        return check_exact
+    if kind is int:
+
+        def check_int(value: Any, where: str) -> Any:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            raise wrong(value, where)
+
+        return check_int
+    if kind is float:
+
+        def check_float(value: Any, where: str) -> Any:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                number = float(value)
+                if math.isfinite(number):
+                    return number
+                raise MessageError(f"{where}: must be finite, got {value!r}")
+            raise wrong(value, where)
+
+        return check_float
+    if origin is list or kind is list:
+        (item_kind,) = typing.get_args(kind) or (Any,)
+        item = _checker(item_kind)
+
+        def check_list(value: Any, where: str) -> Any:
+            if isinstance(value, list):
+                return [item(v, f"{where}[{i}]") for i, v in enumerate(value)]
+            raise wrong(value, where)
+
+        return check_list
+    if origin is dict or kind is dict:
+        key_kind, item_kind = typing.get_args(kind) or (str, Any)
+        key, item = _checker(key_kind), _checker(item_kind)
+
+        def check_dict(value: Any, where: str) -> Any:
+            if isinstance(value, dict):
+                return {key(k, where): item(v, f"{where}.{k}") for k, v in value.items()}
+            raise wrong(value, where)
+
+        return check_dict
+    raise TypeError(f"unsupported field type {kind!r}")  # pragma: no cover - a new field type
 
 
 # --------------------------------------------------------------------------- sessions

@@ -50,6 +50,7 @@ __all__ = [
     "TLSMaterial",
     "add_client_certificate",
     "check_client_name",
+    "complete_certificates",
     "ensure_user_certificates",
     "ephemeral_material",
     "expect_role",
@@ -582,7 +583,8 @@ def _folder_ca(folder: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certifica
     return private, cert
 
 
-def _complete_set(folder: Path, hosts: Sequence[str], days: int, overwrite: bool) -> None:
+def _complete_set(folder: Path, hosts: Sequence[str], days: int, overwrite: bool) -> list[str]:
+    """Make what ``folder`` lacks; the names of the files written, in writing order."""
     present = [n for n in CERTIFICATE_FILES if (folder / n).exists()]
     todo: list[tuple[str, ec.EllipticCurvePrivateKey | None]] = []
     if overwrite or not present:
@@ -590,6 +592,7 @@ def _complete_set(folder: Path, hosts: Sequence[str], days: int, overwrite: bool
         ca = key, _sign(key, None, _CA_NAME, days)
         _write(folder / "ca-key.pem", _pem(ca[0]), True)
         _write(folder / "ca.pem", _pem(ca[1]), False)
+        written = ["ca-key.pem", "ca.pem"]
         todo = [(role, None) for role in ROLES]
     else:
         missing = [n for n in ("ca.pem", "ca-key.pem") if n not in present]
@@ -599,6 +602,7 @@ def _complete_set(folder: Path, hosts: Sequence[str], days: int, overwrite: bool
                 "it, or pass --force to make a new set (certificates of the old CA stop working)"
             )
         ca = _folder_ca(folder)
+        written = []
         for role in ROLES:
             labels = _folder_labels(folder, role)
             cert_path, key_path = Path(labels.cert), Path(labels.key)
@@ -616,7 +620,10 @@ def _complete_set(folder: Path, hosts: Sequence[str], days: int, overwrite: bool
         key = existing if existing is not None else _new_key()
         if existing is None:
             _write(folder / f"{role}-key.pem", _pem(key), True)
+            written.append(f"{role}-key.pem")
         _write(folder / f"{role}.pem", _pem(_sign(key, role, role, days, ca, hosts)), False)
+        written.append(f"{role}.pem")
+    return written
 
 
 def make_certificates(
@@ -632,7 +639,8 @@ def make_certificates(
     for the key kept). ``directory`` is created (mode 0700, parents as needed) if
     missing; ``hosts``: extra names or IP addresses what is made now is valid for;
     ``days``: validity, days; ``overwrite``: a new CA and role pairs (``clients/`` is left
-    alone, and no longer verifies). Returns every file of :data:`CERTIFICATE_FILES`.
+    alone, and no longer verifies). Returns every file of :data:`CERTIFICATE_FILES`
+    (:func:`complete_certificates` tells which of them it wrote).
 
     Raises
     ------
@@ -642,6 +650,18 @@ def make_certificates(
         folder's CA, has no or another role, is expired, or does not match its key; the
         folder cannot be written.
     """
+    complete_certificates(directory, hosts, days, overwrite)
+    return {name: Path(directory) / name for name in CERTIFICATE_FILES}
+
+
+def complete_certificates(
+    directory: str | Path,
+    hosts: Sequence[str] = (),
+    days: int = 365,
+    overwrite: bool = False,
+) -> list[Path]:
+    """:func:`make_certificates`, returning only the files it wrote (in writing order;
+    empty when the set was complete). Raises as :func:`make_certificates` does."""
     _require()
     folder = Path(directory)
     clean = _check_hosts(hosts)
@@ -649,10 +669,10 @@ def make_certificates(
     _make_folder(folder)
     try:
         with _locked(folder):
-            _complete_set(folder, clean, days, overwrite)
+            written = _complete_set(folder, clean, days, overwrite)
     except OSError as exc:
         raise SecurityError(f"cannot write certificates to {folder}: {exc}") from exc
-    return {name: folder / name for name in CERTIFICATE_FILES}
+    return [folder / name for name in written]
 
 
 def add_client_certificate(

@@ -15,7 +15,7 @@ wire format of :mod:`edgeoffload.runtime.wire.protocol` (a JSON header, binary f
 ``op``     direction     what
 =========  ============  ==========================================================
 ``init``   worker→child  first message: the worker's name and ``sys.path``
-``ready``  child→worker  the answer to ``init``: ``pid``
+``ready``  child→worker  the answer to ``init``
 ``job``    worker→child  one :class:`~edgeoffload.runtime.worker.jobs.Job`
                          (:func:`job_message`)
 ``result`` child→worker  how it ended: ``id``, ``status`` and the result's fields
@@ -56,13 +56,13 @@ from edgeoffload.runtime.wire.errors import error_reply
 from edgeoffload.runtime.wire.protocol import (
     Frames,
     Reader,
-    client_module_name,
     dumps,
     loads,
     recv_message,
     send_message,
 )
 from edgeoffload.runtime.worker.jobs import Job
+from edgeoffload.runtime.worker.kernels import probe_benchmark
 from edgeoffload.runtime.worker.loader import (
     Namespace,
     is_loaded,
@@ -139,9 +139,6 @@ def run_job(
     """
     job_id = header.get("id")
     if header.get("kind") == "probe":
-        # imported here: kernels imports numpy, which a child needs for probes only
-        from edgeoffload.runtime.worker.kernels import probe_benchmark
-
         seconds = probe_benchmark(int(header.get("work", 0)))
         return {
             "op": ChildOp.RESULT.value,
@@ -185,7 +182,6 @@ def run_job(
     except BaseException as exc:  # the user's error (or an unpicklable result) travels back
         compute = time.perf_counter() - start
         fields, out = error_reply(exc, "the offloaded function", worker)
-        fields["type"] = client_module_name(str(fields["type"]))  # as the client names it
         return {
             "op": ChildOp.RESULT.value,
             "id": job_id,
@@ -222,7 +218,7 @@ def main(argv: Sequence[str]) -> int:
         path = header.get("path")
         if isinstance(path, list):
             sys.path[:] = [str(p) for p in path]
-        send_message(sock, {"op": ChildOp.READY.value, "pid": os.getpid()})
+        send_message(sock, {"op": ChildOp.READY.value})
         while True:
             header, frames, _ = recv_message(sock, reader)
             op = header.get("op")

@@ -45,6 +45,7 @@ import collections
 import functools
 import heapq
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -163,7 +164,8 @@ _TASK_FIELDS = frozenset({"id", "fn", "inputs", "payload", "release", "send"})
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite JSON number (the wire's rule for a float field: no NaN, no infinity)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _planned_task(item: Any, frames: Sequence[Any], where: str) -> PlannedTask:
@@ -218,14 +220,12 @@ def _planned_task(item: Any, frames: Sequence[Any], where: str) -> PlannedTask:
 
 
 def _targets(items: Any, where: str) -> Targets:
-    """``[[node, when needed], ...]`` (a bare node name: needed at 0) as pairs."""
+    """``[[node, when needed], ...]`` as pairs."""
     if not isinstance(items, list):
         raise MessageError(f"{where}: must be a list of [node, needed]")
     out = []
     for item in items:
-        if isinstance(item, str):
-            out.append((item, 0.0))
-        elif (
+        if (
             isinstance(item, list)
             and len(item) == 2
             and isinstance(item[0], str)
@@ -416,7 +416,7 @@ class DagService:
         with self._lock:
             found = self._runs.get(key)
             if found is None and create and not self._closed and key not in self._released:
-                found = _Run(key, DagRunState(owner, run))
+                found = _Run(key, DagRunState(owner))
                 self._runs[key] = found
             return found
 

@@ -353,7 +353,7 @@ class _Epoch:
 
 
 class DagRunState:
-    """What this worker knows of run ``run`` of ``owner``; see the module docstring.
+    """What this worker knows of one run of ``owner``; see the module docstring.
 
     :meth:`handle` is the only mutator; the other methods are queries the shell builds
     its replies from. Not thread-safe: the shell calls it under the run's lock.
@@ -362,13 +362,10 @@ class DagRunState:
     ----------
     owner
         The owner key (whose code the jobs load).
-    run
-        The run's id.
     """
 
-    def __init__(self, owner: str, run: str) -> None:
+    def __init__(self, owner: str) -> None:
         self.owner = owner
-        self.run = run
         self.node = ""  # this worker's node id, from the plan
         self._held: dict[str, Sequence[Any]] = {}
         self._received: dict[str, tuple[float, int]] = {}
@@ -637,10 +634,6 @@ class DagRunState:
         if current is None or current.plan.epoch != epoch:
             return "unknown"
         return current.status
-
-    def holds(self, task: str) -> bool:
-        """Whether the result of ``task`` is held here."""
-        return task in self._held
 
     def held(self) -> list[str]:
         """The ids of the results held here, sorted."""

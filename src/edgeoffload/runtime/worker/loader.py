@@ -52,7 +52,6 @@ __all__ = [
     "Namespace",
     "is_loaded",
     "load_bundle",
-    "loaded",
     "renamer",
     "resolve",
     "unload_owner",
@@ -233,12 +232,6 @@ _LOCK = threading.RLock()
 def is_loaded(owner: str, digest: str) -> bool:
     """Whether ``owner``'s bundle ``digest`` is loaded in this process."""
     return (owner, digest) in _LOADED
-
-
-def loaded() -> list[Namespace]:
-    """Every namespace loaded in this process."""
-    with _LOCK:
-        return list(_LOADED.values())
 
 
 def load_bundle(owner: str, digest: str, path: Path) -> Namespace:

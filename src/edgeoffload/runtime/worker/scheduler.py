@@ -78,11 +78,7 @@ def serve(options: SchedulerOptions, on_ready: Callable[[str], None]) -> None:
         raise ModelError(
             f"a scheduler needs a scheduler certificate, got a {material.role}'s", "tls"
         )
-    security = (
-        dask_api.make_security(material.ca_pem, material.cert_pem, material.key_pem, "scheduler")
-        if material is not None
-        else None
-    )
+    security = dask_api.make_security(material)
     dask_api.run_scheduler(
         options.host,
         options.port,

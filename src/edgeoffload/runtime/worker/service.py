@@ -179,11 +179,7 @@ def serve(
         channel_port=options.channel_port,
         cache_ttl=options.cache_ttl,
     )
-    security = (
-        dask_api.make_security(material.ca_pem, material.cert_pem, material.key_pem, "worker")
-        if material is not None
-        else None
-    )
+    security = dask_api.make_security(material)
     state = {"last": ""}
 
     def on_state(what: str, detail: str) -> None:

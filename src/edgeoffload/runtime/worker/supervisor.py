@@ -215,14 +215,6 @@ class Supervisor:
         self._ended.wait()
         return self.status if self.status is not None else 0
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to the process now (it is restarted as after any death)."""
-        with self._lock:
-            process = self._process
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, sig)
-
     def stop(self, timeout: float = 10.0) -> None:
         """End the process (SIGTERM, then SIGKILL after ``timeout``); no restart."""
         self._stopping.set()
