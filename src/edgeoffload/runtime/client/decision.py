@@ -4,25 +4,44 @@ The engine keeps two kinds of knowledge:
 
 - **Probes** of every worker, refreshed on connect and periodically: the time of the
   fixed probe benchmark there (:mod:`edgeoffload.runtime.worker.kernels`) and locally, the round
-  trip time and the bandwidth of the link.
-- **History** of every offloaded function: its compute time on each node (local or a
-  worker) and the sizes of its arguments and results, as exponentially weighted moving
-  averages (EWMA, weight :attr:`DecisionEngine.alpha` on the newest sample).
+  trip time and the bandwidth of the link. The local probe time is divided by the
+  client's share of a core, ``min(1, local_capacity)``: a probe of a few milliseconds
+  runs within one CFS period's budget and hardly sees a CPU quota
+  (:func:`edgeoffload.runtime.host.cpu.cpu_capacity` reads it), so a client held to a
+  quarter of a core counts as 4 times slower than it probed.
+- **History** of every offloaded function, against each call's *size*: a number the
+  caller passes, proportional to the call's work (the function's cost hint,
+  ``@offload(cost=...)``, or else the bytes of its pickled arguments). Per (function,
+  node) the engine keeps moving averages (EWMA, weight :attr:`DecisionEngine.alpha` on
+  the newest sample) of the compute time and of the size, and a robust slope of compute
+  time against size; per function, the same for argument and result bytes, and a slope
+  pooled over every node in probe units (compute time / that node's probe time).
 
 For each candidate (local, and every worker that is probed, not excluded and not avoided
-by its circuit breaker) it predicts, in seconds::
+by its circuit breaker) it predicts, in seconds, for a call of size ``s``::
 
-    total = send + queue + compute + receive
+    total   = send + queue + compute + receive
     send    = rtt / 2 + argument bytes / bandwidth            (0 locally)
-    receive = rtt / 2 + result bytes / bandwidth              (0 locally)
-    compute = history on that node, else the history on another node scaled by the two
-              nodes' probe times (compute_b = compute_a * probe_b / probe_a)
+    receive = rtt / 2 + result bytes(s) / bandwidth           (0 locally)
+    compute = compute(s) on that node, else compute(s) on the node with the most samples
+              scaled by the two nodes' probe times (compute_b = compute_a * probe_b / probe_a)
     queue   = floor(calls of this session in flight there / its slots) * compute
 
-A :class:`Policy` then picks one. Before a function has any history, every policy that
-ranks by time uses COFA's rule: the worker whose probe benchmark ran fastest, among those
-with the fewest calls of this session already in flight; local if its probe is faster
-still and it is no busier.
+    compute(s) = max(0, mean compute + slope * (s - mean size))
+
+The slope is Theil–Sen's: the median of the slopes between pairs of the node's last 16
+sized samples whose sizes differ by more than 20 %, clamped at 0 from below (a noisy
+sample moves a median little). It is fitted once at least two samples lie that far from
+the window's median size, so one stray call never sets it. Until then the node uses the
+pooled slope times its probe time (10 small calls here and a few large ones on a worker
+make a slope for both), and without either the EWMA mean: a call without a size, or a
+function never given one, is predicted exactly as before sizes were known.
+
+A :class:`Policy` then picks one and says why, naming the chosen node and the best
+candidate of the other kind (local against the best worker) with both figures. Before a
+function has any history, every policy that ranks by time uses COFA's rule: the worker
+whose probe benchmark ran fastest, among those with the fewest calls of this session
+already in flight; local if its probe is faster still and it is no busier.
 
 To implement a policy:
 
@@ -39,11 +58,13 @@ To implement a policy:
 from __future__ import annotations
 
 import math
+import statistics
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from edgeoffload.errors import OffloadError
@@ -92,6 +113,16 @@ class Probe:
     slots: int = 1
 
 
+_WINDOW = 16
+"""Sized samples per (function, node) a slope is fitted on."""
+
+_POOLED_WINDOW = 24
+"""Sized samples per function, over every node, the pooled slope is fitted on."""
+
+_DISTINCT_SIZES = 0.2
+"""Two sizes are distinct when they differ by more than this fraction of the larger."""
+
+
 class _EWMA:
     __slots__ = ("alpha", "count", "value")
 
@@ -107,11 +138,90 @@ class _EWMA:
         self.count += 1
 
 
-@dataclass
+def _distinct(a: float, b: float) -> bool:
+    return abs(a - b) > _DISTINCT_SIZES * max(abs(a), abs(b))
+
+
+class _Slope:
+    """A robust slope of y against size over the last ``window`` samples (Theil–Sen)."""
+
+    __slots__ = ("samples", "value")
+
+    def __init__(self, window: int) -> None:
+        self.samples: deque[tuple[float, float]] = deque(maxlen=window)
+        self.value: float | None = None
+        """``None`` until at least two samples lie apart from the window's median size."""
+
+    def add(self, size: float, y: float) -> None:
+        self.samples.append((size, y))
+        samples = list(self.samples)
+        sizes = sorted(x for x, _ in samples)
+        middle = sizes[len(sizes) // 2]
+        if sum(_distinct(x, middle) for x in sizes) < 2:
+            self.value = None
+            return
+        slopes = [
+            (y2 - y1) / (x2 - x1)
+            for i, (x1, y1) in enumerate(samples)
+            for x2, y2 in samples[i + 1 :]
+            if _distinct(x1, x2)
+        ]
+        self.value = max(0.0, statistics.median(slopes))
+
+
+class _Line:
+    """y against the call's size: EWMAs of y (all samples) and of (size, y) (sized ones),
+    and a robust slope; predicts ``mean y + slope * (size - mean size)``, at least 0."""
+
+    __slots__ = ("at_size", "mean", "size", "slope")
+
+    def __init__(self, alpha: float) -> None:
+        self.mean = _EWMA(alpha)
+        self.size = _EWMA(alpha)
+        self.at_size = _EWMA(alpha)
+        self.slope = _Slope(_WINDOW)
+
+    @property
+    def count(self) -> int:
+        return self.mean.count
+
+    def add(self, y: float, size: float | None) -> None:
+        self.mean.add(y)
+        if size is not None:
+            self.size.add(size)
+            self.at_size.add(y)
+            self.slope.add(size, y)
+
+    def predict(self, size: float | None, fallback_slope: float | None = None) -> float:
+        """y at ``size``, with ``fallback_slope`` while this line has none of its own.
+
+        Without a size, sized samples or any slope: the EWMA mean of every sample.
+        """
+        slope = self.slope.value if self.slope.value is not None else fallback_slope
+        if size is None or self.size.count == 0 or slope is None:
+            return self.mean.value
+        return max(0.0, self.at_size.value + slope * (size - self.size.value))
+
+
 class _History:
-    compute: dict[str, _EWMA] = field(default_factory=dict)
-    arg_bytes: _EWMA = field(default_factory=lambda: _EWMA(0.3))
-    result_bytes: _EWMA = field(default_factory=lambda: _EWMA(0.3))
+    """What the engine learnt about one function."""
+
+    __slots__ = ("arg_bytes", "compute", "pooled", "result_bytes")
+
+    def __init__(self, alpha: float) -> None:
+        self.compute: dict[str, _Line] = {}
+        self.pooled = _Slope(_POOLED_WINDOW)
+        """Compute time in probe units (/ the node's probe time) against size, all nodes."""
+        self.arg_bytes = _Line(alpha)
+        self.result_bytes = _Line(alpha)
+
+
+def _size_of(size: float | None, arg_bytes: float | None) -> float | None:
+    """The call's size: ``size``, else ``arg_bytes``; ``None`` if neither is usable."""
+    value = size if size is not None else arg_bytes
+    if value is None or not math.isfinite(value) or value < 0:
+        return None
+    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +241,11 @@ class Estimate:
     """Energy the *client* spends on the call, joules (needs the client's power figures)."""
     waves: int = 0
     """Whole rounds of this session's calls in flight there (calls in flight // slots)."""
+    size: float | None = None
+    """The call's size the estimate is for (``None``: not given; EWMA means were used)."""
+    capacity: float = 1.0
+    """Share of a core one call gets there: below 1 for a client under a CPU quota, whose
+    :attr:`benchmark` is already divided by it; 1 for workers."""
 
     @property
     def total(self) -> float:
@@ -171,17 +286,69 @@ class Policy(ABC):
         return f"{type(self).__name__}()"
 
 
+def _ms(seconds: float) -> str:
+    return f"{_number(seconds * 1e3)} ms"
+
+
+def _number(x: float) -> str:
+    """Three significant digits, ``1.2e6`` rather than ``1.2e+06``."""
+    mantissa, _, exponent = f"{x:.3g}".partition("e")
+    return f"{mantissa}e{int(exponent)}" if exponent else mantissa
+
+
+def _at(e: Estimate) -> str:
+    """`` at 0.25 core`` for a client under a CPU quota, else nothing."""
+    return f" at {e.capacity:.2g} core" if e.capacity < 1 else ""
+
+
+def _notes(*notes: str) -> str:
+    """`` (a; b)`` of the non-empty notes, or nothing."""
+    kept = [n for n in notes if n]
+    return f" ({'; '.join(kept)})" if kept else ""
+
+
+def _size(e: Estimate) -> str:
+    return "" if e.size is None else f"size {_number(e.size)}"
+
+
+def _parts(e: Estimate) -> str:
+    """``compute 2.1 + transfer 7.7 + queue 4`` (ms), or nothing for compute alone."""
+    parts = [f"compute {_number(e.compute * 1e3)}"]
+    if not e.is_local:
+        parts.append(f"transfer {_number((e.send + e.receive) * 1e3)}")
+    if e.queue:
+        parts.append(f"queue {_number(e.queue * 1e3)}")
+    return " + ".join(parts) if len(parts) > 1 else ""
+
+
+def _workers(estimates: Sequence[Estimate]) -> list[Estimate]:
+    return [e for e in estimates if not e.is_local]
+
+
 def _fastest_probe(estimates: Sequence[Estimate]) -> tuple[Estimate, str]:
     # unknown compute: calls in flight may take any time, so the least busy worker wins,
     # then the fastest probe; local only if its probe beats that worker's and it is no busier
     local = estimates[0]
-    remote = [e for e in estimates if not e.is_local]
-    best = min(remote, key=lambda e: (e.waves, e.benchmark)) if remote else local
+    remote = _workers(estimates)
+    if not remote:
+        return local, "no history yet and no worker available: runs locally"
+    best = min(remote, key=lambda e: (e.waves, e.benchmark))
     if local.benchmark <= best.benchmark and local.waves <= best.waves:
-        best = local
+        return local, (
+            f"no history yet: local ran the probe fastest ({_ms(local.benchmark)}{_at(local)} "
+            f"vs {best.name} {_ms(best.benchmark)})"
+        )
+    here = f"{_ms(local.benchmark)} locally{_at(local)}"
+    if best.benchmark <= local.benchmark:
+        faster = min(e.benchmark for e in remote) < best.benchmark  # but busier
+        among = " of the least busy workers" if faster else ""
+        return best, (
+            f"no history yet: {best.name} ran the probe fastest{among} "
+            f"({_ms(best.benchmark)} vs {here})"
+        )
     return best, (
-        f"no history yet: {best.name} ran the probe fastest "
-        f"({best.benchmark * 1e3:.3g} ms vs {local.benchmark * 1e3:.3g} ms locally)"
+        f"no history yet: local is busier ({local.waves} vs {best.waves} rounds of calls in "
+        f"flight); {best.name} ran the probe in {_ms(best.benchmark)} vs {here}"
     )
 
 
@@ -195,19 +362,19 @@ class LatencyPolicy(Policy):
             return _fastest_probe(estimates)
         best = min(estimates, key=lambda e: (e.total, not e.is_local))
         local = estimates[0]
+        remote = _workers(estimates)
+        if not remote:
+            return best, "no worker available: runs locally"
         if best.is_local:
-            others = [e for e in estimates if not e.is_local]
-            if not others:
-                return best, "no worker available"
-            runner = min(others, key=lambda e: e.total)
+            runner = min(remote, key=lambda e: e.total)
             return best, (
-                f"local predicted {local.total * 1e3:.3g} ms, best worker {runner.name} "
-                f"{runner.total * 1e3:.3g} ms"
+                f"local predicted {_ms(local.total)}{_at(local)}"
+                f"{_notes(_parts(local), _size(local))} vs {runner.name} {_ms(runner.total)}"
+                f"{_notes(_parts(runner))}"
             )
         return best, (
-            f"{best.name} predicted {best.total * 1e3:.3g} ms "
-            f"(compute {best.compute * 1e3:.3g} + transfer {(best.send + best.receive) * 1e3:.3g}"
-            f" + queue {best.queue * 1e3:.3g}) vs local {local.total * 1e3:.3g} ms"
+            f"{best.name} predicted {_ms(best.total)}{_notes(_parts(best), _size(best))} vs "
+            f"{_ms(local.total)} locally{_at(local)}{_notes(_parts(local))}"
         )
 
 
@@ -226,15 +393,30 @@ class EnergyPolicy(Policy):
         if not any(e.known for e in estimates):
             best, why = _fastest_probe(estimates)
             return best, why + " (energy policy)"
-        best = min(
-            estimates,
-            key=lambda e: (e.energy if e.energy is not None else math.inf, e.total, not e.is_local),
-        )
+
+        def joules(e: Estimate) -> float:
+            return e.energy if e.energy is not None else math.inf
+
+        best = min(estimates, key=lambda e: (joules(e), e.total, not e.is_local))
         local = estimates[0]
+        remote = _workers(estimates)
+        if not remote:
+            return best, "no worker available: runs locally (energy policy)"
+        if best.is_local:
+            runner = min(remote, key=lambda e: (joules(e), e.total))
+            return best, (
+                f"local predicted {joules(local):.3g} J for the client{_at(local)}"
+                f"{_notes(_size(local))} vs {runner.name} {joules(runner):.3g} J"
+            )
         return best, (
-            f"{best.name} predicted {best.energy or 0:.3g} J for the client vs "
-            f"{local.energy or 0:.3g} J locally"
+            f"{best.name} predicted {joules(best):.3g} J for the client{_notes(_size(best))} "
+            f"vs {joules(local):.3g} J locally{_at(local)}"
         )
+
+
+def _headline(e: Estimate) -> str:
+    """The predicted time when the function has history, else the probe time."""
+    return f"predicted {_ms(e.total)}" if e.known else f"probed {_ms(e.benchmark)}"
 
 
 class AlwaysLocalPolicy(Policy):
@@ -243,7 +425,18 @@ class AlwaysLocalPolicy(Policy):
     name = "always-local"
 
     def choose(self, function: str, estimates: Sequence[Estimate]) -> tuple[Estimate, str]:
-        return estimates[0], "policy always-local"
+        local = estimates[0]
+        remote = _workers(estimates)
+        if not remote:
+            return local, "policy always-local (no worker available either)"
+        if local.known:
+            runner = min(remote, key=lambda e: e.total)
+        else:
+            runner = min(remote, key=lambda e: (e.waves, e.benchmark))
+        return local, (
+            f"policy always-local: local {_headline(local)}{_at(local)} vs {runner.name} "
+            f"{_ms(runner.total if runner.known else runner.benchmark)}"
+        )
 
 
 class AlwaysRemotePolicy(Policy):
@@ -252,14 +445,18 @@ class AlwaysRemotePolicy(Policy):
     name = "always-remote"
 
     def choose(self, function: str, estimates: Sequence[Estimate]) -> tuple[Estimate, str]:
-        remote = [e for e in estimates if not e.is_local]
+        local = estimates[0]
+        remote = _workers(estimates)
         if not remote:
-            return estimates[0], "policy always-remote, but no worker is available"
+            return local, "policy always-remote, but no worker is available: runs locally"
         if not any(e.known for e in remote):
             best = min(remote, key=lambda e: (e.waves, e.benchmark))
         else:
             best = min(remote, key=lambda e: e.total)
-        return best, f"policy always-remote: {best.name} is the best worker"
+        return best, (
+            f"policy always-remote: {best.name} {_headline(best)} vs "
+            f"{_ms(local.total if local.known else local.benchmark)} locally{_at(local)}"
+        )
 
 
 POLICIES: dict[str, type[Policy]] = {
@@ -321,6 +518,10 @@ class CircuitBreaker:
 class DecisionEngine:
     """Probes, per-function history and the cost model (see the module docstring).
 
+    Every method is thread-safe. :meth:`decide` and :meth:`estimates` take time linear in
+    the number of nodes; :meth:`record` refits the slopes over the last samples (a few
+    hundred pairs, about 0.2 ms, while sizes vary).
+
     Parameters
     ----------
     local_probe
@@ -329,6 +530,13 @@ class DecisionEngine:
         The client's power figures, for energy estimates (``None``: no energy figures).
     alpha
         Weight of the newest sample in the moving averages.
+    local_slots
+        Calls that can run at once on the client.
+    local_capacity
+        Cores one call may use on the client (see
+        :func:`edgeoffload.runtime.host.cpu.cpu_capacity`); below 1 the client is under a
+        CPU quota and its probe time counts as ``local_probe / local_capacity``; above 1
+        counts as 1 (one call runs on one core).
     """
 
     def __init__(
@@ -337,15 +545,25 @@ class DecisionEngine:
         client_power: PowerProfile | None = None,
         alpha: float = 0.3,
         local_slots: int = 1,
+        local_capacity: float = 1.0,
     ) -> None:
+        if not local_capacity > 0:
+            raise ValueError(f"local_capacity must be > 0 cores, got {local_capacity!r}")
         self.alpha = alpha
         self.client_power = client_power
+        self._local_capacity = float(local_capacity)
+        self._local_share = min(1.0, self._local_capacity)
         self._lock = threading.RLock()
         self._probes: dict[str, Probe] = {LOCAL: Probe(local_probe, 0.0, math.inf, local_slots)}
         self._names: dict[str, str] = {LOCAL: LOCAL}
         self._history: dict[str, _History] = {}
         self._inflight: dict[str, int] = {}
         self.breakers: dict[str, CircuitBreaker] = {}
+
+    @property
+    def local_capacity(self) -> float:
+        """Cores one call may use on the client, as given."""
+        return self._local_capacity
 
     # ---------------------------------------------------------------- knowledge
     def set_probe(self, node: str, probe: Probe, name: str | None = None) -> None:
@@ -379,21 +597,42 @@ class DecisionEngine:
         compute: float,
         arg_bytes: float | None = None,
         result_bytes: float | None = None,
+        *,
+        size: float | None = None,
     ) -> None:
-        """Add one observed call: compute seconds on ``node`` and the payload sizes."""
+        """Add one observed call: compute seconds on ``node``, its size and payload bytes.
+
+        Parameters
+        ----------
+        function, node
+            The function's key and where the call ran.
+        compute
+            Its compute time there, seconds.
+        arg_bytes, result_bytes
+            Bytes of its pickled arguments and result, if known.
+        size
+            The call's size (its cost hint's value); ``None``: ``arg_bytes``. A call
+            with neither only moves the moving averages.
+        """
+        x = _size_of(size, arg_bytes)
         with self._lock:
-            history = self._history.setdefault(function, _History())
-            history.compute.setdefault(node, _EWMA(self.alpha)).add(compute)
-            if arg_bytes is not None:
-                history.arg_bytes.add(arg_bytes)
+            history = self._history.get(function)
+            if history is None:
+                history = self._history[function] = _History(self.alpha)
+            history.compute.setdefault(node, _Line(self.alpha)).add(compute, x)
+            probe = self._probes.get(node)
+            if x is not None and probe is not None and probe.benchmark > 0:
+                history.pooled.add(x, compute / self._benchmark(node, probe))
+            if arg_bytes is not None:  # against a size of its own only: else they are it
+                history.arg_bytes.add(arg_bytes, None if size is None else x)
             if result_bytes is not None:
-                history.result_bytes.add(result_bytes)
+                history.result_bytes.add(result_bytes, x)
 
     def history(self, function: str) -> dict[str, float]:
         """node -> the moving average of the function's compute time there, seconds."""
         with self._lock:
             h = self._history.get(function)
-            return {} if h is None else {n: e.value for n, e in h.compute.items()}
+            return {} if h is None else {n: line.mean.value for n, line in h.compute.items()}
 
     def started(self, node: str) -> None:
         with self._lock:
@@ -408,31 +647,58 @@ class DecisionEngine:
             return self._inflight.get(node, 0)
 
     # ---------------------------------------------------------------- prediction
-    def _compute(self, history: _History | None, node: str) -> tuple[float, bool]:
-        probe = self._probes[node]
-        if history is None or not history.compute:
-            return probe.benchmark, False
-        own = history.compute.get(node)
-        if own is not None:
-            return own.value, True
-        # scale from the reference node with the most samples (local first on ties)
+    def _benchmark(self, node: str, probe: Probe) -> float:
+        """The node's probe time as the model uses it (the client's divided by its share)."""
+        return probe.benchmark / self._local_share if node == LOCAL else probe.benchmark
+
+    def _reference(self, history: _History, size: float | None) -> tuple[float, float | None]:
+        """Compute at ``size`` on the node with the most samples (local first on ties), and
+        its probe time (``None``: it is gone, unscalable): what other nodes scale from."""
         ref_node, ref = max(history.compute.items(), key=lambda kv: (kv[1].count, kv[0] == LOCAL))
         ref_probe = self._probes.get(ref_node)
         if ref_probe is None or ref_probe.benchmark <= 0:
-            return ref.value, True
-        return ref.value * probe.benchmark / ref_probe.benchmark, True
+            return ref.predict(size), None
+        ref_benchmark = self._benchmark(ref_node, ref_probe)
+        pooled = history.pooled.value
+        return ref.predict(size, None if pooled is None else pooled * ref_benchmark), ref_benchmark
 
     def estimates(
-        self, function: str, arg_bytes: float | None = None, exclude: Iterable[str] = ()
+        self,
+        function: str,
+        arg_bytes: float | None = None,
+        exclude: Iterable[str] = (),
+        *,
+        size: float | None = None,
     ) -> list[Estimate]:
-        """Estimates of local and every usable worker, local first."""
+        """Estimates of local and every usable worker, local first.
+
+        Parameters
+        ----------
+        function
+            The function's key.
+        arg_bytes
+            Bytes of the call's pickled arguments (``None``: predicted from its size, or
+            the moving average).
+        exclude
+            Workers not to consider.
+        size
+            The call's size (its cost hint's value); ``None``: ``arg_bytes``; neither:
+            the moving averages, as for a call of typical size.
+        """
         excluded = set(exclude)
+        x = _size_of(size, arg_bytes)
         now = time.monotonic()
         with self._lock:
             history = self._history.get(function)
+            compute_history: dict[str, _Line] | None = None
+            reference, per = 0.0, None  # what a node without samples scales from
+            if history is not None and history.compute:
+                compute_history = history.compute
+                reference, per = self._reference(history, x)
+            pooled = history.pooled.value if history else None
             if arg_bytes is None:
-                arg_bytes = history.arg_bytes.value if history else 0.0
-            result_bytes = history.result_bytes.value if history else 0.0
+                arg_bytes = history.arg_bytes.predict(x) if history else 0.0
+            result_bytes = history.result_bytes.predict(x) if history else 0.0
             out = []
             for node, probe in self._probes.items():
                 if node != LOCAL and (
@@ -440,7 +706,14 @@ class DecisionEngine:
                     or not self.breakers.setdefault(node, CircuitBreaker()).available(now)
                 ):
                     continue
-                compute, known = self._compute(history, node)
+                benchmark = self._benchmark(node, probe)
+                own = compute_history.get(node) if compute_history else None
+                if own is not None:
+                    compute = own.predict(x, None if pooled is None else pooled * benchmark)
+                elif compute_history is None:
+                    compute = benchmark  # no history: the probe stands in
+                else:
+                    compute = reference if per is None else reference * benchmark / per
                 waves = self._inflight.get(node, 0) // max(1, probe.slots)
                 queue = waves * compute
                 if node == LOCAL:
@@ -463,10 +736,12 @@ class DecisionEngine:
                         queue=queue,
                         compute=compute,
                         receive=receive,
-                        known=known,
-                        benchmark=probe.benchmark,
+                        known=compute_history is not None,
+                        benchmark=benchmark,
                         energy=energy,
                         waves=waves,
+                        size=x,
+                        capacity=self._local_share if node == LOCAL else 1.0,
                     )
                 )
             out.sort(key=lambda e: not e.is_local)
@@ -479,35 +754,28 @@ class DecisionEngine:
         arg_bytes: float | None = None,
         exclude: Iterable[str] = (),
         reserve: bool = False,
+        *,
+        size: float | None = None,
     ) -> Decision:
         """Where to run the next call of ``function`` under ``policy``.
 
-        With ``reserve``, the chosen node's count of calls in flight is raised in the same
-        step (so concurrent decisions see each other); call :meth:`finished` afterwards.
+        ``arg_bytes`` and ``size`` are as for :meth:`estimates`. With ``reserve``, the
+        chosen node's count of calls in flight is raised in the same step (so concurrent
+        decisions see each other); call :meth:`finished` afterwards.
         """
         with self._lock:
-            return self._decide(function, policy, arg_bytes, exclude, reserve)
-
-    def _decide(
-        self,
-        function: str,
-        policy: Policy,
-        arg_bytes: float | None,
-        exclude: Iterable[str],
-        reserve: bool,
-    ) -> Decision:
-        estimates = self.estimates(function, arg_bytes, exclude)
-        if policy.needs_power and self.client_power is None:
-            raise OffloadError(
-                f"policy {policy.name!r} needs the client's power figures: "
-                "connect(client=WorkerSpec(..., preset=...)) or give power=PowerProfile(...)"
-            )
-        chosen, reason = policy.choose(function, estimates)
-        if chosen not in estimates:
-            raise OffloadError(f"policy {policy.name!r} returned an estimate it was not given")
-        if reserve:
-            self.started(chosen.node)
-        return Decision(chosen.node, reason, tuple(estimates))
+            estimates = self.estimates(function, arg_bytes, exclude, size=size)
+            if policy.needs_power and self.client_power is None:
+                raise OffloadError(
+                    f"policy {policy.name!r} needs the client's power figures: "
+                    "connect(client=WorkerSpec(..., preset=...)) or give power=PowerProfile(...)"
+                )
+            chosen, reason = policy.choose(function, estimates)
+            if chosen not in estimates:
+                raise OffloadError(f"policy {policy.name!r} returned an estimate it was not given")
+            if reserve:
+                self.started(chosen.node)
+            return Decision(chosen.node, reason, tuple(estimates))
 
     def snapshot(self) -> Mapping[str, Probe]:
         with self._lock:
