@@ -127,7 +127,23 @@ def register(subparsers: Any) -> None:
         metavar="IDLE,BUSY,TRANSMIT",
         help="power draw in watts (overrides the preset's)",
     )
-    p.add_argument("--nthreads", type=int, default=1, help="calls run at once (default 1)")
+    p.add_argument(
+        "--nthreads",
+        type=int,
+        default=1,
+        help="calls run at once, each in a process of its own (default 1); not the threads "
+        "of one call: see --blas-threads",
+    )
+    p.add_argument(
+        "--blas-threads",
+        type=int,
+        metavar="N",
+        help="threads numpy's BLAS (OpenBLAS, MKL) and OpenMP may use in one offloaded call "
+        "(default: OMP_NUM_THREADS, OPENBLAS_NUM_THREADS or MKL_NUM_THREADS if set, else "
+        "the cores this worker may use); DAG tasks, pinned calls and probes always use 1, "
+        "as the scheduling cost model assumes. With --nthreads K, K calls may use K*N "
+        "threads at once",
+    )
     p.add_argument(
         "--channel-port", type=int, default=0, help="port of the direct channel (default: any)"
     )
@@ -296,6 +312,8 @@ def run_worker_command(args: argparse.Namespace) -> int:
 
     if args.nthreads < 1:
         raise ModelError(f"must be >= 1, got {args.nthreads}", "--nthreads")
+    if args.blas_threads is not None and args.blas_threads < 1:
+        raise ModelError(f"must be >= 1, got {args.blas_threads}", "--blas-threads")
     for flag in ("reconnect_timeout", "max_backoff", "cache_ttl"):
         value = getattr(args, flag)
         if value is not None and not value > 0:
@@ -322,6 +340,7 @@ def run_worker_command(args: argparse.Namespace) -> int:
         reconnect_timeout=args.reconnect_timeout,
         max_backoff=args.max_backoff,
         cache_ttl=args.cache_ttl,
+        blas_threads=args.blas_threads,
     )
     return run_worker(
         options,

@@ -63,6 +63,12 @@ class WorkerSpec:
     cpu_quota
         Fraction of one core the worker process may use (cgroup v1 quota, else a
         stop/continue duty cycle; skipped with a warning where neither works).
+    blas_threads
+        BLAS/OpenMP threads each offloaded call may use (DAG tasks, pinned calls and
+        probes use one). Default: as ``edgeoffload worker`` without ``--blas-threads``
+        (:func:`~edgeoffload.runtime.worker.service.default_blas_threads`): the
+        ``OMP_NUM_THREADS``-like variables of the cluster's ``env`` if set, else the
+        whole cores the worker may use (those of ``cpu_quota`` when given; at least 1).
     """
 
     name: str
@@ -72,10 +78,13 @@ class WorkerSpec:
     power: PowerProfile | None = None
     nthreads: int = 1
     cpu_quota: float | None = None
+    blas_threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.nthreads < 1:
             raise ValueError(f"nthreads must be >= 1, got {self.nthreads!r}")
+        if self.blas_threads is not None and self.blas_threads < 1:
+            raise ValueError(f"blas_threads must be >= 1, got {self.blas_threads!r}")
         if self.cpu_quota is not None and not self.cpu_quota > 0:
             raise ValueError(f"cpu_quota must be > 0 cores, got {self.cpu_quota!r}")
 
@@ -85,6 +94,14 @@ class WorkerSpec:
     def to_node(self) -> Node | None:
         """The model node this spec describes (``None`` without a speed or preset)."""
         return self.description().to_node(self.name)
+
+    def call_threads(self, env: Mapping[str, str]) -> int | None:
+        """The worker's ``blas_threads`` in a cluster whose workers get ``env``: as
+        given, else with a ``cpu_quota`` what a worker held to it would choose, else
+        ``None`` (the worker decides; the quota is applied after it starts)."""
+        if self.blas_threads is not None or self.cpu_quota is None:
+            return self.blas_threads
+        return service.default_blas_threads({**os.environ, **env}, cores=self.cpu_quota)
 
 
 class LocalCluster:
@@ -107,7 +124,8 @@ class LocalCluster:
         Seconds a silent session keeps its code on a worker.
     env
         Extra environment variables of the worker processes (and the processes that run
-        calls), for example ``OMP_NUM_THREADS``.
+        calls). ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` or ``MKL_NUM_THREADS`` here
+        set the BLAS threads of the calls of workers whose spec has no ``blas_threads``.
     tls
         A folder made by ``edgeoffload certs`` to use instead of certificates made in
         memory, so that other processes can join the cluster with ``--tls DIR`` or
@@ -191,6 +209,7 @@ class LocalCluster:
                     material=material["worker"].to_json() if material else None,
                     reconnect_timeout=reconnect_timeout,
                     cache_ttl=cache_ttl,
+                    blas_threads=spec.call_threads(env or {}),
                 )
                 self._workers[spec.name] = Supervisor(
                     [sys.executable, "-m", "edgeoffload.runtime.worker.service"],

@@ -1,4 +1,9 @@
-"""What a session did: one record per call, bundle transfers, and a printed summary."""
+"""What a session did: one record per call, bundle transfers, and a printed summary.
+
+The summary is rich tables (:func:`summary_tables`); :func:`print_summary` prints them at
+the terminal's width on a terminal, and at their full width anywhere else (a pipe, a
+file, a CI log), where rich would otherwise squeeze and cut them to 80 columns.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,21 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Attempt", "CallRecord", "SessionStats", "Transfer", "WorkerInfo", "summary_tables"]
+__all__ = [
+    "UNCUT_WIDTH",
+    "Attempt",
+    "CallRecord",
+    "SessionStats",
+    "Transfer",
+    "WorkerInfo",
+    "print_summary",
+    "summary_console",
+    "summary_tables",
+]
+
+UNCUT_WIDTH = 10_000
+"""Columns of :func:`summary_console` off a terminal: more than any summary table needs
+(a table is as wide as its widest cells, never wider: this only lifts rich's limit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +107,9 @@ class WorkerInfo:
     usable: bool
     note: str = ""
     pid: int | None = None
+    missing: Mapping[str, str] = field(default_factory=dict)
+    """Distribution -> why this worker cannot satisfy it: functions that need it do not
+    run there."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +123,9 @@ class SessionStats:
     packaging_seconds: float = 0.0
     bundles: Mapping[str, int] = field(default_factory=dict)
     """Bundle hash -> size, bytes, of the bundles this session packaged."""
+    warnings: tuple[str, ...] = ()
+    """Every warning the session gave about calls, ``"function: what"`` (a call that ran
+    locally although workers were there, an argument changed in place…), in order."""
 
     @property
     def calls(self) -> int:
@@ -209,7 +234,9 @@ def summary_tables(stats: SessionStats) -> list[Any]:
             _ms(w.rtt),
             bandwidth,
             str(w.slots),
-            w.note or ("" if w.usable else "not usable"),
+            "; ".join([w.note or ("" if w.usable else "not usable"), *w.missing.values()]).strip(
+                "; "
+            ),
         )
     groups: dict[tuple[str, str], list[CallRecord]] = defaultdict(list)
     for r in stats.records:
@@ -253,3 +280,26 @@ def summary_tables(stats: SessionStats) -> list[Any]:
     ):
         totals.add_row(label, str(value))
     return [workers, calls, totals]
+
+
+def summary_console() -> Any:
+    """The console :func:`print_summary` prints to by default: standard output, at the
+    terminal's width on a terminal and :data:`UNCUT_WIDTH` columns anywhere else, so that
+    no table is wrapped, squeezed or cut when the output goes to a pipe or a file."""
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=UNCUT_WIDTH)
+
+
+def print_summary(stats: SessionStats, console: Any = None) -> None:
+    """Print :func:`summary_tables` of ``stats`` to ``console`` (a rich ``Console``;
+    default :func:`summary_console`)."""
+    if console is None:
+        console = summary_console()
+    for table in summary_tables(stats):
+        console.print(table)
+    if stats.warnings:
+        console.print("Warnings")
+        for line in stats.warnings:
+            console.print(f"  {line}", markup=False)

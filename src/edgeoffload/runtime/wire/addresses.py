@@ -7,7 +7,9 @@ later, deep in a connection attempt, or over and over in a worker's reconnection
 
 :func:`diagnose` tells the usual reasons a scheduler cannot be reached apart, quickly,
 with one TCP connection and at most one TLS handshake: nothing listens there; it speaks
-TLS while plain TCP was asked for; it does not speak TLS while TLS was asked for.
+TLS while plain TCP was asked for; it answers in plain TCP while TLS was asked for. Each
+:class:`Diagnosis` is one line that says what to do (the command to run, the scheme to
+use).
 """
 
 from __future__ import annotations
@@ -15,12 +17,38 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+from dataclasses import dataclass
+from typing import Literal
 
 from edgeoffload.errors import ModelError
 
-__all__ = ["diagnose", "scheduler_address", "split_address"]
+__all__ = ["Diagnosis", "DiagnosisKind", "diagnose", "scheduler_address", "split_address"]
 
 SCHEMES = ("tls", "tcp")
+
+DiagnosisKind = Literal["nothing-listens", "unreachable", "wrong-scheme"]
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """Why a scheduler's address cannot be used, as one probe tells.
+
+    Attributes
+    ----------
+    kind
+        ``"nothing-listens"``: the host refused the connection (no server on that port,
+        yet or any more); ``"unreachable"``: no route to the host, or an unknown host
+        name; ``"wrong-scheme"``: a TLS server asked for with ``tcp://``, or a plain one
+        with ``tls://``.
+    message
+        One line saying what was found and what to do.
+    """
+
+    kind: DiagnosisKind
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def split_address(address: str) -> tuple[str, str, int]:
@@ -57,19 +85,30 @@ def scheduler_address(text: str, where: str = "address") -> str:
     return f"{scheme}://{host}:{int(port)}"
 
 
-def diagnose(address: str, timeout: float = 2.0) -> str | None:
+def diagnose(address: str, timeout: float = 2.0) -> Diagnosis | None:
     """Why the server at ``address`` cannot be a scheduler for us, if that is easy to
-    tell; ``None`` when it accepts connections the way its scheme says (or the probe
-    itself timed out: it may be starting, or far away)."""
+    tell; ``None`` when it accepts connections the way its scheme says, or when the probe
+    itself timed out (it may be starting, or far away).
+
+    The probe is one TCP connection and, if it is accepted, one TLS handshake with no
+    certificate (a TLS server that refuses it with an alert still speaks TLS; one that
+    answers with bytes that are not TLS, or closes the connection, does not).
+    """
     scheme, host, port = split_address(address)
     try:
         raw = socket.create_connection((host, port), timeout=timeout)
     except ConnectionRefusedError:
-        return f"nothing listens at {host}:{port} (is the scheduler running? is the port right?)"
+        insecure = " --insecure" if scheme == "tcp" else ""
+        return Diagnosis(
+            "nothing-listens",
+            f"nothing listens at {host}:{port}: start the scheduler there "
+            f"('edgeoffload scheduler --host {host} --port {port}{insecure}'), or check the "
+            "address",
+        )
     except OSError as exc:
         if isinstance(exc, TimeoutError):
             return None
-        return f"cannot reach {host}:{port}: {exc.strerror or exc}"
+        return Diagnosis("unreachable", f"cannot reach {host}:{port}: {exc.strerror or exc}")
     with contextlib.closing(raw):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
@@ -80,16 +119,21 @@ def diagnose(address: str, timeout: float = 2.0) -> str | None:
                 speaks_tls = True
         except ssl.SSLError as exc:  # an alert is a TLS server refusing us: it speaks TLS
             speaks_tls = "ALERT" in str(exc.reason or "").upper()
-        except OSError:
+        except TimeoutError:  # no answer either way: slow, or waiting for more
+            return None
+        except OSError:  # it closed the connection on a TLS hello
             speaks_tls = False
     if scheme == "tcp" and speaks_tls:
-        return (
-            f"{host}:{port} speaks TLS: use tls://{host}:{port} with the cluster's "
-            "certificates (and without insecure=True)"
+        return Diagnosis(
+            "wrong-scheme",
+            f"{host}:{port} speaks TLS, not plain TCP: connect to tls://{host}:{port} with the "
+            "cluster's certificates (and without insecure=True)",
         )
     if scheme == "tls" and not speaks_tls:
-        return (
-            f"{host}:{port} does not complete a TLS handshake: is it an insecure (tcp://) "
-            "scheduler, or not a scheduler at all?"
+        return Diagnosis(
+            "wrong-scheme",
+            f"{host}:{port} answers in plain TCP, not TLS: if it is an insecure scheduler "
+            f"('edgeoffload scheduler --insecure'), connect to tcp://{host}:{port} with "
+            "insecure=True",
         )
     return None

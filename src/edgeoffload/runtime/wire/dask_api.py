@@ -118,6 +118,12 @@ def map_exceptions(what: str = "Dask") -> Iterator[None]:
         if any(word in text for word in ("SSL", "TLS", "certificate", "handshake")):
             raise SecurityError(f"{what}: refused: {text}") from exc
         raise WorkerUnavailableError(f"{what}: {type(exc).__name__}: {text}") from exc
+    except ValueError as exc:
+        # tornado's TLS upgrade of a connection the peer has already written to in plain
+        # TCP ("IOStream is not idle; cannot convert to SSL"): a plain server, not TLS
+        if "SSL" not in str(exc):
+            raise
+        raise SecurityError(f"{what}: TLS failed: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- security

@@ -33,6 +33,10 @@ waits for, children that become ready or die) from one selector.
 Big payloads: a job's frames go to the child with ``sendmsg`` straight from the objects
 the job holds (no copy in this process), through socket buffers large enough for a
 megabyte-sized message in one system call.
+
+Threads: an offloaded call may use ``blas_threads`` threads of BLAS and OpenMP, a DAG
+task or a probe one (:class:`~edgeoffload.runtime.worker.child.JobThreads` sets the
+limit in the child before each job).
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ from edgeoffload.runtime.worker.cache import CodeStore
 from edgeoffload.runtime.worker.child import ChildOp, job_message
 from edgeoffload.runtime.worker.jobs import Job, JobHandle, JobResult, JobState, JobStatus
 
-__all__ = ["CHILD_MALLOC_ENV", "ExecutorPool"]
+__all__ = ["BLAS_THREADS_ENV", "CHILD_MALLOC_ENV", "ExecutorPool", "usable_cores"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +89,15 @@ Faulting in fresh pages for every megabyte received costs far more than copying 
 0.45 ms against 0.03 ms per MiB on the project's machine), and Dask sets
 ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers, which would hand every payload fresh
 pages."""
+
+BLAS_THREADS_ENV = "EDGEOFFLOAD_BLAS_THREADS"
+"""Where a worker process puts its ``--blas-threads`` for the pool (children do not get it)."""
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def _failed(status: JobStatus, error: str, waited: float = 0.0) -> JobResult:
@@ -254,6 +267,9 @@ class ExecutorPool:
     env
         Environment variables to set in the children, over this process's environment
         and :data:`CHILD_MALLOC_ENV`.
+    blas_threads
+        BLAS/OpenMP threads of an offloaded call (DAG tasks and probes get one). Default:
+        :data:`BLAS_THREADS_ENV`, else the cores this process may run on.
     """
 
     def __init__(
@@ -263,9 +279,16 @@ class ExecutorPool:
         *,
         name: str = "worker",
         env: Mapping[str, str] | None = None,
+        blas_threads: int | None = None,
     ) -> None:
         if int(slots) < 1:
             raise ValueError(f"an executor needs at least one slot, got {slots!r}")
+        if blas_threads is None:
+            told = os.environ.get(BLAS_THREADS_ENV, "")
+            blas_threads = int(told) if told.isdigit() else usable_cores()
+        if blas_threads < 1:
+            raise ValueError(f"blas_threads must be >= 1, got {blas_threads!r}")
+        self.blas_threads = blas_threads
         self.slots = int(slots)
         self.store = store
         self.name = name
@@ -675,6 +698,7 @@ class ExecutorPool:
         this ``edgeoffload`` was imported from goes first on ``PYTHONPATH``, so that the
         child runs the same code even when it is not installed."""
         env = {**os.environ, **CHILD_MALLOC_ENV, **self._env}
+        env.pop(BLAS_THREADS_ENV, None)
         paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         if _PACKAGE_ROOT not in paths:
             env["PYTHONPATH"] = os.pathsep.join([_PACKAGE_ROOT, *paths])
@@ -700,10 +724,8 @@ class ExecutorPool:
             child_end.close()
         child = _Child(proc, parent_end)
         try:
-            send_message(
-                parent_end,
-                {"op": ChildOp.INIT.value, "worker": self.name, "path": list(sys.path)},
-            )
+            init = {"op": ChildOp.INIT.value, "worker": self.name, "path": list(sys.path)}
+            send_message(parent_end, {**init, "blas_threads": self.blas_threads})
         except OSError as exc:  # it died at once: the monitor reports how
             logger.info("executor child %d did not take its init message: %s", proc.pid, exc)
         return child

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import ssl
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeoffload.errors import EdgeOffloadError, ModelError
+from edgeoffload.runtime.host.cpu import cpu_capacity
 from edgeoffload.runtime.host.procs import WORKER_PROCESS_ENV
 from edgeoffload.runtime.wire import dask_api
 from edgeoffload.runtime.wire.addresses import scheduler_address, split_address
@@ -42,11 +44,14 @@ from edgeoffload.runtime.wire.security import (
 )
 from edgeoffload.runtime.worker.agent import DEFAULT_CACHE_TTL, WorkerAgent
 from edgeoffload.runtime.worker.description import WorkerDescription
+from edgeoffload.runtime.worker.executor import BLAS_THREADS_ENV
 from edgeoffload.runtime.worker.supervisor import Supervisor, supervised_process
 
 __all__ = [
+    "BLAS_ENV",
     "READY",
     "ServiceOptions",
+    "default_blas_threads",
     "main",
     "run_worker",
     "serve",
@@ -58,6 +63,38 @@ logger = logging.getLogger(__name__)
 
 READY = "edgeoffload worker ready"
 """Start of the line the process prints on standard output once it serves."""
+
+BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+"""Environment variables that set the threads of OpenMP, OpenBLAS and MKL when they load."""
+
+
+def default_blas_threads(
+    environ: Mapping[str, str] | None = None, *, cores: float | None = None
+) -> int:
+    """The BLAS/OpenMP threads of an offloaded call when ``--blas-threads`` is not given.
+
+    Parameters
+    ----------
+    environ
+        The worker's environment (default: this process's). The smallest positive
+        number among its :data:`BLAS_ENV` wins: someone chose it.
+    cores
+        The CPU the worker may use, in cores, when it is known from outside (a quota
+        applied after the worker starts). Default: what this process may use now, its
+        CPU affinity at most its cgroup's CPU quota (a container's CPU limit).
+
+    Returns
+    -------
+    int
+        The number chosen in ``environ``, else the whole ``cores`` (at least 1).
+    """
+    environ = os.environ if environ is None else environ
+    chosen = [int(v) for k in BLAS_ENV if (v := environ.get(k, "").strip()).isdigit()]
+    if any(n > 0 for n in chosen):
+        return min(n for n in chosen if n > 0)
+    if cores is None:
+        cores = cpu_capacity().cores
+    return max(1, math.floor(cores + 1e-9))
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +124,9 @@ class ServiceOptions:
         Longest pause between two attempts to reach the scheduler, seconds.
     cache_ttl
         Seconds a session may stay silent before its code is dropped.
+    blas_threads
+        BLAS/OpenMP threads of each offloaded call (DAG tasks, pinned calls and probes
+        get one); ``None``: :func:`default_blas_threads`.
     """
 
     scheduler: str
@@ -99,6 +139,7 @@ class ServiceOptions:
     reconnect_timeout: float | None = None
     max_backoff: float = 30.0
     cache_ttl: float = DEFAULT_CACHE_TTL
+    blas_threads: int | None = None
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "description": dict(self.description)})
@@ -167,6 +208,18 @@ def serve(
     """
     scheduler = scheduler_address(options.scheduler, "scheduler")
     os.environ[WORKER_PROCESS_ENV] = options.name  # the child processes inherit it
+    blas_threads = options.blas_threads
+    if blas_threads is None:
+        blas_threads = default_blas_threads()
+    if blas_threads < 1:
+        raise ModelError(f"must be >= 1, got {blas_threads}", "blas_threads")
+    os.environ[BLAS_THREADS_ENV] = str(blas_threads)  # for the agent's executor
+    logger.info(
+        "edgeoffload worker %s: %d call(s) at once, %d BLAS thread(s) per call (DAG tasks: 1)",
+        options.name,
+        options.nthreads,
+        blas_threads,
+    )
     material = TLSMaterial.from_json(options.material) if options.material else None
     if material is not None and material.role != "worker":
         raise ModelError(f"a worker needs a worker certificate, got a {material.role}'s", "tls")
