@@ -76,6 +76,12 @@ class JobResult:
         for it); a probe adds ``seconds``. ``error``: the fields of
         :func:`~edgeoffload.runtime.wire.errors.error_reply` and ``compute``.
         ``refused``/``lost``/``cancelled``: ``error``, one line.
+        A ``call`` that ended ``ok`` or ``error`` may add, each only when not empty:
+        ``stdout`` and ``stderr`` (str: what the call printed, bounded, with a last line
+        saying what was cut) and ``mutated`` (list of str: the arguments it changed in
+        place, named ``"self"``, ``"argument 1 (items)"``, ``"argument 3"`` or
+        ``"keyword 'out'"``). The worker sends them to the client unchanged, where
+        :func:`edgeoffload.runtime.client.remote_output.emit` shows them.
     frames
         ``ok``: the pickled return value; ``error``: the pickled exception when it pickles.
     waited

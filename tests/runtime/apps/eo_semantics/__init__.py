@@ -1,0 +1,1 @@
+"""An application for the tests of what offloaded code prints, changes and raises."""
