@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from edgeoffload._version import __version__
-from edgeoffload.errors import EdgeOffloadError, ModelError
+from edgeoffload.errors import EdgeOffloadError, ModelError, OffloadError
 from edgeoffload.model import (
     AppRequest,
     Assignment,
@@ -53,6 +53,7 @@ __all__ = [
     "Link",
     "ModelError",
     "Node",
+    "OffloadError",
     "PowerProfile",
     "Problem",
     "Request",

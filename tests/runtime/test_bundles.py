@@ -72,11 +72,18 @@ class TestBuild:
         assert read_manifest(bundle.data) == manifest
 
     def test_module_without_source_is_refused(self) -> None:
-        """A module with no source of its own to ship cannot be packaged."""
-        with pytest.raises(BundleError, match="no source file"):
-            build_bundle("math")
+        """A module that cannot be found cannot be packaged."""
         with pytest.raises(BundleError, match="no source file"):
             build_bundle("no_such_module_anywhere")
+
+    def test_installed_module_is_a_requirement_not_shipped(self) -> None:
+        """Installed code ships nothing: the worker imports it by name."""
+        import networkx
+
+        bundle = build_bundle("networkx.algorithms.shortest_paths.generic")
+        assert bundle.modules == ()
+        assert bundle.requirements == {"networkx": networkx.__version__}
+        assert build_bundle("statistics").modules == ()  # the standard library: nothing
 
     def test_not_a_bundle(self) -> None:
         with pytest.raises(BundleError, match="not a code bundle"):

@@ -47,12 +47,14 @@ def test_options() -> None:
     assert _with_options(4) == 4
 
 
-def test_nested_functions_are_refused() -> None:
-    with pytest.raises(TypeError, match="module level"):
+def test_nested_functions_and_lambdas_travel_by_value() -> None:
+    @edgeoffload.offload
+    def inner(x: int) -> int:
+        return x + 1
 
-        @edgeoffload.offload
-        def inner() -> None:
-            return None
+    square = offload(lambda x: x * x)
+    assert (inner.by_value, square.by_value, _with_options.by_value) == (True, True, False)
+    assert (inner(1), square(3)) == (2, 9)  # no session: local, as before
 
 
 def test_bad_deadline_and_staticmethod_order() -> None:

@@ -61,13 +61,16 @@ class TestPut:
         with pytest.raises(BundleError, match="not a code bundle"):
             store.put("alice", hashlib.sha256(data).hexdigest(), data)
 
-    def test_a_missing_requirement_is_refused_naming_it(
+    def test_a_missing_requirement_is_stored_and_reported(
         self, store: CodeStore, bundle: Bundle
     ) -> None:
-        """A bundle needing a distribution this worker lacks is refused, naming it."""
+        """A bundle needing a distribution this worker lacks is kept (its other functions
+        can run here) and the missing distribution is reported, named."""
         digest, data = variant(bundle, MANIFEST_NAME, b'"edgeoffload"', b'"no-such-dist-xyz"')
-        with pytest.raises(BundleError, match="no-such-dist-xyz"):
-            store.put("alice", digest, data)
+        missing = store.put("alice", digest, data)
+        assert list(missing) == ["no-such-dist-xyz"]
+        assert "which is not installed on this worker" in missing["no-such-dist-xyz"]
+        assert store.has("alice", [digest]) == [digest]
 
     def test_another_python_version_is_refused(self, store: CodeStore, bundle: Bundle) -> None:
         """A bundle made with another Python major.minor is refused, naming both."""

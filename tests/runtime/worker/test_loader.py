@@ -121,15 +121,15 @@ class TestVerification:
         assert f"{namespace.prefix}.eo_workerapp.lazy" in sys.modules
 
     def test_tracebacks_read_the_source_from_memory(self, store: CodeStore, bundle: Bundle) -> None:
-        """A bundle module names its place in the archive, and tracebacks show its lines
-        although no extracted file exists."""
+        """Tracebacks name a module's place in the archive and show its lines from
+        memory; its ``__file__`` is the extracted copy, which is never run."""
         store.put("alice", bundle.hash, bundle.data)
         path = store.path("alice", bundle.hash)
         namespace = load_bundle("alice", bundle.hash, path)
         fail = resolve((bundle.hash, CALLS, "fail"), {bundle.hash: namespace})
         module = sys.modules[f"{namespace.prefix}.{CALLS}"]
-        assert module.__file__ == f"{path}/eo_workerapp/calls.py"
-        assert not os.path.exists(module.__file__)
+        assert module.__file__ == str(path.with_suffix(".files") / "eo_workerapp" / "calls.py")
+        assert os.path.isfile(module.__file__)
         with pytest.raises(Exception, match="boom") as info:
             fail("boom")
         text = "".join(traceback.format_exception(info.value))

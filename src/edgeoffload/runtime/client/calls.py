@@ -10,12 +10,19 @@ the code never loses the call: it is retried on the next best worker (at most
 ``max_retries`` times) and then run locally, and the record says so. The deadline is one
 budget for the whole call: when it runs out, the attempt in flight is stopped on its worker
 and the call raises :class:`~edgeoffload.errors.OffloadTimeoutError`.
+
+Never silent: a call that runs locally although the session has workers — its code
+cannot be packaged, its arguments cannot be pickled, no worker has the packages it needs,
+every attempt failed — logs a warning once per (function, reason), keeps the reason in
+its record, and with ``strict`` raises :class:`~edgeoffload.errors.OffloadError` instead
+of running locally. A choice of the policy (local predicted faster) is not a fallback.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 import time
 import uuid
@@ -24,6 +31,7 @@ from typing import Any
 
 from edgeoffload.errors import (
     BundleError,
+    OffloadError,
     OffloadTimeoutError,
     RemoteTaskError,
     SecurityError,
@@ -32,11 +40,23 @@ from edgeoffload.errors import (
 from edgeoffload.runtime.client.decision import LOCAL, Decision, DecisionEngine, Policy, get_policy
 from edgeoffload.runtime.client.decorators import OffloadedFunction
 from edgeoffload.runtime.client.pool import WorkerPool
+from edgeoffload.runtime.client.remote_output import emit
 from edgeoffload.runtime.client.stats import Attempt, CallRecord
-from edgeoffload.runtime.wire.bundles import Bundle
+from edgeoffload.runtime.wire.bundles import (
+    Bundle,
+    function_requirements,
+    installed_distributions,
+)
 from edgeoffload.runtime.wire.errors import rebuild_exception
 from edgeoffload.runtime.wire.ops import Call
-from edgeoffload.runtime.wire.protocol import client_module_name, dumps, loads
+from edgeoffload.runtime.wire.protocol import (
+    BY_VALUE_MODULE,
+    BY_VALUE_QUALNAME,
+    WORKER_MODULE_PREFIX,
+    client_module_name,
+    dumps,
+    loads,
+)
 
 __all__ = ["CallRunner"]
 
@@ -47,19 +67,41 @@ _RETRY: Any = object()  # sentinel: the attempt failed, decide again
 
 
 class _Payload:
-    """A call's pickled arguments, made once and only when a worker is chosen."""
+    """A call's pickled arguments (made once), and the modules the pickle names."""
 
     def __init__(self) -> None:
         self.frames: list[Any] | None = None
         self.nbytes: int | None = None
+        self.modules: set[str] = set()
         self.code_bytes = 0
         self.resent: set[str] = set()
 
     def get(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Any]:
         if self.frames is None:
-            self.frames = dumps((tuple(args), dict(kwargs)))
+            self.frames = dumps((tuple(args), dict(kwargs)), self.modules)
             self.nbytes = sum(memoryview(f).nbytes for f in self.frames)
         return self.frames
+
+
+def _application_modules(modules: set[str], bundle: Bundle) -> tuple[str, ...]:
+    """The modules of ``modules`` that are application code the bundle does not carry."""
+    dists = installed_distributions()
+    found = []
+    for module in modules:
+        top = module.partition(".")[0]
+        if (
+            module in bundle.modules
+            or top in sys.stdlib_module_names
+            or top in sys.builtin_module_names
+            or top in dists
+            or top in ("edgeoffload", "cloudpickle", "builtins")
+            or module.startswith(WORKER_MODULE_PREFIX)
+        ):
+            continue
+        source = getattr(sys.modules.get(module), "__file__", None)
+        if isinstance(source, str) and source.endswith(".py"):
+            found.append(module)
+    return tuple(sorted(found))
 
 
 class CallRunner:
@@ -77,6 +119,9 @@ class CallRunner:
         The session's deadline, seconds (a function may set its own).
     max_retries
         Remote attempts after the first before running locally.
+    strict
+        Raise instead of running locally when a call cannot run remotely (a function's
+        own ``strict`` wins).
     """
 
     def __init__(
@@ -86,24 +131,74 @@ class CallRunner:
         policy: Policy,
         deadline: float,
         max_retries: int,
+        strict: bool = False,
     ) -> None:
         self.pool = pool
         self.engine = engine
         self.policy = policy
         self.deadline = deadline
         self.max_retries = max_retries
+        self.strict = strict
         self._lock = threading.Lock()
         self._records: list[CallRecord] = []
-        self._said: set[tuple[str, str]] = set()
+        self._said: dict[tuple[str, str], None] = {}
+        self._needs: dict[tuple[str, str], dict[str, str]] = {}
+        self.unguarded: str | None = None
+        """Set when the session was opened by a script's unguarded top-level code: calls
+        of that script's functions raise this line (workers would rerun the script)."""
 
     def _say_once(self, function: str, error: str) -> None:
-        """Warn (once per function and reason) that calls fall back here: never silently."""
+        """Warn (once per function and reason) about a call: never silently."""
         key = (function, error)
         with self._lock:
             if key in self._said:
                 return
-            self._said.add(key)
-        logger.warning("edgeoffload: %s ran locally: %s", function, error)
+            self._said[key] = None
+        logger.warning("edgeoffload: %s: %s", function, error)
+
+    def warnings(self) -> tuple[str, ...]:
+        """Every warning given so far, ``"function: reason"``, in order."""
+        with self._lock:
+            return tuple(f"{f}: {reason}" for f, reason in self._said)
+
+    def _fall_back(
+        self,
+        function: OffloadedFunction[Any, Any],
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        why: str,
+        start: float,
+    ) -> Any:
+        """Run locally because the call cannot run remotely: warn, or raise if strict."""
+        if self._strict(function):
+            self._record(
+                start,
+                function=function.key,
+                where=LOCAL,
+                reason=f"strict: {why}",
+                predicted=math.nan,
+                compute=0.0,
+                outcome="refused",
+            )
+            raise OffloadError(f"{function.key} cannot run remotely (strict): {why}")
+        self._say_once(function.key, f"runs locally: {why}")
+        return self._run_local(
+            function, args, kwargs, f"ran locally: {why}", start, outcome="fallback"
+        )
+
+    def _strict(self, function: OffloadedFunction[Any, Any]) -> bool:
+        return self.strict if function.strict is None else function.strict
+
+    def requirements(self, function: OffloadedFunction[Any, Any], bundle: Bundle) -> dict[str, str]:
+        """The distributions ``function`` may need (computed once per bundle)."""
+        key = (function.key, bundle.hash)
+        with self._lock:
+            needs = self._needs.get(key)
+        if needs is None:
+            needs = function_requirements(function.__wrapped__, bundle)
+            with self._lock:
+                self._needs[key] = needs
+        return needs
 
     def records(self) -> tuple[CallRecord, ...]:
         """Every call so far, in the order they ended."""
@@ -128,16 +223,64 @@ class CallRunner:
         start = time.perf_counter()
         if force_local:
             return self._run_local(function, args, kwargs, "forced local (.local)", start)
+        if self.unguarded is not None and function.module == "__main__":
+            raise OffloadError(self.unguarded)
         policy = get_policy(function.policy) if function.policy is not None else self.policy
-        bundle = self.pool.bundle_for_module(function.module)
+        bundle = self.pool.bundle_for_module(function.module, ship=function.ship)
         if bundle is None:
-            reason = f"runs locally: {self.pool.bundle_error(function.module) or 'no bundle'}"
-            return self._run_local(function, args, kwargs, reason, start)
+            why = self.pool.bundle_error(function.module, ship=function.ship) or "no bundle"
+            return self._fall_back(function, args, kwargs, why, start)
+        if function.by_value:  # a lambda or a nested function travels with its arguments
+            args = (function.__wrapped__, *args)
+        payload_box = _Payload()
+        workers = self.pool.workers()
+        if not workers and policy.name != "always-local":
+            local_args = args[1:] if function.by_value else args
+            return self._fall_back(
+                function, local_args, kwargs, "the session has no workers", start
+            )
+        if workers and policy.name != "always-local":
+            try:
+                payload_box.get(args, kwargs)
+            except Exception as exc:  # only a local run can take these arguments
+                why = f"its arguments cannot be pickled: {type(exc).__name__}: {exc}"
+                return self._fall_back(
+                    function, args[1:] if function.by_value else args, kwargs, why, start
+                )
+            extra = _application_modules(payload_box.modules, bundle)
+            if extra:  # argument classes from modules the function's module never imports
+                bigger = self.pool.bundle_for_module(
+                    function.module, ship=function.ship, extra=extra
+                )
+                if bigger is not None:
+                    bundle = bigger
+        needs = self.requirements(function, bundle)
+        unable: dict[str, str] = {}
+        for w in workers:
+            if not w.usable:
+                unable[w.name] = w.note or "not usable"
+            elif bundle.hash in w.refused:
+                unable[w.name] = w.refused[bundle.hash]
+            else:
+                lacks = [w.missing[d] for d in needs if d in w.missing]
+                if lacks:
+                    unable[w.name] = "; ".join(lacks)
+                    self._say_once(
+                        function.key, f"cannot run on worker {w.name}, which {'; '.join(lacks)}"
+                    )
+        if workers and len(unable) == len(workers) and policy.name != "always-local":
+            why = (
+                "no worker can run it ("
+                + "; ".join(f"{name}: {reason}" for name, reason in sorted(unable.items()))
+                + ")"
+            )
+            local_args = args[1:] if function.by_value else args
+            return self._fall_back(function, local_args, kwargs, why, start)
+        size = self._size(function, args, kwargs, payload_box)
         budget = function.deadline or self.deadline
         ends = time.monotonic() + budget
         attempts: list[Attempt] = []
-        excluded = {w.name for w in self.pool.workers() if not w.usable or bundle.hash in w.refused}
-        payload_box = _Payload()
+        excluded = set(unable)
         while True:
             if len(attempts) > self.max_retries:
                 excluded.update(self.engine.nodes())
@@ -156,8 +299,9 @@ class CallRunner:
                     f"{function.key} did not finish within its deadline of {budget:.3g} s "
                     f"after {len(attempts)} attempt(s); last: {attempts[-1].error}"
                 )
-            arg_bytes = payload_box.nbytes
-            decision = self.engine.decide(function.key, policy, arg_bytes, excluded, reserve=True)
+            decision = self.engine.decide(
+                function.key, policy, payload_box.nbytes, excluded, reserve=True, size=size
+            )
             try:
                 outcome_value = self._attempt(
                     function,
@@ -170,11 +314,33 @@ class CallRunner:
                     start,
                     (budget, ends),
                     payload_box,
+                    size,
                 )
             finally:
                 self.engine.finished(decision.node)
             if outcome_value is not _RETRY:
                 return outcome_value
+
+    def _size(
+        self,
+        function: OffloadedFunction[Any, Any],
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        payload: _Payload,
+    ) -> float | None:
+        """The call's size for the cost model: the cost hint, else the argument bytes."""
+        if function.cost is None:
+            return None if payload.nbytes is None else float(payload.nbytes)
+        user_args = args[1:] if function.by_value else args
+        try:
+            size = float(function.cost(*user_args, **kwargs))
+        except Exception as exc:
+            self._say_once(function.key, f"its cost hint failed ({type(exc).__name__}: {exc})")
+            return None if payload.nbytes is None else float(payload.nbytes)
+        if not (size >= 0 and math.isfinite(size)):
+            self._say_once(function.key, f"its cost hint gave {size!r}, not a size >= 0")
+            return None if payload.nbytes is None else float(payload.nbytes)
+        return size
 
     def _attempt(
         self,
@@ -188,6 +354,7 @@ class CallRunner:
         start: float,
         budget: tuple[float, float],
         payload_box: _Payload,
+        size: float | None,
     ) -> Any:
         """One try at the decided place: the result, or ``_RETRY`` to decide again."""
         if decision.node == LOCAL:
@@ -199,10 +366,15 @@ class CallRunner:
                     f"ran locally after {len(attempts)} failed remote attempt(s); "
                     f"last: {attempts[-1].error}"
                 )
-                self._say_once(function.key, attempts[-1].error)
+                if self._strict(function):
+                    raise OffloadError(
+                        f"{function.key} cannot run remotely (strict): {len(attempts)} "
+                        f"remote attempt(s) failed; last: {attempts[-1].error}"
+                    )
+                self._say_once(function.key, f"ran locally: {attempts[-1].error}")
             return self._run_local(
                 function,
-                args,
+                args[1:] if function.by_value else args,
                 kwargs,
                 reason,
                 start,
@@ -210,6 +382,7 @@ class CallRunner:
                 attempts,
                 outcome,
                 reserved=True,
+                size=size,
             )
         worker = self.pool.get(decision.node)
         if worker is None or not worker.usable:
@@ -230,13 +403,14 @@ class CallRunner:
                 session=self.pool.session,
                 call=uuid.uuid4().hex,
                 bundle=bundle.hash,
-                module=function.module,
-                qualname=function.qualname,
+                module=BY_VALUE_MODULE if function.by_value else function.module,
+                qualname=BY_VALUE_QUALNAME if function.by_value else function.qualname,
                 lease=self.pool.liveness,
             )
             reply, frames, sent, received = self.pool.call(
                 worker, message.header(), payload, deadline=ends
             )
+            emit(reply, function.key, worker.name, self._say_once)
         except BundleError as exc:
             excluded.add(worker.name)
             attempts.append(Attempt(worker.name, str(exc)))
@@ -270,7 +444,9 @@ class CallRunner:
             return _RETRY
         self.engine.breakers[worker.name].success()
         compute = float(reply.get("compute", 0.0))
-        self.engine.record(function.key, worker.name, compute, payload_box.nbytes, received)
+        self.engine.record(
+            function.key, worker.name, compute, payload_box.nbytes, received, size=size
+        )
         record: dict[str, Any] = {
             "function": function.key,
             "where": worker.name,
@@ -308,6 +484,7 @@ class CallRunner:
         attempts: Sequence[Attempt] = (),
         outcome: str = "ok",
         reserved: bool = False,
+        size: float | None = None,
     ) -> Any:
         if not reserved:
             self.engine.started(LOCAL)
@@ -321,7 +498,7 @@ class CallRunner:
             if not reserved:
                 self.engine.finished(LOCAL)
             if ended != "error":
-                self.engine.record(function.key, LOCAL, compute)
+                self.engine.record(function.key, LOCAL, compute, size=size)
             self._record(
                 start,
                 function=function.key,

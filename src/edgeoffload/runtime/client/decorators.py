@@ -7,10 +7,13 @@ where the decision engine predicts it finishes soonest (see
 ``f.submit(...)`` returns a :class:`concurrent.futures.Future`.
 
 It works on plain functions, on methods (the instance travels with the call, so it must
-pickle) and on static methods placed under ``@staticmethod``. The function is found on
-the worker by module and qualified name, from the code bundle of its module
-(:mod:`edgeoffload.runtime.wire.bundles`), so it must be defined at module level (or in a
-class at module level), not inside another function.
+pickle), on static methods placed under ``@staticmethod``, and on lambdas and functions
+defined inside other functions. A function defined at module level (or in a module-level
+class) is found on the worker by module and qualified name, from the code bundle of its
+module (:mod:`edgeoffload.runtime.wire.bundles`), shipped once; a lambda or a nested
+function travels **by value** with each call (:mod:`cloudpickle`), with its closure.
+Generator and ``async`` functions are refused when decorated: their state cannot leave
+the process that runs them.
 
 Exceptions raised remotely are re-raised as the original type when it can be rebuilt
 here, with ``__cause__`` set to a :class:`~edgeoffload.errors.RemoteTaskError` whose
@@ -22,8 +25,9 @@ becomes that :class:`~edgeoffload.errors.RemoteTaskError` itself.
 from __future__ import annotations
 
 import functools
+import inspect
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
@@ -59,6 +63,17 @@ class OffloadedFunction(Generic[P, R]):
         session's default).
     policy
         A decision policy for this function only (``None``: the session's).
+    cost
+        ``cost(*args, **kwargs)``: a positive number proportional to a call's work, used
+        by the decision engine as the call's size instead of its argument bytes.
+    strict
+        ``True``: a call that cannot run remotely raises instead of running locally;
+        ``None``: the session's setting.
+    ship
+        Installed packages whose source this function's bundle carries (by top-level
+        name), on top of the application's own modules.
+    by_value
+        The function travels with each call (a lambda or a nested function), not by name.
     """
 
     def __init__(
@@ -67,6 +82,9 @@ class OffloadedFunction(Generic[P, R]):
         *,
         deadline: float | None = None,
         policy: str | Policy | None = None,
+        cost: Callable[..., float] | None = None,
+        strict: bool | None = None,
+        ship: Sequence[str] = (),
     ) -> None:
         if isinstance(function, (staticmethod, classmethod)):
             raise TypeError(
@@ -74,18 +92,37 @@ class OffloadedFunction(Generic[P, R]):
             )
         if deadline is not None and not deadline > 0:
             raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
+        if cost is not None and not callable(cost):
+            raise TypeError(
+                f"cost must be a callable taking the function's arguments, got {cost!r}"
+            )
+        if isinstance(ship, str) or not all(isinstance(n, str) and n for n in ship):
+            raise TypeError(f"ship must be a list of package names, got {ship!r}")
+        if not callable(function) or not hasattr(function, "__code__"):
+            raise TypeError(f"@offload marks a Python function, got {function!r}")
+        name = getattr(function, "__qualname__", repr(function))
+        if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+            raise TypeError(
+                f"{name} is a generator function, which cannot be offloaded: a generator's "
+                "state lives in the process that runs it. Return a list instead, or offload "
+                "the work of one item"
+            )
+        if inspect.iscoroutinefunction(function):
+            raise TypeError(
+                f"{name} is an async function, which cannot be offloaded: mark a plain "
+                "function and await it with loop.run_in_executor(None, f, ...) or f.submit"
+            )
         functools.update_wrapper(self, function)
         self.__wrapped__: Callable[P, R] = function
-        self.module: str = function.__module__
+        self.module: str = function.__module__ or "__main__"
         self.qualname: str = function.__qualname__
-        if "<locals>" in self.qualname:
-            raise TypeError(
-                f"{self.qualname}: @offload needs a function defined at module level "
-                "(or in a module-level class): a worker finds it by name"
-            )
+        self.by_value = "<locals>" in self.qualname or "<lambda>" in self.qualname
         self.key = f"{self.module}:{self.qualname}"
         self.deadline = deadline
         self.policy = policy
+        self.cost = cost
+        self.strict = strict
+        self.ship = tuple(sorted({n.partition(".")[0] for n in ship}))
         setattr(self, OFFLOADED_MARK, True)  # a worker runs __wrapped__, never offloads again
         if not self.module.startswith(WORKER_MODULE_PREFIX):  # not a worker's bundle copy
             _REGISTRY.add(self)
@@ -163,7 +200,12 @@ def offload(function: Callable[P, R], /) -> OffloadedFunction[P, R]: ...
 
 @overload
 def offload(
-    *, deadline: float | None = None, policy: str | Policy | None = None
+    *,
+    deadline: float | None = None,
+    policy: str | Policy | None = None,
+    cost: Callable[..., float] | None = None,
+    strict: bool | None = None,
+    ship: Sequence[str] = (),
 ) -> Callable[[Callable[P, R]], OffloadedFunction[P, R]]: ...
 
 
@@ -173,6 +215,9 @@ def offload(
     *,
     deadline: float | None = None,
     policy: str | Policy | None = None,
+    cost: Callable[..., float] | None = None,
+    strict: bool | None = None,
+    ship: Sequence[str] = (),
 ) -> OffloadedFunction[P, R] | Callable[[Callable[P, R]], OffloadedFunction[P, R]]:
     """Mark ``function`` as worth offloading.
 
@@ -186,6 +231,17 @@ def offload(
     policy
         A policy name (``"latency"``, ``"energy"``, ``"always-local"``,
         ``"always-remote"``) or instance, for this function only.
+    cost
+        ``cost(*args, **kwargs) -> float``: how much work a call is, in any unit (``n**3``
+        for an n×n matrix product); the decision engine learns seconds per unit per node.
+        Default: the call's pickled argument bytes.
+    strict
+        ``True``: raise :class:`~edgeoffload.errors.OffloadError` when a call cannot run
+        remotely instead of running it locally (``None``: the session's ``strict``).
+    ship
+        Installed packages (top-level import names) to ship as source with this function,
+        for workers that do not have them; the application's own modules are always
+        shipped.
 
     Examples
     --------
@@ -196,10 +252,17 @@ def offload(
     >>> square(7)  # no session: runs locally
     49
     """
+    options: dict[str, Any] = {
+        "deadline": deadline,
+        "policy": policy,
+        "cost": cost,
+        "strict": strict,
+        "ship": ship,
+    }
     if function is not None:
-        return OffloadedFunction(function, deadline=deadline, policy=policy)
+        return OffloadedFunction(function, **options)
 
     def decorate(f: Callable[P, R]) -> OffloadedFunction[P, R]:
-        return OffloadedFunction(f, deadline=deadline, policy=policy)
+        return OffloadedFunction(f, **options)
 
     return decorate

@@ -39,6 +39,7 @@ from edgeoffload.errors import (
 from edgeoffload.model.cluster import Node
 from edgeoffload.runtime.client.decision import Probe
 from edgeoffload.runtime.client.decorators import OffloadedFunction
+from edgeoffload.runtime.client.remote_output import emit
 from edgeoffload.runtime.client.stats import Transfer
 from edgeoffload.runtime.wire import dask_api
 from edgeoffload.runtime.wire.bundles import (
@@ -82,6 +83,13 @@ FunctionRef = tuple[str | None, str, str]
 """How a worker finds a function: (bundle hash, or ``None`` for installed code, module,
 qualified name)."""
 
+BundleKey = tuple[str, tuple[str, ...], tuple[str, ...]]
+"""(root module, shipped packages, extra modules): what one bundle is built from."""
+
+
+def _warn(function: str, reason: str) -> None:
+    logger.warning("edgeoffload: %s: %s", function, reason)
+
 
 @dataclass
 class PoolWorker:
@@ -120,6 +128,8 @@ class PoolWorker:
     probe: Probe | None = None
     pushed: set[str] = field(default_factory=set)
     refused: dict[str, str] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    """Distribution -> why this worker cannot satisfy it (reported as bundles arrive)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     lost: bool = False  # went silent or away; greeted again when it answers
 
@@ -165,8 +175,8 @@ class WorkerPool:
         self._on_lost = on_lost
         self._lock = threading.RLock()
         self._workers: dict[str, PoolWorker] = {}
-        self._bundles: dict[str, Bundle] = {}
-        self._bundle_errors: dict[str, str] = {}
+        self._bundles: dict[BundleKey, Bundle] = {}
+        self._bundle_errors: dict[BundleKey, str] = {}
         self._transfers: list[Transfer] = []
         self._pings = ThreadPoolExecutor(max_workers=8, thread_name_prefix="edgeoffload-ping")
         self.scheduler_reachable: bool | None = None
@@ -348,7 +358,9 @@ class WorkerPool:
         worker.pid = int(reply["pid"])
         worker.nthreads = int(reply.get("slots", worker.nthreads))
         worker.cache_dir = str(reply.get("cache_dir", ""))
-        for bundle in list(self._bundles.values()):
+        with self._lock:
+            bundles = list(self._bundles.values())
+        for bundle in bundles:
             with contextlib.suppress(BundleError):  # noted in worker.refused, warned
                 self.push(worker, bundle)
         self.probe(worker)
@@ -357,39 +369,57 @@ class WorkerPool:
         worker.usable = True
 
     # ---------------------------------------------------------------- code
-    def bundle_for_module(self, module: str, warn: bool = True) -> Bundle | None:
+    def bundle_for_module(
+        self,
+        module: str,
+        warn: bool = True,
+        *,
+        ship: Iterable[str] = (),
+        extra: Iterable[str] = (),
+    ) -> Bundle | None:
         """The bundle of ``module`` (built once), pushed to every usable worker; ``None``
-        when the module cannot be packaged (the reason in :meth:`bundle_error`)."""
+        when the module cannot be packaged (the reason in :meth:`bundle_error`).
+
+        ``ship`` names installed packages to carry as source; ``extra`` more application
+        modules (those of a call's argument classes).
+        """
+        key: BundleKey = (module, tuple(sorted(set(ship))), tuple(sorted(set(extra))))
         with self._lock:
-            bundle = self._bundles.get(module)
-            if bundle is not None or module in self._bundle_errors:
+            bundle = self._bundles.get(key)
+            if bundle is not None or key in self._bundle_errors:
                 return bundle
         try:
-            bundle = build_bundle(module)
+            bundle = build_bundle(module, ship=key[1], extra=key[2])
         except BundleError as exc:
             with self._lock:
-                self._bundle_errors[module] = str(exc)
+                self._bundle_errors[key] = str(exc)
             if warn:
                 warnings.warn(
                     f"edgeoffload: {exc}; its calls run locally", RuntimeWarning, stacklevel=4
                 )
             return None
+        for note in bundle.notes:
+            warnings.warn(f"edgeoffload: {note}", RuntimeWarning, stacklevel=4)
         with self._lock:
-            self._bundles[module] = bundle
+            self._bundles[key] = bundle
         for worker in self.usable():  # a function defined after connect: pre-transfer it now
             with contextlib.suppress(BundleError, OffloadError):
                 self.push(worker, bundle)
         return bundle
 
-    def bundle_error(self, module: str) -> str | None:
+    def bundle_error(
+        self, module: str, *, ship: Iterable[str] = (), extra: Iterable[str] = ()
+    ) -> str | None:
         """Why ``module`` could not be packaged, if it could not."""
+        key: BundleKey = (module, tuple(sorted(set(ship))), tuple(sorted(set(extra))))
         with self._lock:
-            return self._bundle_errors.get(module)
+            return self._bundle_errors.get(key)
 
     def bundles(self) -> dict[str, Bundle]:
-        """Module name -> its bundle, for every bundle packaged."""
+        """Module name -> its bundle, for every bundle packaged (the latest of a module
+        packaged with more modules or shipped packages)."""
         with self._lock:
-            return dict(self._bundles)
+            return {key[0]: bundle for key, bundle in self._bundles.items()}
 
     def transfers(self) -> list[Transfer]:
         """Every bundle sent (or found already there), in order."""
@@ -424,6 +454,9 @@ class WorkerPool:
                 worker.refused[bundle.hash] = reason
                 warnings.warn(f"edgeoffload: {reason}", RuntimeWarning, stacklevel=3)
                 raise BundleError(reason)
+            missing = reply.get("missing") or {}
+            if isinstance(missing, dict):
+                worker.missing.update({str(k): str(v) for k, v in missing.items()})
             worker.pushed.add(bundle.hash)
             with self._lock:
                 self._transfers.append(Transfer(worker.name, bundle.hash, bundle.size, hit=False))
@@ -572,6 +605,7 @@ class WorkerPool:
         payload = dumps((tuple(args), dict(kwargs or {})))
         deadline = time.monotonic() + timeout
         reply, frames, _, _ = self.call(worker, message.header(), payload, deadline=deadline)
+        emit(reply, f"{ref[1]}:{ref[2]}", name, _warn)
         if reply.get("status") != "ok":
             if reply.get("status") == "error":
                 raise rebuild_exception(reply, frames, f"{ref[1]}:{ref[2]}")

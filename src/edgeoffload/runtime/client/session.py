@@ -22,9 +22,12 @@ times) and then run locally, and the stats say so.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import logging
+import math
 import os
+import sys
 import threading
 import time
 import uuid
@@ -32,6 +35,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from edgeoffload.errors import (
@@ -59,9 +63,10 @@ from edgeoffload.runtime.client.stats import (
     CallRecord,
     SessionStats,
     WorkerInfo,
-    summary_tables,
+    print_summary,
 )
 from edgeoffload.runtime.host import throttle
+from edgeoffload.runtime.host.cpu import cpu_capacity
 from edgeoffload.runtime.host.procs import WORKER_PROCESS_ENV
 from edgeoffload.runtime.wire import dask_api
 from edgeoffload.runtime.wire.addresses import diagnose, scheduler_address
@@ -78,6 +83,14 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DEADLINE = 120.0
 """Seconds a call may take in all (remote attempts, retries, fallback), unless set."""
+
+DEFAULT_TIMEOUT = 60.0
+"""Seconds to start an embedded cluster, or to wait for a scheduler that does not answer
+or for ``wait_for_workers``, when ``connect()`` is given no ``timeout``."""
+
+_FIRST_ATTEMPT = 2.0
+"""Seconds the first attempt to reach a scheduler may take when ``connect()`` is given no
+``timeout``: then, if nothing listens at the address, it fails at once."""
 
 current_session = current.current_session
 
@@ -168,12 +181,13 @@ class Session:
         client: WorkerSpec | Node | PowerProfile | None = None,
         client_cpu_quota: float | None = None,
         transport: str = "channel",
-        timeout: float = 60.0,
+        timeout: float | None = None,
         wait_for_workers: int | None = None,
         probe_work: int = DEFAULT_PROBE_WORK,
         monitor_interval: float = 1.0,
         liveness_timeout: float = DEFAULT_LIVENESS,
         insecure: bool = False,
+        strict: bool = False,
     ) -> None:
         worker = os.environ.get(WORKER_PROCESS_ENV)
         if worker:
@@ -182,6 +196,11 @@ class Session:
                 "that defines offloaded functions runs its top-level code on the workers too. "
                 'Open the session under `if __name__ == "__main__":`'
             )
+        self.unguarded = unguarded_main()
+        if self.unguarded is not None and any(
+            f.module == "__main__" for f in registered_functions()
+        ):
+            raise OffloadError(unguarded_message(self.unguarded))
         if transport == "comm":
             warnings.warn(
                 "edgeoffload: transport='comm' is gone; calls use the direct channel (they "
@@ -198,6 +217,10 @@ class Session:
             raise ValueError(f"liveness_timeout must be > 0 seconds, got {liveness_timeout!r}")
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries!r}")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        patient = timeout is not None  # wait that long for a scheduler that is starting
+        timeout = DEFAULT_TIMEOUT if timeout is None else timeout
         if address is not None and workers is not None:
             raise ValueError("pass either an address to join or workers to start, not both")
         self.policy = get_policy(policy)
@@ -247,7 +270,10 @@ class Session:
                 if self.cluster is not None and self._throttle.method == "cgroup":
                     self.cluster.free_restarted_workers()
             self.local_benchmark = min(probe_benchmark(probe_work) for _ in range(3))
-            self.engine = DecisionEngine(self.local_benchmark, _client_power(client))
+            self.local_capacity = min(cpu_capacity().cores, client_cpu_quota or math.inf)
+            self.engine = DecisionEngine(
+                self.local_benchmark, _client_power(client), local_capacity=self.local_capacity
+            )
             self._pool = WorkerPool(
                 self.address,
                 material,
@@ -258,12 +284,16 @@ class Session:
                 on_lost=lambda w: self.engine.remove_node(w.name),
             )
             self.calls = CallRunner(
-                self._pool, self.engine, self.policy, self.deadline, self.max_retries
+                self._pool, self.engine, self.policy, self.deadline, self.max_retries, strict
+            )
+            self.calls.unguarded = (
+                unguarded_message(self.unguarded) if self.unguarded is not None else None
             )
             for function in registered_functions():
                 self._bundle_for(function)
             expected = len(self.cluster.specs) if self.cluster is not None else wait_for_workers
-            self._join(expected or 0, timeout)
+            # an embedded cluster (this session's or another's) is there: wait for it
+            self._join(expected or 0, timeout, patient or not isinstance(address, str))
             workers_now = self._pool.workers()
             if workers_now and not any(w.usable for w in workers_now):
                 raise WorkerUnavailableError(
@@ -287,32 +317,42 @@ class Session:
             raise
         current.register(self)
 
-    def _join(self, expected: int, timeout: float) -> None:
+    def _join(self, expected: int, timeout: float, patient: bool = True) -> None:
         """Reach the scheduler and greet its workers; wait until ``expected`` are usable.
 
         A scheduler that cannot be what the address says (TLS against plain TCP) fails at
-        once; one that is not there yet is waited for (it may be starting), and the final
-        error says why it could not be reached.
+        once, naming the scheme to use. When nothing listens at the address, or it cannot
+        be reached, a ``patient`` join waits for it until ``timeout`` (it may be
+        starting); otherwise the first attempt is short and the join fails at once,
+        saying what to run. A scheduler that does not answer is waited for until
+        ``timeout``; the final error says why it could not be reached.
         """
         ends = time.monotonic() + timeout
         pause = 0.2
+        attempt = 10.0 if patient else _FIRST_ATTEMPT
         while True:
             try:
-                self.pool.sync(timeout=max(0.5, min(10.0, ends - time.monotonic())))
+                self.pool.sync(timeout=max(0.5, min(attempt, ends - time.monotonic())))
             except OffloadError as exc:
-                reason = diagnose(self.address)
-                if reason is not None and "speaks TLS" in reason:
-                    raise SecurityError(reason) from None
+                found = diagnose(self.address)
+                if found is not None and found.kind == "wrong-scheme":
+                    raise SecurityError(found.message) from None
                 if isinstance(exc, SecurityError):
                     raise SecurityError(
                         f"{exc} — are this client's certificates from the same "
                         "'edgeoffload certs' folder (the same ca.pem) as the scheduler's?"
                     ) from None
+                if found is not None and not patient:
+                    raise WorkerUnavailableError(
+                        f"cannot reach the scheduler at {self.address}: {found} (pass "
+                        "connect(timeout=SECONDS) to wait for one that is starting)"
+                    ) from None
                 if time.monotonic() >= ends:
                     raise WorkerUnavailableError(
                         f"cannot reach the scheduler at {self.address} within {timeout:.3g} s: "
-                        f"{reason or exc}"
+                        f"{found or exc}"
                     ) from None
+                attempt = 10.0
                 time.sleep(min(pause, max(0.0, ends - time.monotonic())))
                 pause = min(pause * 2, 2.0)
                 continue
@@ -396,6 +436,7 @@ class Session:
             usable=w.usable,
             note=w.note,
             pid=w.pid,
+            missing=dict(w.missing),
         )
 
     def _probed(self, worker: PoolWorker, probe: Probe) -> None:
@@ -469,7 +510,7 @@ class Session:
 
     # ---------------------------------------------------------------- bundles
     def _bundle_for(self, function: OffloadedFunction[Any, Any]) -> Bundle | None:
-        return self.pool.bundle_for_module(function.module)
+        return self.pool.bundle_for_module(function.module, ship=function.ship)
 
     def bundles(self) -> dict[str, Bundle]:
         """Module name -> its bundle, for every bundle this session packaged."""
@@ -524,16 +565,12 @@ class Session:
             local_benchmark=self.local_benchmark,
             packaging_seconds=sum(b.build_seconds for b in bundles),
             bundles={b.hash: b.size for b in bundles},
+            warnings=self.calls.warnings(),
         )
 
     def print_summary(self, console: Any = None) -> None:
-        """Print the stats as tables (rich)."""
-        if console is None:
-            from rich.console import Console
-
-            console = Console(highlight=False)
-        for table in summary_tables(self.stats()):
-            console.print(table)
+        """Print the stats as tables (rich), as wide as they need when not on a terminal."""
+        print_summary(self.stats(), console)
 
     # ---------------------------------------------------------------- pinned calls, model
     def call_on(self, node: str, function: Any, *args: Any, **kwargs: Any) -> Any:
@@ -565,6 +602,43 @@ def _unbind(
     return function, tuple(args)
 
 
+def unguarded_main() -> str | None:
+    """``"script.py:LINE"`` when the code that opens the session is the top-level code of
+    the ``__main__`` module outside an ``if __name__ == "__main__":`` block, else None."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module == "__main__" and frame.f_code.co_name == "<module>":
+            break
+        frame = frame.f_back
+    if frame is None:
+        return None
+    filename = frame.f_code.co_filename
+    try:
+        tree = ast.parse(Path(filename).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None  # no source to read (an interactive session, python -c)
+    line = frame.f_lineno
+    for node in tree.body:
+        if (
+            isinstance(node, ast.If)
+            and "__name__" in ast.unparse(node.test)
+            and "__main__" in ast.unparse(node.test)
+            and node.lineno <= line <= (node.end_lineno or node.lineno)
+        ):
+            return None
+    return f"{Path(filename).name}:{line}"
+
+
+def unguarded_message(where: str) -> str:
+    """The one line that says what to add (see :func:`unguarded_main`)."""
+    return (
+        f"the session is opened at the top level of the script ({where}), which defines "
+        "offloaded functions: workers import the script to run them and would run it "
+        'again. Put the code that uses the session under `if __name__ == "__main__":`'
+    )
+
+
 def connect(
     address: str | LocalCluster | None = None,
     *,
@@ -578,10 +652,11 @@ def connect(
     client: WorkerSpec | Node | PowerProfile | None = None,
     client_cpu_quota: float | None = None,
     transport: str = "channel",
-    timeout: float = 60.0,
+    timeout: float | None = None,
     wait_for_workers: int | None = None,
     liveness_timeout: float = DEFAULT_LIVENESS,
     insecure: bool = False,
+    strict: bool = False,
     **options: Any,
 ) -> Session:
     """Open a session: offloaded functions called while it is open may run remotely.
@@ -623,7 +698,13 @@ def connect(
         ``"channel"``: calls go straight to the worker's direct channel (``"comm"``, the
         Dask comm handler of earlier versions, warns and uses the channel).
     timeout
-        Seconds to connect and to wait for an embedded cluster's workers.
+        Seconds to wait for the cluster: for an embedded cluster's processes to start,
+        for a scheduler to answer, for ``wait_for_workers``. Given, it also waits that
+        long for a scheduler that is starting (nothing listens at its address yet).
+        Default (``None``): 60 s, but joining by address fails within seconds when
+        nothing listens there (:class:`~edgeoffload.errors.WorkerUnavailableError`
+        saying to start ``edgeoffload scheduler``) and at once when the scheme is wrong
+        (:class:`~edgeoffload.errors.SecurityError` naming the right one).
     wait_for_workers
         When joining by address, wait until that many workers are up.
     liveness_timeout
@@ -632,6 +713,12 @@ def connect(
         the worker (5).
     insecure
         Join a plain-TCP (``tcp://``) cluster, or start the embedded one without TLS.
+
+    strict
+        Raise :class:`~edgeoffload.errors.OffloadError` when a call cannot run remotely
+        (its code cannot be packaged, its arguments cannot be pickled, no worker has what
+        it needs, every attempt failed) instead of running it locally with a warning; a
+        function's ``@offload(strict=...)`` wins.
 
     Raises
     ------
@@ -656,5 +743,6 @@ def connect(
         wait_for_workers=wait_for_workers,
         liveness_timeout=liveness_timeout,
         insecure=insecure,
+        strict=strict,
         **options,
     )

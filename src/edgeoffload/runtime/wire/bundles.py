@@ -16,11 +16,30 @@ function):
   nor recorded: the worker's Python version is checked at connect instead;
 - a module of an installed distribution (``importlib.metadata.packages_distributions``),
   ``edgeoffload`` included, is **recorded as a requirement** with the client's version,
-  never shipped;
+  never shipped — unless it is an *editable* install (the application's own package,
+  ``pip install -e .``: its ``direct_url.json`` says so) or the user named it in
+  ``ship``: then it is shipped like application code;
 - a module with a ``.py`` source file that belongs to no distribution is **shipped**
   (with its parent packages' ``__init__.py``), and its own imports are analysed in turn;
 - anything else (an extension module outside any distribution, a module that cannot be
   found) is listed in :attr:`Bundle.unresolved` and left to the worker's environment.
+
+A root module that is itself part of an installed distribution (``offload(networkx.…)``)
+ships nothing: the worker imports it by name, and the distribution is a requirement.
+
+Data files travel with the code: every file of a shipped package's folder (not its
+sub-packages', which come with them when shipped) and the files beside a shipped
+top-level module, except Python sources and bytecode, extension modules, hidden files and
+``__pycache__``. A file over :data:`MAX_DATA_FILE` bytes, or past :data:`MAX_DATA_BYTES`
+in all, is left out and named in :attr:`Bundle.notes`. A worker extracts them beside the
+modules' ``__file__``, so ``Path(__file__).parent / "weights.json"`` and
+:mod:`importlib.resources` find them.
+
+Requirements per function: :func:`function_requirements` keeps only the distributions a
+function can reach — the modules its code names (globals, closures, imports inside it),
+followed through the functions and classes of its own module it uses and the whole import
+graph of the other modules. A worker that lacks a distribution still takes the bundle
+and runs the functions that do not need it.
 
 The bundle is deterministic: entries sorted by name, fixed timestamps and permissions,
 a manifest with sorted keys. Its identity is the SHA-256 of its bytes
@@ -39,20 +58,21 @@ cost is kept in :attr:`Bundle.build_seconds` (the paper: +80 % install time, < 1
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
 import io
 import json
 import sys
-import sysconfig
 import threading
 import time
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
+from typing import Any
 
 from edgeoffload._version import __version__
 from edgeoffload.errors import BundleError
@@ -65,13 +85,23 @@ __all__ = [
     "build_bundle",
     "check_requirements",
     "clear_bundle_cache",
+    "function_requirements",
     "installed_distributions",
     "python_version",
     "read_manifest",
+    "requirement_problems",
 ]
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2
 """Version of the bundle layout; a worker refuses bundles of another format."""
+
+MAX_DATA_FILE = 16 * 1024 * 1024
+"""Largest data file a bundle carries, bytes."""
+
+MAX_DATA_BYTES = 64 * 1024 * 1024
+"""Most data a bundle carries in all, bytes."""
+
+_NOT_DATA = frozenset({".py", ".pyc", ".pyo", ".so", ".pyd", ".dll", ".dylib"})
 
 MANIFEST_NAME = "edgeoffload-bundle.json"
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
@@ -103,6 +133,14 @@ class Bundle:
         Imported modules that are neither shipped nor a known requirement.
     build_seconds
         Wall time spent packaging, seconds.
+    data_files
+        Archive paths of the data files carried.
+    notes
+        What was left out (data files too large), one line each.
+    graph
+        Each shipped module -> the modules it imports that exist.
+    requirement_modules
+        Top-level import name -> the distribution providing it, for each requirement.
     """
 
     hash: str
@@ -112,6 +150,10 @@ class Bundle:
     requirements: Mapping[str, str] = field(default_factory=dict)
     unresolved: tuple[str, ...] = ()
     build_seconds: float = 0.0
+    data_files: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    graph: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    requirement_modules: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -144,12 +186,6 @@ def _own_version() -> str:
         return importlib.metadata.version("edgeoffload")
     except importlib.metadata.PackageNotFoundError:  # running from a source tree
         return __version__
-
-
-def _installed_dirs() -> tuple[Path, ...]:
-    paths = sysconfig.get_paths()
-    dirs = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
-    return tuple(Path(d).resolve() for d in sorted(dirs))
 
 
 def _is_stdlib(top: str) -> bool:
@@ -223,46 +259,80 @@ def _parents(name: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
-def _under(path: Path, dirs: Iterable[Path]) -> bool:
-    return any(path.is_relative_to(d) for d in dirs)
-
-
 @dataclass
 class _Analysis:
     shipped: dict[str, tuple[Path | None, bool]] = field(default_factory=dict)
     requirements: dict[str, str] = field(default_factory=dict)
+    requirement_modules: dict[str, str] = field(default_factory=dict)
     unresolved: set[str] = field(default_factory=set)
+    graph: dict[str, set[str]] = field(default_factory=dict)
 
 
-def _analyse(root: str) -> _Analysis:
+def _is_editable(top: str, dists: Mapping[str, list[str]]) -> bool:
+    """Whether the installed package ``top`` is an editable install (``pip install -e``):
+    its distribution's ``direct_url.json`` says so (PEP 610)."""
+    for dist in dists.get(top, ()):
+        try:
+            text = importlib.metadata.distribution(dist).read_text("direct_url.json")
+            info = json.loads(text) if text else {}
+        except (importlib.metadata.PackageNotFoundError, ValueError, OSError):
+            continue
+        if isinstance(info, dict) and (info.get("dir_info") or {}).get("editable"):
+            return True
+    return False
+
+
+def _require(result: _Analysis, name: str, top: str, dists: Mapping[str, list[str]]) -> None:
+    if top == "edgeoffload":  # an editable install has no top-level metadata
+        result.requirements["edgeoffload"] = _own_version()
+        result.requirement_modules[top] = "edgeoffload"
+        return
+    for dist in dists[top]:
+        try:
+            result.requirements[dist] = importlib.metadata.version(dist)
+            result.requirement_modules.setdefault(top, dist)
+        except importlib.metadata.PackageNotFoundError:
+            result.unresolved.add(name)
+
+
+def _analyse(roots: Iterable[str], ship: Iterable[str] = ()) -> _Analysis:
     result = _Analysis()
-    installed = _installed_dirs()
     dists = installed_distributions()
-    found_root = _module_source(root)
-    if found_root is None or (found_root[0] is None and not found_root[1]):
-        raise BundleError(
-            f"cannot package module {root!r}: it has no source file (functions defined "
-            "interactively cannot be offloaded; move them into a module)"
-        )
-    queue: list[tuple[str, bool]] = [(root, True)]  # (name, must exist)
+    shipped_tops = set(ship)
+    editable: dict[str, bool] = {}
+
+    def _editable(top: str) -> bool:
+        if top not in editable:
+            editable[top] = _is_editable(top, dists)
+        return editable[top]
+
+    queue: list[tuple[str, bool, str | None]] = []  # (name, must exist, imported by)
+    for root in roots:
+        found_root = _module_source(root)
+        if found_root is None or (found_root[0] is None and not found_root[1]):
+            raise BundleError(
+                f"cannot package module {root!r}: it has no source file (functions defined "
+                "interactively cannot be offloaded; move them into a module)"
+            )
+        queue.append((root, True, None))
     seen: set[str] = set()
     while queue:
-        name, required = queue.pop()
+        name, required, importer = queue.pop()
+        if importer is not None:
+            result.graph.setdefault(importer, set()).add(name)
         if name in seen:
             continue
         seen.add(name)
         top = name.partition(".")[0]
         if name != "__main__" and _is_stdlib(top):
             continue
-        if top == "edgeoffload":  # an editable install has no top-level metadata
-            result.requirements["edgeoffload"] = _own_version()
-            continue
-        if name != "__main__" and top in dists:
-            for dist in dists[top]:
-                try:
-                    result.requirements[dist] = importlib.metadata.version(dist)
-                except importlib.metadata.PackageNotFoundError:
-                    result.unresolved.add(name)
+        if (
+            name != "__main__"
+            and top not in shipped_tops
+            and (top in dists or top == "edgeoffload")
+            and (top == "edgeoffload" or not _editable(top))
+        ):
+            _require(result, name, top, dists)
             continue
         found = _module_source(name)
         if found is None:
@@ -270,14 +340,14 @@ def _analyse(root: str) -> _Analysis:
                 result.unresolved.add(name)
             continue
         path, is_package = found
-        if path is not None and (path.suffix != ".py" or _under(path.resolve(), installed)):
-            # an installed module without distribution metadata, or an extension module
-            if name != "__main__" and path.suffix != ".py":
+        if path is not None and path.suffix != ".py":  # an extension module of no distribution
+            if name != "__main__":
                 result.unresolved.add(name)
             continue
         result.shipped[name] = (path, is_package)
+        result.graph.setdefault(name, set())
         for parent in _parents(name):
-            queue.append((parent, True))
+            queue.append((parent, True, None))
         if path is None:
             continue
         try:
@@ -285,15 +355,144 @@ def _analyse(root: str) -> _Analysis:
         except OSError as exc:
             raise BundleError(f"cannot read {path} for packaging: {exc}") from exc
         imports = _imported_names(source, str(path), _package_of(name, is_package))
-        queue.extend(sorted(imports.items()))
-    if root not in result.shipped:
-        raise BundleError(
-            f"cannot package module {root!r}: it has no source file of its own to ship (it "
-            "belongs to the standard library or an installed distribution)"
-        )
+        queue.extend((imported, must, name) for imported, must in sorted(imports.items()))
     # unresolved modules that turned out to be attributes of shipped modules are fine
     result.unresolved = {u for u in result.unresolved if u.rpartition(".")[0] not in result.shipped}
     return result
+
+
+def _function_names(code: CodeType, into: set[str]) -> None:
+    into.update(code.co_names)
+    into.update(code.co_freevars)
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            _function_names(const, into)
+
+
+def _referenced_modules(function: Any, home: str) -> set[str]:
+    """Modules a function's code can reach, following what it uses of its own module."""
+    modules: set[str] = set()
+    stack: list[Any] = [function]
+    done: set[int] = set()
+    while stack:
+        obj = stack.pop()
+        if id(obj) in done:
+            continue
+        done.add(id(obj))
+        code = getattr(obj, "__code__", None)
+        if code is None:
+            if isinstance(obj, type):  # a class of the home module: its methods
+                stack.extend(v for v in vars(obj).values() if callable(v) or hasattr(v, "__func__"))
+            continue
+        names: set[str] = set()
+        _function_names(code, names)
+        scope: Mapping[str, Any] = getattr(obj, "__globals__", None) or {}
+        cells: dict[str, Any] = {}
+        closure = getattr(obj, "__closure__", None) or ()
+        for cell_name, cell in zip(code.co_freevars, closure, strict=False):
+            with contextlib.suppress(ValueError):
+                cells[cell_name] = cell.cell_contents
+        for name in names:
+            if name in cells:
+                value = cells[name]
+            elif name in scope:
+                value = scope[name]
+            else:
+                modules.add(name)  # perhaps `import name` inside the function
+                continue
+            if isinstance(value, ModuleType):
+                modules.add(value.__name__)
+                continue
+            module = getattr(value, "__module__", None)
+            if not isinstance(module, str):
+                module = type(value).__module__
+            if module == home and (callable(value) or isinstance(value, type)):
+                stack.append(getattr(value, "__wrapped__", value))
+            modules.add(module)
+    return modules
+
+
+def function_requirements(function: Any, bundle: Bundle) -> dict[str, str]:
+    """The distributions (name -> the client's version) ``function`` may need.
+
+    Those reached from the modules its code names, following the functions and classes of
+    its own module it uses and the whole import graph of every other shipped module; a
+    subset of ``bundle.requirements``. Access by string (``getattr``, ``eval``,
+    ``importlib.import_module``) is not seen: such a call reports a
+    :class:`ModuleNotFoundError` from a worker that lacks the package.
+    """
+    home = str(getattr(function, "__module__", "") or bundle.root)
+    referenced = _referenced_modules(function, home)
+    needed: dict[str, str] = {}
+    seen: set[str] = set()
+    queue = [m for m in referenced if m != home]
+    while queue:
+        module = queue.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        top = module.partition(".")[0]
+        dist = bundle.requirement_modules.get(top)
+        if dist is not None:
+            needed[dist] = bundle.requirements[dist]
+            continue
+        queue.extend(bundle.graph.get(module, ()))
+        queue.extend(p for p in _parents(module) if p in bundle.graph)
+    return needed
+
+
+def _data_files(analysis: _Analysis) -> tuple[dict[str, Path], list[str]]:
+    """Archive path -> file, of the data files the shipped modules carry, and notes."""
+    found: dict[str, Path] = {}
+    folders: list[tuple[Path, str, bool]] = []  # (folder, archive prefix, recursive)
+    for name, (path, is_package) in sorted(analysis.shipped.items()):
+        if path is None:
+            continue
+        if is_package:
+            folders.append((path.parent, name.replace(".", "/") + "/", True))
+        elif "." not in name:  # a top-level module (or a script): the files beside it
+            folders.append((path.parent, "", False))
+    notes: list[str] = []
+    total = 0
+    for folder, prefix, recursive in folders:
+        for file in _folder_files(folder, recursive):
+            arc = prefix + file.relative_to(folder).as_posix()
+            if arc in found:
+                continue
+            try:
+                size = file.stat().st_size
+            except OSError:
+                continue
+            if size > MAX_DATA_FILE or total + size > MAX_DATA_BYTES:
+                notes.append(
+                    f"data file {file} ({size / 2**20:.1f} MiB) left out of the bundle: a "
+                    f"bundle carries files up to {MAX_DATA_FILE // 2**20} MiB, "
+                    f"{MAX_DATA_BYTES // 2**20} MiB in all"
+                )
+                continue
+            found[arc] = file
+            total += size
+    return found, notes
+
+
+def _folder_files(folder: Path, recursive: bool) -> list[Path]:
+    files: list[Path] = []
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return files
+    for entry in entries:
+        if entry.name.startswith(".") or entry.name == "__pycache__":
+            continue
+        if entry.is_symlink() and not entry.exists():
+            continue
+        if entry.is_dir():
+            if recursive and not (entry / "__init__.py").exists():
+                files.extend(_folder_files(entry, True))
+            continue
+        if entry.is_file() and entry.suffix not in _NOT_DATA:
+            files.append(entry)
+    return files
 
 
 # --------------------------------------------------------------------------- packaging
@@ -314,7 +513,9 @@ def _zip_entry(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def _pack(root: str, analysis: _Analysis) -> tuple[bytes, tuple[str, ...]]:
+def _pack(
+    root: str, analysis: _Analysis, data_files: Mapping[str, Path]
+) -> tuple[bytes, tuple[str, ...]]:
     modules: dict[str, dict[str, object]] = {}
     files: dict[str, bytes] = {}
     for name, (path, is_package) in sorted(analysis.shipped.items()):
@@ -322,12 +523,23 @@ def _pack(root: str, analysis: _Analysis) -> tuple[bytes, tuple[str, ...]]:
         modules[name] = {"path": arc, "package": is_package}
         if arc is not None and path is not None:
             files[arc] = path.read_bytes()
+    data: list[str] = []
+    for arc, file in sorted(data_files.items()):
+        if arc in files or arc == MANIFEST_NAME:
+            continue
+        try:
+            files[arc] = file.read_bytes()
+        except OSError as exc:
+            raise BundleError(f"cannot read data file {file} for packaging: {exc}") from exc
+        data.append(arc)
     manifest = {
         "format": BUNDLE_FORMAT,
         "protocol": PROTOCOL_VERSION,
         "root": root,
         "modules": modules,
+        "data": data,
         "requirements": dict(sorted(analysis.requirements.items())),
+        "requirement_modules": dict(sorted(analysis.requirement_modules.items())),
         "unresolved": sorted(analysis.unresolved),
         "python": python_version(),
     }
@@ -339,17 +551,23 @@ def _pack(root: str, analysis: _Analysis) -> tuple[bytes, tuple[str, ...]]:
     return buffer.getvalue(), tuple(sorted(modules))
 
 
-_BUILT: dict[str, Bundle] = {}
+_BUILT: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Bundle] = {}
 _BUILD_LOCK = threading.Lock()
 
 
-def build_bundle(module: str | ModuleType) -> Bundle:
+def build_bundle(
+    module: str | ModuleType, *, ship: Iterable[str] = (), extra: Iterable[str] = ()
+) -> Bundle:
     """The bundle of ``module`` and the application modules it imports (cached per process).
 
     Parameters
     ----------
     module
         The module holding the offloaded function(s), or its name.
+    ship
+        Top-level names of installed packages to ship as source anyway.
+    extra
+        More application modules to carry (those of a call's argument classes).
 
     Raises
     ------
@@ -357,13 +575,15 @@ def build_bundle(module: str | ModuleType) -> Bundle:
         The module has no source file (defined interactively) or cannot be parsed.
     """
     name = module if isinstance(module, str) else module.__name__
+    key = (name, tuple(sorted(set(ship))), tuple(sorted(set(extra) - {name})))
     with _BUILD_LOCK:
-        cached = _BUILT.get(name)
+        cached = _BUILT.get(key)
         if cached is not None:
             return cached
         start = time.perf_counter()
-        analysis = _analyse(name)
-        data, modules = _pack(name, analysis)
+        analysis = _analyse([name, *key[2]], key[1])
+        data_files, notes = _data_files(analysis)
+        data, modules = _pack(name, analysis, data_files)
         bundle = Bundle(
             hash=hashlib.sha256(data).hexdigest(),
             data=data,
@@ -372,8 +592,12 @@ def build_bundle(module: str | ModuleType) -> Bundle:
             requirements=dict(sorted(analysis.requirements.items())),
             unresolved=tuple(sorted(analysis.unresolved)),
             build_seconds=time.perf_counter() - start,
+            data_files=tuple(sorted(a for a in data_files if a not in modules)),
+            notes=tuple(notes),
+            graph={m: tuple(sorted(i)) for m, i in sorted(analysis.graph.items())},
+            requirement_modules=dict(sorted(analysis.requirement_modules.items())),
         )
-        _BUILT[name] = bundle
+        _BUILT[key] = bundle
         return bundle
 
 
@@ -409,22 +633,27 @@ def _release(version: str) -> tuple[int, ...]:
     return tuple(numbers)
 
 
-def check_requirements(requirements: Mapping[str, str]) -> list[str]:
-    """Problems that stop this interpreter from running code with ``requirements``.
+def requirement_problems(requirements: Mapping[str, str]) -> dict[str, str]:
+    """Distribution -> why this interpreter cannot satisfy it, for ``requirements``.
 
     A distribution must be installed, with the same major version as the client's (the
-    same major and minor for ``0.x``). Returns one line per problem, naming the package;
-    empty when everything is satisfied.
+    same major and minor for ``0.x``). Empty when everything is satisfied.
     """
-    problems = []
+    problems: dict[str, str] = {}
     for dist, wanted in sorted(requirements.items()):
         try:
             have = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
-            problems.append(f"needs {dist} {wanted}, which is not installed on this worker")
+            problems[dist] = f"needs {dist} {wanted}, which is not installed on this worker"
             continue
         w, h = _release(wanted), _release(have)
         width = 2 if (w[:1] == (0,)) else 1
         if w[:width] != h[:width]:
-            problems.append(f"needs {dist} {wanted} (the client's), but this worker has {have}")
+            problems[dist] = f"needs {dist} {wanted} (the client's), but this worker has {have}"
     return problems
+
+
+def check_requirements(requirements: Mapping[str, str]) -> list[str]:
+    """Problems that stop this interpreter from running code with ``requirements``: one
+    line per distribution (:func:`requirement_problems`), empty when all are satisfied."""
+    return list(requirement_problems(requirements).values())

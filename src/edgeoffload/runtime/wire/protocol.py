@@ -11,6 +11,11 @@ On a socket (the direct call channel, :mod:`edgeoffload.runtime.wire.channel`) a
     "!Q"   size of each frame
     header (UTF-8 JSON), then the frames
 
+What plain pickle cannot carry by reference — a lambda, a closure, a function defined
+inside another function, in an argument or as a result — is pickled **by value** with
+:mod:`cloudpickle` (:func:`dumps` falls back to it when plain pickling fails, so the common
+case keeps the speed of the C pickler).
+
 Names of application modules differ on the two sides: a worker loads a client's bundle
 under a private prefix (``_eo_<client>_<hash>.app`` for the client's ``app``, see
 :mod:`edgeoffload.runtime.worker.cache`), so unpickling renames module references: the worker
@@ -23,6 +28,7 @@ functions; see ``docs/runtime.md``.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import pickle
@@ -32,11 +38,16 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import cloudpickle
+
 __all__ = [
+    "BY_VALUE_MODULE",
+    "BY_VALUE_QUALNAME",
     "PROTOCOL_VERSION",
     "WORKER_MODULE_PREFIX",
     "Frames",
     "Reader",
+    "call_by_value",
     "client_module_name",
     "dumps",
     "loads",
@@ -46,6 +57,10 @@ __all__ = [
 
 PROTOCOL_VERSION = 1
 """Version of this wire format and of the worker handlers' arguments."""
+
+BY_VALUE_MODULE = __name__
+BY_VALUE_QUALNAME = "call_by_value"
+"""Where a worker finds :func:`call_by_value`: a by-value function's call names it."""
 
 WORKER_MODULE_PREFIX = "_eo_"
 """Start of the private package names under which a worker imports a client's bundles."""
@@ -90,17 +105,74 @@ def _wrap_large_bytes(obj: Any, depth: int) -> Any:
     return obj
 
 
-def dumps(obj: object) -> Frames:
+def _note_module(modules: set[str], obj: Any) -> None:
+    if isinstance(obj, type):
+        modules.add(obj.__module__)
+        return
+    modules.add(type(obj).__module__)
+    module = getattr(obj, "__module__", None)
+    if isinstance(module, str) and callable(obj):
+        modules.add(module)
+
+
+class _RecordingPickler(pickle.Pickler):
+    """A pickler that notes the module of every class and function it meets."""
+
+    def __init__(self, *args: Any, modules: set[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._modules = modules
+
+    def reducer_override(self, obj: Any) -> Any:
+        # called for every object but the plain built-in containers and scalars
+        _note_module(self._modules, obj)
+        return NotImplemented
+
+
+class _RecordingCloudPickler(cloudpickle.Pickler):  # type: ignore[misc]
+    """:class:`cloudpickle.Pickler` noting modules as :class:`_RecordingPickler` does."""
+
+    def __init__(self, *args: Any, modules: set[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._modules = modules
+
+    def reducer_override(self, obj: Any) -> Any:
+        _note_module(self._modules, obj)
+        return super().reducer_override(obj)
+
+
+def dumps(obj: object, modules: set[str] | None = None) -> Frames:
     """Pickle ``obj`` into frames: the pickle stream, then its out-of-band buffers.
 
     Buffer-protocol objects (numpy arrays) go out of band wherever they are; large
     ``bytes`` objects do within three levels of containers (a call's ``(args, kwargs)``).
+    What plain pickle refuses (a lambda, a closure, a local class) is pickled by value
+    with :mod:`cloudpickle`. ``modules``, when given, receives the module of every class
+    and function pickled (to find the application code the payload needs).
+
+    Raises
+    ------
+    pickle.PicklingError, TypeError, AttributeError
+        Not even :mod:`cloudpickle` can pickle ``obj`` (a lock, an open socket…).
     """
+    wrapped = _wrap_large_bytes(obj, 3)
     buffers: list[pickle.PickleBuffer] = []
     stream = io.BytesIO()
-    pickle.Pickler(stream, protocol=5, buffer_callback=buffers.append).dump(
-        _wrap_large_bytes(obj, 3)
-    )
+    try:
+        if modules is None:
+            pickle.Pickler(stream, protocol=5, buffer_callback=buffers.append).dump(wrapped)
+        else:
+            _RecordingPickler(
+                stream, protocol=5, buffer_callback=buffers.append, modules=modules
+            ).dump(wrapped)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        buffers.clear()
+        stream = io.BytesIO()
+        if modules is None:
+            cloudpickle.Pickler(stream, protocol=5, buffer_callback=buffers.append).dump(wrapped)
+        else:
+            _RecordingCloudPickler(
+                stream, protocol=5, buffer_callback=buffers.append, modules=modules
+            ).dump(wrapped)
     frames: Frames = [stream.getbuffer()]
     frames.extend(b.raw() for b in buffers)
     return frames
@@ -115,8 +187,14 @@ class _Unpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if self._rename is not None:
+            if module == "cloudpickle.cloudpickle" and name == "subimport":
+                return self._subimport  # a module referenced by a by-value function
             module = self._rename(module)
         return super().find_class(module, name)
+
+    def _subimport(self, name: str) -> Any:
+        assert self._rename is not None
+        return importlib.import_module(self._rename(name))
 
 
 def loads(frames: Sequence[Any], rename: Callable[[str], str] | None = None) -> Any:
@@ -124,6 +202,12 @@ def loads(frames: Sequence[Any], rename: Callable[[str], str] | None = None) -> 
     if not frames:
         raise ValueError("empty payload")
     return _Unpickler(io.BytesIO(frames[0]), frames[1:], rename).load()
+
+
+def call_by_value(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Run a function that travelled by value as the first argument of a call (a lambda
+    or a nested function, pickled with :mod:`cloudpickle`)."""
+    return function(*args, **kwargs)
 
 
 def client_module_name(module: str) -> str:

@@ -291,10 +291,10 @@ class WorkerAgent:
         if len(exchange.frames) != 1:
             return _refused(f"worker {self.name}: put_bundle carries the bundle as one frame")
         try:
-            self.store.put(owner, message.digest, bytes(exchange.frames[0]))
+            missing = self.store.put(owner, message.digest, bytes(exchange.frames[0]))
         except BundleError as exc:
             return {"status": "ok", "ok": False, "reason": f"worker {self.name}: {exc}"}, []
-        return {"status": "ok", "ok": True}, []
+        return {"status": "ok", "ok": True, "missing": missing}, []
 
     def _bye(self, exchange: Exchange, message: Bye, owner: str) -> Reply:
         self.drop_owner(owner)
@@ -323,8 +323,8 @@ class WorkerAgent:
         if len(message.fn) != 3 or not isinstance(message.fn[1], str) or not message.fn[2]:
             return _refused(f"worker {self.name}: dag_call.fn must be [bundle, module, qualname]")
         bundle, module, qualname = message.fn
-        job = Job(
-            "call",
+        job = Job(  # a pinned call (calibration, a DAG's probe) runs like a task: one thread
+            "task",
             owner,
             fn=(bundle, str(module), str(qualname)),
             bundles=tuple(message.bundles),

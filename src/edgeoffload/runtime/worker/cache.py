@@ -12,8 +12,9 @@ the folders of dead worker processes (:meth:`CodeStore.clear_stale`); the worker
 owner's folder when its session ends (:meth:`CodeStore.drop`).
 
 Nothing is imported in the worker process: the store only holds bytes. A bundle's hash,
-format, protocol, Python version and requirements are checked when it arrives
-(:meth:`CodeStore.put`); the executor's child processes load it
+format, protocol and Python version are checked when it arrives (:meth:`CodeStore.put`),
+and the requirements it lacks here are reported, not refused: the client sends this worker
+only the functions that do not need them; the executor's child processes load it
 (:mod:`edgeoffload.runtime.worker.loader`), verifying its hash again from the bytes they
 read and compiling every module from those verified bytes, so a file edited after it was
 stored is refused, and nothing extracted from it is ever run.
@@ -35,7 +36,7 @@ from typing import Any
 
 from edgeoffload.errors import BundleError
 from edgeoffload.runtime.host.procs import pid_alive
-from edgeoffload.runtime.wire.bundles import check_requirements, python_version, read_manifest
+from edgeoffload.runtime.wire.bundles import python_version, read_manifest, requirement_problems
 from edgeoffload.runtime.wire.protocol import PROTOCOL_VERSION
 
 __all__ = ["CodeStore", "cache_base", "check_manifest", "is_bundle_hash", "owner_key"]
@@ -63,15 +64,21 @@ def is_bundle_hash(digest: str) -> bool:
     return bool(_HASH.match(digest))
 
 
-def check_manifest(manifest: Mapping[str, Any]) -> None:
-    """Check that this interpreter can run a bundle with ``manifest``.
+def check_manifest(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Check that this interpreter can run a bundle with ``manifest``; return what it lacks.
+
+    Returns
+    -------
+    dict
+        Distribution -> why it is not satisfied here (missing, or another major version),
+        for each requirement this interpreter cannot meet; functions that need one of them
+        cannot run here, the others can.
 
     Raises
     ------
     BundleError
-        The bundle was made for another protocol or Python version (major.minor), or it
-        needs distributions this interpreter lacks or has in another major version
-        (each named).
+        The bundle was made for another protocol or Python version (major.minor), or its
+        manifest is malformed.
     """
     if manifest.get("protocol") != PROTOCOL_VERSION:
         raise BundleError(
@@ -86,12 +93,10 @@ def check_manifest(manifest: Mapping[str, Any]) -> None:
     requirements = manifest.get("requirements") or {}
     if not isinstance(requirements, Mapping):
         raise BundleError("malformed bundle manifest: requirements is not a mapping")
-    problems = check_requirements({str(k): str(v) for k, v in requirements.items()})
-    if problems:
-        raise BundleError("worker refuses the bundle: " + "; ".join(problems))
     modules = manifest.get("modules")
     if not isinstance(modules, Mapping) or not isinstance(manifest.get("root"), str):
         raise BundleError("malformed bundle manifest: no modules or no root")
+    return requirement_problems({str(k): str(v) for k, v in requirements.items()})
 
 
 class CodeStore:
@@ -150,8 +155,9 @@ class CodeStore:
             shutil.rmtree(self.directory, ignore_errors=True)
 
     # ---------------------------------------------------------------- bundles
-    def put(self, owner: str, digest: str, data: bytes | bytearray | memoryview) -> None:
-        """Store a bundle after checking its hash, format, Python version and requirements.
+    def put(self, owner: str, digest: str, data: bytes | bytearray | memoryview) -> dict[str, str]:
+        """Store a bundle after checking its hash, format and Python version; return the
+        requirements this worker lacks (:func:`check_manifest`).
 
         Parameters
         ----------
@@ -165,9 +171,8 @@ class CodeStore:
         Raises
         ------
         BundleError
-            The hash is malformed, the bytes do not hash to ``digest``, the bundle is
-            malformed, was made by another protocol or Python version, or needs packages
-            this worker lacks (named).
+            The hash is malformed, the bytes do not hash to ``digest``, or the bundle is
+            malformed or was made by another protocol or Python version.
         """
         if not is_bundle_hash(digest):
             raise BundleError(f"malformed bundle hash {digest!r}")
@@ -175,7 +180,7 @@ class CodeStore:
         actual = hashlib.sha256(blob).hexdigest()
         if actual != digest:
             raise BundleError(f"bundle {digest[:12]} refused: its bytes hash to {actual[:12]}")
-        check_manifest(read_manifest(blob))
+        missing = check_manifest(read_manifest(blob))
         key = owner_key(owner)
         with self._lock:
             folder = self.directory / key
@@ -184,6 +189,7 @@ class CodeStore:
             tmp.write_bytes(blob)
             os.replace(tmp, folder / f"{digest}.zip")
             self._owners[key] = owner
+        return missing
 
     def has(self, owner: str, hashes: Sequence[str]) -> list[str]:
         """The subset of ``hashes`` stored for ``owner``, in the given order."""

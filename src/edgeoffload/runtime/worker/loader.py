@@ -6,12 +6,23 @@ Verification: :func:`load_bundle` reads a stored bundle once, checks that its by
 the digest it was asked for and that its manifest is acceptable here
 (:func:`~edgeoffload.runtime.worker.cache.check_manifest`), and keeps the sources of its
 modules in memory. Every module is compiled from those verified bytes when it is
-imported, however much later that is; nothing is extracted to disk, so editing the stored
-file after it was loaded changes nothing that runs, and a file edited before it was loaded
-is refused (:class:`~edgeoffload.errors.BundleError`, "was modified") before anything of
-it runs. A module's ``__file__`` names its place inside the archive
-(``<store>/<hash>.zip/app/board.py``, as :mod:`zipimport` does) and tracebacks read their
-source lines from memory too (the loader's ``get_source``).
+imported, however much later that is, so editing the stored file after it was loaded
+changes nothing that runs, and a file edited before it was loaded is refused
+(:class:`~edgeoffload.errors.BundleError`, "was modified") before anything of it runs.
+Tracebacks name a module's place inside the archive (``<store>/<hash>.zip/app/board.py``,
+as :mod:`zipimport` does) and read their source lines from memory (``get_source``).
+
+Files: the verified archive is also extracted once, beside the stored bundle
+(``<store>/<hash>.files/``), so that a module's ``__file__`` and a package's ``__path__``
+are real paths and the data files that came with the code are found where the code
+looks for them (``Path(__file__).parent / "weights.json"``, :mod:`importlib.resources`).
+The extracted sources are never executed.
+
+Missing packages: a requirement this worker lacks (:func:`~.cache.check_manifest`) does
+not stop the bundle's other functions. An ``import`` of it at the top level of a bundle
+module gives a placeholder that raises :class:`ModuleNotFoundError` when used, so the
+module still loads; inside a function the import raises at once. The client sends a
+worker only the functions whose own requirements it meets.
 
 Isolation: each (owner, bundle) pair is imported under its own private package name,
 ``_eo_<owner key>_<hash prefix>``: the owner's ``app.board`` becomes
@@ -19,25 +30,30 @@ Isolation: each (owner, bundle) pair is imported under its own private package n
 a module named ``app`` therefore never see each other's code, and neither sees an
 installed ``app``. Inside bundle code, ``import app.board`` and ``from app import board``
 are redirected to the private names by a per-namespace ``__import__`` in the modules'
-``__builtins__``; relative imports work as usual. Code that imports by string through
-``importlib.import_module("app")`` bypasses the redirect (a documented limitation).
-Unpickling maps names the same way (:func:`renamer`, for
+``__builtins__``; relative imports work as usual. While a job runs (:func:`active`), an
+import by string — ``importlib.import_module("app")``, ``importlib.resources.files("app")``
+— finds the job's own modules too; the aliases are gone when the job ends. Unpickling
+maps names the same way (:func:`renamer`, for
 :func:`edgeoffload.runtime.wire.protocol.loads`).
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import importlib
 import importlib.abc
 import importlib.machinery
 import io
 import linecache
+import os
+import shutil
 import sys
 import threading
+import types
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -50,6 +66,7 @@ from edgeoffload.runtime.worker.cache import check_manifest, owner_key
 
 __all__ = [
     "Namespace",
+    "active",
     "is_loaded",
     "load_bundle",
     "renamer",
@@ -74,6 +91,10 @@ class Namespace:
     sources
         Archive path -> source bytes of every module with a source, read from the
         verified archive.
+    files
+        The folder the archive was extracted to (``__file__`` and data files).
+    missing
+        Distribution -> why this worker cannot satisfy it, for the manifest's requirements.
     """
 
     def __init__(
@@ -83,10 +104,19 @@ class Namespace:
         path: Path,
         manifest: Mapping[str, Any],
         sources: Mapping[str, bytes],
+        files: Path | None = None,
+        missing: Mapping[str, str] | None = None,
     ) -> None:
         self.owner = owner
         self.digest = digest
         self.path = path
+        self.files = files
+        requirement_modules = manifest.get("requirement_modules") or {}
+        self.missing_tops: dict[str, str] = {
+            str(top): str((missing or {})[dist])
+            for top, dist in dict(requirement_modules).items()
+            if dist in (missing or {})
+        }
         self.prefix = f"{WORKER_MODULE_PREFIX}{owner_key(owner)}_{digest[:12]}"
         self.modules: dict[str, dict[str, Any]] = dict(manifest["modules"])
         self.root: str = str(manifest["root"])
@@ -102,8 +132,14 @@ class Namespace:
         return module
 
     def filename(self, arc: str) -> str:
-        """What a module's ``__file__`` and tracebacks call archive member ``arc``."""
+        """What tracebacks call archive member ``arc``."""
         return f"{self.path}/{arc}"
+
+    def real_path(self, arc: str) -> str:
+        """Where archive member ``arc`` was extracted (its module's ``__file__``)."""
+        if self.files is None:
+            return self.filename(arc)
+        return str(self.files / arc)
 
     def import_module(self, client_name: str) -> ModuleType:
         """Import the owner's module ``client_name`` (under its private name)."""
@@ -127,7 +163,10 @@ class Namespace:
         fromlist: Sequence[str] | None = (),
         level: int = 0,
     ) -> ModuleType:
-        if level == 0 and name.partition(".")[0] in self.top_names:
+        top = name.partition(".")[0]
+        if level == 0 and top in self.missing_tops:
+            return self._missing(name, top, fromlist)
+        if level == 0 and top in self.top_names:
             full = f"{self.prefix}.{name}"
             module = importlib.import_module(full)
             if fromlist:
@@ -142,12 +181,60 @@ class Namespace:
             return sys.modules[f"{self.prefix}.{name.partition('.')[0]}"]
         return builtins.__import__(name, globals, locals, fromlist or (), level)
 
+    def _missing(self, name: str, top: str, fromlist: Sequence[str] | None) -> ModuleType:
+        why = self.missing_tops[top]
+        caller = sys._getframe(2)  # the importing code (below this and __import__)
+        if caller.f_code.co_name != "<module>":
+            raise ModuleNotFoundError(f"cannot import {name}: the worker {why}", name=name)
+        placeholder = _MissingModule(name, why)
+        return placeholder
+
     def unload(self) -> None:
         """Forget every module of this namespace (``sys.modules``, cached source lines)."""
         for name in [n for n in sys.modules if n == self.prefix or n.startswith(self.prefix + ".")]:
             sys.modules.pop(name, None)
         for arc in self.sources:
             linecache.cache.pop(self.filename(arc), None)
+
+
+class _MissingName:
+    """What ``from pkg import name`` gives for a package the worker lacks: any use raises."""
+
+    def __init__(self, name: str, why: str) -> None:
+        self._name = name
+        self._why = why
+
+    def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise ModuleNotFoundError(
+            f"{self._name} is not available: the worker {self._why}", name=self._name
+        )
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        return _MissingName(f"{self._name}.{attr}", self._why)
+
+    __call__ = _fail
+    __getitem__ = _fail
+    __iter__ = _fail
+    __len__ = _fail
+    __bool__ = _fail
+
+    def __repr__(self) -> str:
+        return f"<missing {self._name}: the worker {self._why}>"
+
+
+class _MissingModule(types.ModuleType):
+    """A placeholder for a package the worker lacks, imported at a module's top level."""
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(name)
+        self.__dict__["_why"] = why
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        return _MissingName(f"{self.__name__}.{attr}", self.__dict__["_why"])
 
 
 def _walk(obj: Any, qualname: str) -> Any:
@@ -183,6 +270,24 @@ class _BundleLoader(importlib.abc.Loader):
             return None
         return self.namespace.sources[self.arc].decode("utf-8", errors="replace")
 
+    def get_resource_reader(self, fullname: str) -> _ResourceReader | None:
+        """The package's files for :mod:`importlib.resources` (extracted data files)."""
+        files = self.namespace.files
+        _, _, rest = fullname.partition(".")
+        if files is None or not rest or self.arc is None or not self.arc.endswith("__init__.py"):
+            return None
+        return _ResourceReader(files / rest.replace(".", "/"))
+
+
+class _ResourceReader:
+    """``importlib.resources``' view of an extracted package folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def files(self) -> Path:
+        return self.folder
+
 
 class _BundleFinder(importlib.abc.MetaPathFinder):
     """Finds the ``_eo_*`` modules of the namespaces loaded in this process."""
@@ -215,13 +320,81 @@ class _BundleFinder(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.ModuleSpec(
             fullname,
             _BundleLoader(namespace, arc),
-            origin=namespace.filename(arc) if arc else None,
+            origin=namespace.real_path(arc) if arc else None,
             is_package=is_package,
         )
         spec.has_location = arc is not None
         if is_package:
-            spec.submodule_search_locations = [namespace.filename(rest.replace(".", "/"))]
+            spec.submodule_search_locations = [namespace.real_path(rest.replace(".", "/"))]
         return spec
+
+
+class _AliasLoader(importlib.abc.Loader):
+    """Gives an already imported private module under the name the owner knows it by."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self.module = module
+        self.real_spec = module.__spec__
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        return self.module
+
+    def exec_module(self, module: ModuleType) -> None:
+        return None
+
+    def get_resource_reader(self, fullname: str) -> Any:
+        loader = getattr(self.real_spec, "loader", None)
+        reader = getattr(loader, "get_resource_reader", None)
+        return reader(self.module.__name__) if reader is not None else None
+
+
+class _AliasFinder(importlib.abc.MetaPathFinder):
+    """While a job runs, finds its owner's module names (imports by string)."""
+
+    def __init__(self) -> None:
+        self.namespaces: list[Namespace] = []
+        self.aliases: list[tuple[str, ModuleType, Any]] = []
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        top = fullname.partition(".")[0]
+        for namespace in self.namespaces:
+            if top in namespace.top_names and fullname in namespace.modules:
+                module = namespace.import_module(fullname)
+                loader = _AliasLoader(module)
+                self.aliases.append((fullname, module, module.__spec__))
+                return importlib.machinery.ModuleSpec(
+                    fullname,
+                    loader,
+                    origin=getattr(module, "__file__", None),
+                    is_package=hasattr(module, "__path__"),
+                )
+        return None
+
+
+_ALIASES = _AliasFinder()
+
+
+@contextlib.contextmanager
+def active(namespaces: Iterable[Namespace]) -> Iterator[None]:
+    """Let imports by string find these namespaces' modules by their owner's names while
+    the block runs (one job at a time: the child runs jobs in its main thread)."""
+    _ALIASES.namespaces = list(namespaces)
+    if _ALIASES not in sys.meta_path:
+        sys.meta_path.append(_ALIASES)
+    try:
+        yield
+    finally:
+        _ALIASES.namespaces = []
+        for name, module, spec in reversed(_ALIASES.aliases):
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+            module.__spec__ = spec
+        _ALIASES.aliases.clear()
 
 
 _FINDER = _BundleFinder()
@@ -265,7 +438,7 @@ def load_bundle(owner: str, digest: str, path: Path) -> Namespace:
                 f"hashes to {actual[:12]}); nothing of it was run"
             )
         manifest = read_manifest(data)
-        check_manifest(manifest)
+        missing = check_manifest(manifest)
         sources: dict[str, bytes] = {}
         modules = manifest["modules"]
         if not isinstance(modules, Mapping):  # check_manifest refuses it; for the type
@@ -282,12 +455,37 @@ def load_bundle(owner: str, digest: str, path: Path) -> Namespace:
                         f"bundle {digest[:12]} is malformed: module {name} has no source "
                         f"{arc} in the archive"
                     ) from None
-        namespace = Namespace(owner, digest, path, manifest, sources)
+        files = _extract(data, path)
+        namespace = Namespace(owner, digest, path, manifest, sources, files, missing)
         if _FINDER not in sys.meta_path:
             sys.meta_path.insert(0, _FINDER)
         _FINDER.namespaces[namespace.prefix] = namespace
         _LOADED[key] = namespace
         return namespace
+
+
+def _extract(data: bytes, path: Path) -> Path | None:
+    """The folder beside ``path`` holding the verified archive's files (made once; None
+    where it cannot be written: modules then name their place in the archive)."""
+    target = path.with_suffix(".files")
+    if target.is_dir():
+        return target
+    staging = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.files")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                name = info.filename
+                if name.startswith("/") or ".." in name.split("/"):
+                    continue  # never write outside the folder
+                out = staging / name
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(archive.read(info))
+        os.replace(staging, target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not target.is_dir():  # another process extracted it first, or no room
+            return None
+    return target
 
 
 def unload_owner(owner: str) -> bool:
