@@ -152,6 +152,18 @@ class TestWrongScheme:
         assert f"connect to tls://{where}" in str(error)
         assert "\n" not in str(error)
 
+    def test_tcp_without_insecure_to_a_tls_scheduler_names_tls(
+        self, schedulers: tuple[str, str, Path]
+    ) -> None:
+        """``tcp://`` without ``insecure=True`` to a TLS scheduler: the hint names
+        ``tls://``, not ``insecure=True``."""
+        tls, _, _ = schedulers
+        where = tls.removeprefix("tls://")
+        error, seconds = _failure(lambda: edgeoffload.connect(f"tcp://{where}"))
+        assert isinstance(error, SecurityError), repr(error)
+        assert seconds < FAST, seconds
+        assert f"connect to tls://{where}" in str(error)
+
     def test_tls_to_a_plain_scheduler_names_tcp(self, schedulers: tuple[str, str, Path]) -> None:
         """``tls://`` to a plain-TCP scheduler: at once, one line naming ``tcp://`` and
         ``insecure=True``."""

@@ -126,6 +126,9 @@ def client_material(
     scheme = address.partition("://")[0] if "://" in address else "tls"
     if scheme == "tcp":
         if not insecure:
+            found = diagnose(address, timeout=1.0)
+            if found is not None and found.kind == "wrong-scheme":
+                raise SecurityError(found.message)  # it speaks TLS: name the tls:// address
             raise SecurityError(
                 f"{address} is a plain-TCP cluster: anyone who can reach it can run code on its "
                 "workers. Pass insecure=True to join it anyway, or run it with TLS (the default "
@@ -562,7 +565,7 @@ class Session:
             records=self.calls.records(),
             transfers=tuple(self.pool.transfers()),
             workers=tuple(self._worker_info(w) for w in self.pool.workers()),
-            local_benchmark=self.local_benchmark,
+            local_benchmark=self.local_benchmark / min(1.0, self.local_capacity),
             packaging_seconds=sum(b.build_seconds for b in bundles),
             bundles={b.hash: b.size for b in bundles},
             warnings=self.calls.warnings(),
