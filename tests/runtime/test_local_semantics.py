@@ -186,6 +186,7 @@ _CLIENT = textwrap.dedent(
                 "plain": eo_needsfake.plain(1),
                 "fancy": eo_needsfake.fancy(2),
                 "triple": heavy.triple(5),
+                "shipped": eo_needsfake.shipped(3),
                 "where": {r.function.split(":")[1]: r.where for r in s.stats().records},
                 "reasons": {r.function.split(":")[1]: r.reason for r in s.stats().records},
                 "missing": {n: dict(w.missing) for n, w in s.workers().items()},
@@ -199,7 +200,8 @@ def test_requirements_are_per_function_and_editable_installs_ship(
     tmp_path: Path, apps_folder: Path
 ) -> None:
     """A worker lacking a package still runs the functions that do not use it; one that
-    needs it runs locally and says why; an editable install is shipped as source."""
+    needs it runs locally and says why, unless the function ships it
+    (``@offload(ship=[...])``); an editable install is shipped as source."""
     for name, text in _FAKE_DIST.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
@@ -214,8 +216,9 @@ def test_requirements_are_per_function_and_editable_installs_ship(
     )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert (out["plain"], out["fancy"], out["triple"]) == (2, 42, 15)
+    assert (out["plain"], out["fancy"], out["triple"], out["shipped"]) == (2, 42, 15, 43)
     assert out["where"]["plain"] == "worker-0"
+    assert out["where"]["shipped"] == "worker-0"  # @offload(ship=["eofakepkg"])
     assert out["where"]["triple"] == "worker-0"
     assert out["where"]["fancy"] == "local"
     assert "eofakepkg 1.0, which is not installed" in out["reasons"]["fancy"]

@@ -17,3 +17,9 @@ def plain(x: int) -> int:
 def fancy(x: int) -> int:
     """Needs eofakepkg."""
     return int(eofakepkg.VALUE) + x
+
+
+@offload(ship=["eofakepkg"])
+def shipped(x: int) -> int:
+    """Needs eofakepkg, shipped as source with this function's bundle."""
+    return int(eofakepkg.VALUE) + x
