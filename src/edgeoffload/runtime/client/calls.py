@@ -67,18 +67,26 @@ _RETRY: Any = object()  # sentinel: the attempt failed, decide again
 
 
 class _Payload:
-    """A call's pickled arguments (made once), and the modules the pickle names."""
+    """A call's pickled arguments (made once), and the modules the pickle names.
 
-    def __init__(self) -> None:
+    A function that travels by value goes first, before the user's arguments, for
+    :func:`~edgeoffload.runtime.wire.protocol.call_by_value` on the worker.
+    """
+
+    def __init__(
+        self, function: OffloadedFunction[Any, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> None:
+        self.args = (function.__wrapped__, *args) if function.by_value else tuple(args)
+        self.kwargs = dict(kwargs)
         self.frames: list[Any] | None = None
         self.nbytes: int | None = None
         self.modules: set[str] = set()
         self.code_bytes = 0
         self.resent: set[str] = set()
 
-    def get(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Any]:
+    def get(self) -> list[Any]:
         if self.frames is None:
-            self.frames = dumps((tuple(args), dict(kwargs)), self.modules)
+            self.frames = dumps((self.args, self.kwargs), self.modules)
             self.nbytes = sum(memoryview(f).nbytes for f in self.frames)
         return self.frames
 
@@ -230,23 +238,16 @@ class CallRunner:
         if bundle is None:
             why = self.pool.bundle_error(function.module, ship=function.ship) or "no bundle"
             return self._fall_back(function, args, kwargs, why, start)
-        if function.by_value:  # a lambda or a nested function travels with its arguments
-            args = (function.__wrapped__, *args)
-        payload_box = _Payload()
+        payload_box = _Payload(function, args, kwargs)
         workers = self.pool.workers()
         if not workers and policy.name != "always-local":
-            local_args = args[1:] if function.by_value else args
-            return self._fall_back(
-                function, local_args, kwargs, "the session has no workers", start
-            )
+            return self._fall_back(function, args, kwargs, "the session has no workers", start)
         if workers and policy.name != "always-local":
             try:
-                payload_box.get(args, kwargs)
+                payload_box.get()
             except Exception as exc:  # only a local run can take these arguments
                 why = f"its arguments cannot be pickled: {type(exc).__name__}: {exc}"
-                return self._fall_back(
-                    function, args[1:] if function.by_value else args, kwargs, why, start
-                )
+                return self._fall_back(function, args, kwargs, why, start)
             extra = _application_modules(payload_box.modules, bundle)
             if extra:  # argument classes from modules the function's module never imports
                 bigger = self.pool.bundle_for_module(
@@ -274,8 +275,7 @@ class CallRunner:
                 + "; ".join(f"{name}: {reason}" for name, reason in sorted(unable.items()))
                 + ")"
             )
-            local_args = args[1:] if function.by_value else args
-            return self._fall_back(function, local_args, kwargs, why, start)
+            return self._fall_back(function, args, kwargs, why, start)
         size = self._size(function, args, kwargs, payload_box)
         budget = function.deadline or self.deadline
         ends = time.monotonic() + budget
@@ -331,9 +331,8 @@ class CallRunner:
         """The call's size for the cost model: the cost hint, else the argument bytes."""
         if function.cost is None:
             return None if payload.nbytes is None else float(payload.nbytes)
-        user_args = args[1:] if function.by_value else args
         try:
-            size = float(function.cost(*user_args, **kwargs))
+            size = float(function.cost(*args, **kwargs))
         except Exception as exc:
             self._say_once(function.key, f"its cost hint failed ({type(exc).__name__}: {exc})")
             return None if payload.nbytes is None else float(payload.nbytes)
@@ -374,7 +373,7 @@ class CallRunner:
                 self._say_once(function.key, f"ran locally: {attempts[-1].error}")
             return self._run_local(
                 function,
-                args[1:] if function.by_value else args,
+                args,
                 kwargs,
                 reason,
                 start,
@@ -389,7 +388,7 @@ class CallRunner:
             excluded.add(decision.node)
             return _RETRY
         try:
-            payload = payload_box.get(args, kwargs)
+            payload = payload_box.get()
         except Exception as exc:  # unpicklable arguments: only a local run can take them
             excluded.update(self.engine.nodes())
             attempts.append(
