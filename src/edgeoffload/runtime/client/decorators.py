@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -49,6 +50,21 @@ _REGISTRY: weakref.WeakSet[OffloadedFunction[Any, Any]] = weakref.WeakSet()
 def registered_functions() -> list[OffloadedFunction[Any, Any]]:
     """Every offloaded function defined so far in this process (for pre-transfer)."""
     return sorted(_REGISTRY, key=lambda f: f.key)
+
+
+def _findable(function: Any) -> bool:
+    """A Python function, or a callable found again by module and qualified name (numpy's
+    dispatchers, a builtin of an installed extension)."""
+    if hasattr(function, "__code__"):
+        return True
+    module = getattr(function, "__module__", None)
+    qualname = getattr(function, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:
+        return False
+    found: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return found is function
 
 
 class OffloadedFunction(Generic[P, R]):
@@ -98,8 +114,11 @@ class OffloadedFunction(Generic[P, R]):
             )
         if isinstance(ship, str) or not all(isinstance(n, str) and n for n in ship):
             raise TypeError(f"ship must be a list of package names, got {ship!r}")
-        if not callable(function) or not hasattr(function, "__code__"):
-            raise TypeError(f"@offload marks a Python function, got {function!r}")
+        if not callable(function) or not _findable(function):
+            raise TypeError(
+                f"@offload marks a function, got {function!r}: a Python function, or a "
+                "callable a worker can import by its module and name"
+            )
         name = getattr(function, "__qualname__", repr(function))
         if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
             raise TypeError(
@@ -128,7 +147,7 @@ class OffloadedFunction(Generic[P, R]):
             _REGISTRY.add(self)
 
     def __repr__(self) -> str:
-        return f"<offloaded function {self.key}>"
+        return f"<offloaded function {getattr(self, 'key', '?')}>"
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         session = current_session()

@@ -426,6 +426,8 @@ def function_requirements(function: Any, bundle: Bundle) -> dict[str, str]:
     needed: dict[str, str] = {}
     seen: set[str] = set()
     queue = [m for m in referenced if m != home]
+    if home not in bundle.graph:  # installed code, imported by name on the worker
+        queue.append(home)
     while queue:
         module = queue.pop()
         if module in seen:

@@ -36,6 +36,7 @@ import socket
 import ssl
 import struct
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 import cloudpickle
@@ -86,28 +87,35 @@ class _LargeBytes:
         return bytes, (pickle.PickleBuffer(self.data),)
 
 
-def _wrap_large_bytes(obj: Any, depth: int) -> Any:
-    """Wrap large bytes found near the top of ``obj`` (args, kwargs values, a result)."""
+def _wrap_large_bytes(obj: Any, depth: int, budget: list[int] | None = None) -> Any:
+    """Wrap large bytes found near the top of ``obj`` (args, kwargs values, a result).
+
+    At most ``depth`` levels of plain tuples, lists and dicts and about 2,000 items in
+    all are looked at, so a large nested result costs nothing extra.
+    """
+    if budget is None:
+        budget = [2000]
     kind = type(obj)
     if kind is bytes:
         return _LargeBytes(obj) if len(obj) >= _OUT_OF_BAND else obj
-    if depth <= 0:
+    if depth <= 0 or kind not in (tuple, list, dict) or len(obj) > budget[0]:
         return obj
-    if kind is tuple and len(obj) <= 1000:
-        items = [_wrap_large_bytes(x, depth - 1) for x in obj]
-        return obj if all(a is b for a, b in zip(items, obj, strict=True)) else tuple(items)
-    if kind is list and len(obj) <= 1000:
-        items = [_wrap_large_bytes(x, depth - 1) for x in obj]
-        return obj if all(a is b for a, b in zip(items, obj, strict=True)) else items
-    if kind is dict and len(obj) <= 1000:
-        values = {k: _wrap_large_bytes(v, depth - 1) for k, v in obj.items()}
-        return obj if all(values[k] is v for k, v in obj.items()) else values
-    return obj
+    budget[0] -= len(obj)
+    if kind is tuple or kind is list:
+        items = [_wrap_large_bytes(x, depth - 1, budget) for x in obj]
+        if all(a is b for a, b in zip(items, obj, strict=True)):
+            return obj
+        return tuple(items) if kind is tuple else items
+    values = {k: _wrap_large_bytes(v, depth - 1, budget) for k, v in obj.items()}
+    return obj if all(values[k] is v for k, v in obj.items()) else values
 
 
 def _note_module(modules: set[str], obj: Any) -> None:
     if isinstance(obj, type):
         modules.add(obj.__module__)
+        return
+    if isinstance(obj, ModuleType):  # a module a by-value function refers to
+        modules.add(obj.__name__)
         return
     modules.add(type(obj).__module__)
     module = getattr(obj, "__module__", None)
