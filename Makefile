@@ -9,7 +9,7 @@ EXTRAS ?= all,dev
 comma  := ,
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: setup demo test lint typecheck unit bench bench-chaos bench-dag bench-offload bench-runtime bench-schedulers bench-simulator clean dnn-dags
+.PHONY: setup demo test lint typecheck unit bench bench-apps bench-chaos bench-dag bench-offload bench-runtime bench-schedulers bench-simulator clean dnn-dags
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ unit: $(STAMP)
 
 test: lint typecheck unit ## lint, type-check and run the whole test suite
 
-bench: bench-schedulers bench-simulator bench-runtime bench-offload bench-dag bench-chaos ## every benchmark, one after another (see benchmarks/README.md)
+bench: bench-schedulers bench-simulator bench-runtime bench-offload bench-dag bench-chaos bench-apps ## every benchmark, one after another (see benchmarks/README.md)
 
 bench-runtime: $(STAMP) ## offloaded no-op round trip vs Dask submit, a Ray actor and raw TCP
 	$(BIN)/python benchmarks/bench_runtime.py
@@ -53,6 +53,9 @@ bench-simulator: $(STAMP) ## simulated tasks per second, batch and stream, 10-10
 
 bench-offload: $(STAMP) ## offloaded Reversi/Linpack speedup vs the client's throttling factor
 	$(BIN)/python benchmarks/bench_offload_speedup.py --plot
+
+bench-apps: $(STAMP) ## unchanged pyperformance/numpy/networkx/sympy programs offloaded from a 1/4-core client vs local and Ray; ARGS=--quick
+	$(BIN)/python benchmarks/bench_apps.py $(ARGS)
 
 dnn-dags: ## regenerate the shipped DNN DAGs (torch in its own .venv-dnn; docs/workloads.md)
 	@test -x .venv-dnn/bin/python || $(PYTHON) -m venv .venv-dnn
