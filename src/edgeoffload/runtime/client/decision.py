@@ -155,7 +155,11 @@ class _Slope:
     def add(self, size: float, y: float) -> None:
         self.samples.append((size, y))
         samples = list(self.samples)
-        sizes = sorted(x for x, _ in samples)
+        sizes = [x for x, _ in samples]
+        if not _distinct(min(sizes), max(sizes)):  # the usual case: calls of one size
+            self.value = None
+            return
+        sizes.sort()
         middle = sizes[len(sizes) // 2]
         if sum(_distinct(x, middle) for x in sizes) < 2:
             self.value = None
