@@ -308,7 +308,7 @@ _RAY_DRIVER = textwrap.dedent(
 def ray_environment() -> Path:
     """``.venv-ray`` (bench_runtime's, made there on first use) with the programs'
     libraries at this environment's versions, so that both run the same code."""
-    from bench_runtime import ray_python
+    from bench_runtime import pip_install, ray_python
 
     python = ray_python()
     wanted = {name: importlib.metadata.version(name) for name in RAY_DEPENDENCIES}
@@ -332,18 +332,7 @@ def ray_environment() -> Path:
     missing = [f"{n}=={v}" for n, v in wanted.items() if have.get(n) != v]
     if missing:
         console.print(f"  installing into .venv-ray: {' '.join(missing)}")
-        subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                *missing,
-            ],
-            check=True,
-        )
+        pip_install(python, missing)
     return python
 
 

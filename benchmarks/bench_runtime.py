@@ -206,6 +206,12 @@ def ray_python() -> Path:
             return python
     print("creating .venv-ray with Ray (once; a few minutes)...", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip_install(python, ["ray", "numpy"])
+    return python
+
+
+def pip_install(python: Path, requirements: list[str]) -> None:
+    """Install ``requirements`` into the environment of ``python``, quietly."""
     subprocess.run(
         [
             str(python),
@@ -214,12 +220,10 @@ def ray_python() -> Path:
             "install",
             "--quiet",
             "--disable-pip-version-check",
-            "ray",
-            "numpy",
+            *requirements,
         ],
         check=True,
     )
-    return python
 
 
 def bench_ray(quick: bool) -> dict[str, dict[str, float]]:

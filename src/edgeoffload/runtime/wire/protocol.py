@@ -148,6 +148,20 @@ class _RecordingCloudPickler(cloudpickle.Pickler):  # type: ignore[misc]
         return super().reducer_override(obj)
 
 
+def _pickle(by_value: bool, obj: Any, modules: set[str] | None) -> tuple[io.BytesIO, list[Any]]:
+    """Pickle ``obj`` by reference (plain pickle) or by value (cloudpickle), protocol 5."""
+    buffers: list[pickle.PickleBuffer] = []
+    stream = io.BytesIO()
+    options: dict[str, Any] = {"protocol": 5, "buffer_callback": buffers.append}
+    if modules is None:
+        pickler = cloudpickle.Pickler if by_value else pickle.Pickler
+        pickler(stream, **options).dump(obj)
+    else:
+        recording = _RecordingCloudPickler if by_value else _RecordingPickler
+        recording(stream, modules=modules, **options).dump(obj)
+    return stream, buffers
+
+
 def dumps(obj: object, modules: set[str] | None = None) -> Frames:
     """Pickle ``obj`` into frames: the pickle stream, then its out-of-band buffers.
 
@@ -163,24 +177,10 @@ def dumps(obj: object, modules: set[str] | None = None) -> Frames:
         Not even :mod:`cloudpickle` can pickle ``obj`` (a lock, an open socket…).
     """
     wrapped = _wrap_large_bytes(obj, 3)
-    buffers: list[pickle.PickleBuffer] = []
-    stream = io.BytesIO()
     try:
-        if modules is None:
-            pickle.Pickler(stream, protocol=5, buffer_callback=buffers.append).dump(wrapped)
-        else:
-            _RecordingPickler(
-                stream, protocol=5, buffer_callback=buffers.append, modules=modules
-            ).dump(wrapped)
+        stream, buffers = _pickle(False, wrapped, modules)
     except (pickle.PicklingError, TypeError, AttributeError):
-        buffers.clear()
-        stream = io.BytesIO()
-        if modules is None:
-            cloudpickle.Pickler(stream, protocol=5, buffer_callback=buffers.append).dump(wrapped)
-        else:
-            _RecordingCloudPickler(
-                stream, protocol=5, buffer_callback=buffers.append, modules=modules
-            ).dump(wrapped)
+        stream, buffers = _pickle(True, wrapped, modules)
     frames: Frames = [stream.getbuffer()]
     frames.extend(b.raw() for b in buffers)
     return frames
