@@ -87,6 +87,10 @@ class TestShipping:
         assert compute.read_table() == "name,value\nalpha,1\nbeta,2\n"
         _ran_remotely(session)
 
+    def test_resources_read_when_the_module_is_imported(self, session: Session) -> None:
+        assert compute.rows_read_at_import() == 3
+        _ran_remotely(session)
+
     def test_argument_class_from_a_module_never_imported(self, session: Session) -> None:
         assert compute.norm2(Point(3.0, 4.0)) == 25.0
         _ran_remotely(session)
@@ -99,6 +103,30 @@ class TestShipping:
         assert fmean([1.0, 2.0, 4.5]) == statistics.fmean([1.0, 2.0, 4.5])
         _ran_remotely(session)
         assert session.bundles()["statistics"].modules == ()
+
+    def test_package_shipped_whole_has_its_plugins(self, session: Session) -> None:
+        assert compute.run_plugin("upper", "abc") == "ABC"
+        _ran_remotely(session)
+
+
+class TestLikeAnotherMachine:
+    def test_embedded_workers_do_not_run_in_the_clients_folder(self, session: Session) -> None:
+        """Relative paths and modules of the client's folder are not there, as on a
+        worker of another machine."""
+        import os
+
+        assert compute.working_directory() != os.getcwd()
+        _ran_remotely(session)
+
+    def test_recursion_is_one_call(self, session: Session) -> None:
+        """The inner calls of a recursive offloaded function run where the outer one
+        runs: one decision, one record (here and with .local)."""
+        before = session.stats().calls
+        assert compute.fib(15) == 610
+        _ran_remotely(session)
+        assert compute.fib.local(12) == 144
+        records = session.stats().records[before:]
+        assert [r.where == "local" for r in records] == [False, True]
 
 
 class TestNeverSilent:
@@ -115,6 +143,21 @@ class TestNeverSilent:
         warned = [r.getMessage() for r in caplog.records if "cannot be pickled" in r.getMessage()]
         assert len(warned) == 1, warned
         assert any("cannot be pickled" in w for w in session.stats().warnings)
+
+    def test_a_module_that_fails_to_import_there_is_not_retried(
+        self, session: Session, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A function whose module cannot even be imported on the workers falls back
+        once after trying them, then at once: the session remembers why."""
+        monkeypatch.setenv("EO_TEST_CLIENT_ONLY", "1")  # here only: the workers lack it
+        import eo_clientonly
+
+        assert eo_clientonly.double(2) == 4
+        assert eo_clientonly.double(3) == 6
+        first, second = session.stats().records[-2:]
+        assert first.outcome == second.outcome == "fallback"
+        assert len(first.attempts) == 2 and "EO_TEST_CLIENT_ONLY" in first.attempts[0].error
+        assert not second.attempts and "no worker can run it" in second.reason
 
     def test_strict_session_raises_instead(self, shared_cluster: LocalCluster) -> None:
         with edgeoffload.connect(shared_cluster, policy="always-remote", strict=True) as s:
@@ -286,3 +329,52 @@ def test_unguarded_script_of_other_modules_functions_works(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["36", "worker-0"]
+
+
+_SCRIPT_WITH_DATA = textwrap.dedent(
+    """
+    import json
+    from pathlib import Path
+
+    import edgeoffload
+
+    @edgeoffload.offload
+    def settings():
+        # the file beside the script, named after it
+        return Path(__file__).name, json.loads(Path(__file__).with_suffix(".json").read_text())
+
+    @edgeoffload.offload
+    def missing():
+        return open("not-here.txt").read()
+
+    if __name__ == "__main__":
+        with edgeoffload.connect(n_workers=1, policy="always-remote") as s:
+            print(json.dumps(settings()))
+            try:
+                missing()
+            except FileNotFoundError as exc:
+                print(json.dumps(str(exc)))
+            print(s.stats().records[0].where)
+    """
+)
+
+
+def test_a_script_keeps_its_file_name_and_its_data(tmp_path: Path) -> None:
+    """A script's ``__file__`` on the worker ends in its own name, the files beside it
+    are there, and a worker's error names no private path."""
+    (tmp_path / "report.py").write_text(_SCRIPT_WITH_DATA)
+    (tmp_path / "report.json").write_text('{"rows": 3}')
+    done = subprocess.run(
+        [sys.executable, "report.py"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert json.loads(lines[0]) == ["report.py", {"rows": 3}]
+    error = json.loads(lines[1])
+    assert "not-here.txt" in error and "edgeoffload" not in error and ".files" not in error
+    assert lines[2] == "worker-0"

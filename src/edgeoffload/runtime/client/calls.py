@@ -38,7 +38,7 @@ from edgeoffload.errors import (
     WorkerUnavailableError,
 )
 from edgeoffload.runtime.client.decision import LOCAL, Decision, DecisionEngine, Policy, get_policy
-from edgeoffload.runtime.client.decorators import OffloadedFunction
+from edgeoffload.runtime.client.decorators import OffloadedFunction, run_inside
 from edgeoffload.runtime.client.pool import WorkerPool
 from edgeoffload.runtime.client.remote_output import emit
 from edgeoffload.runtime.client.stats import Attempt, CallRecord
@@ -262,6 +262,8 @@ class CallRunner:
                 unable[w.name] = w.note or "not usable"
             elif bundle.hash in w.refused:
                 unable[w.name] = w.refused[bundle.hash]
+            elif (function.key, bundle.hash) in w.cannot_run:
+                unable[w.name] = w.cannot_run[(function.key, bundle.hash)]
             else:
                 lacks = [w.missing[d] for d in needs if d in w.missing]
                 if lacks:
@@ -438,6 +440,8 @@ class CallRunner:
                 return _RETRY
             if "was modified" in error:
                 worker.refused[bundle.hash] = error
+            if " cannot prepare " in error:  # its import failed there: it will fail again
+                worker.cannot_run[(function.key, bundle.hash)] = error
             excluded.add(worker.name)
             attempts.append(Attempt(worker.name, error))
             return _RETRY
@@ -490,7 +494,7 @@ class CallRunner:
         began = time.perf_counter()
         ended = "error"
         try:
-            result = function.__wrapped__(*args, **kwargs)
+            result = run_inside(function.__wrapped__, *args, **kwargs)
             ended = outcome
         finally:
             compute = time.perf_counter() - began

@@ -24,6 +24,7 @@ becomes that :class:`~edgeoffload.errors.RemoteTaskError` itself.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import sys
@@ -39,12 +40,31 @@ from edgeoffload.runtime.wire.protocol import WORKER_MODULE_PREFIX
 if TYPE_CHECKING:
     from edgeoffload.runtime.client.decision import Policy
 
-__all__ = ["BoundOffloadedFunction", "OffloadedFunction", "offload", "registered_functions"]
+__all__ = [
+    "BoundOffloadedFunction",
+    "OffloadedFunction",
+    "offload",
+    "registered_functions",
+    "run_inside",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _REGISTRY: weakref.WeakSet[OffloadedFunction[Any, Any]] = weakref.WeakSet()
+
+_INSIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("edgeoffload_inside", default=False)
+"""True while an offloaded function runs here: the offloaded functions it calls (itself,
+when it recurses) run where it runs, without another decision — as they do on a worker."""
+
+
+def run_inside(function: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """Call ``function`` as the body of an offloaded call (see :data:`_INSIDE`)."""
+    token = _INSIDE.set(True)
+    try:
+        return function(*args, **kwargs)
+    finally:
+        _INSIDE.reset(token)
 
 
 def registered_functions() -> list[OffloadedFunction[Any, Any]]:
@@ -151,7 +171,7 @@ class OffloadedFunction(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         session = current_session()
-        if session is None:
+        if session is None or _INSIDE.get():  # no session, or inside an offloaded call
             return self.__wrapped__(*args, **kwargs)
         result: R = session.call(self, args, kwargs)
         return result
@@ -159,15 +179,16 @@ class OffloadedFunction(Generic[P, R]):
     def local(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run here, whatever the decision engine would say (recorded in the stats)."""
         session = current_session()
-        if session is None:
+        if session is None or _INSIDE.get():
             return self.__wrapped__(*args, **kwargs)
         result: R = session.call(self, args, kwargs, force_local=True)
         return result
 
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
-        """Start a call and return its future (with no session: runs now, locally)."""
+        """Start a call and return its future (with no session, or inside an offloaded
+        call: runs now, here)."""
         session = current_session()
-        if session is None:
+        if session is None or _INSIDE.get():
             future: Future[R] = Future()
             try:
                 future.set_result(self.__wrapped__(*args, **kwargs))

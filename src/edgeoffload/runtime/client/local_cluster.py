@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -174,6 +176,8 @@ class LocalCluster:
             material = ephemeral_material(("127.0.0.1", "localhost"))
         self.client_material: TLSMaterial | None = material["client"] if material else None
         self._workers: dict[str, Supervisor] = {}
+        self._folder = tempfile.mkdtemp(prefix="edgeoffload-workers-")
+        """The workers' working directory (empty; removed on close)."""
         scheduler_options = scheduler.SchedulerOptions(
             host="127.0.0.1",
             port=0,
@@ -214,6 +218,9 @@ class LocalCluster:
                 self._workers[spec.name] = Supervisor(
                     [sys.executable, "-m", "edgeoffload.runtime.worker.service"],
                     options.to_json().encode(),
+                    # not the client's folder: relative paths and modules lying there
+                    # are not found, as on a worker of another machine
+                    cwd=self._folder,
                     ready=service.READY,
                     name=f"worker {spec.name}",
                     # the program using the cluster hears of losses, not of every join
@@ -287,6 +294,7 @@ class LocalCluster:
         with ThreadPoolExecutor(max_workers=max(1, len(self._workers))) as stopping:
             list(stopping.map(lambda w: w.stop(10.0), list(self._workers.values())))
         self._scheduler.stop(10.0)
+        shutil.rmtree(self._folder, ignore_errors=True)
         with self._lock:
             throttles = list(self._throttles.values())
             self._throttles.clear()

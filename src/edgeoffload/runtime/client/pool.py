@@ -130,6 +130,9 @@ class PoolWorker:
     refused: dict[str, str] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     """Distribution -> why this worker cannot satisfy it (reported as bundles arrive)."""
+    cannot_run: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(function, bundle hash) -> why this worker could not even start it (its module
+    failed to import there): not tried there again in this session."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     lost: bool = False  # went silent or away; greeted again when it answers
 

@@ -19,6 +19,8 @@ function):
   never shipped — unless it is an *editable* install (the application's own package,
   ``pip install -e .``: its ``direct_url.json`` says so) or the user named it in
   ``ship``: then it is shipped like application code;
+- a package named in ``ship`` is shipped whole, every module of it, imported or not
+  (plugins loaded with ``importlib.import_module`` included);
 - a module with a ``.py`` source file that belongs to no distribution is **shipped**
   (with its parent packages' ``__init__.py``), and its own imports are analysed in turn;
 - anything else (an extension module outside any distribution, a module that cannot be
@@ -315,6 +317,8 @@ def _analyse(roots: Iterable[str], ship: Iterable[str] = ()) -> _Analysis:
                 "interactively cannot be offloaded; move them into a module)"
             )
         queue.append((root, True, None))
+    for top in sorted(shipped_tops):  # every module of a named package, imported or not
+        queue.extend((name, False, None) for name in _package_modules(top))
     seen: set[str] = set()
     while queue:
         name, required, importer = queue.pop()
@@ -359,6 +363,22 @@ def _analyse(roots: Iterable[str], ship: Iterable[str] = ()) -> _Analysis:
     # unresolved modules that turned out to be attributes of shipped modules are fine
     result.unresolved = {u for u in result.unresolved if u.rpartition(".")[0] not in result.shipped}
     return result
+
+
+def _package_modules(top: str) -> list[str]:
+    """Every module of package ``top`` with a ``.py`` file (sub-packages included)."""
+    found = _module_source(top)
+    if found is None or found[0] is None or not found[1]:
+        return [top]
+    base = found[0].parent
+    names = []
+    for file in sorted(base.rglob("*.py")):
+        parts = [top, *file.relative_to(base).with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts.pop()
+        if all(part.isidentifier() for part in parts) and "__pycache__" not in parts:
+            names.append(".".join(parts))
+    return names
 
 
 def _function_names(code: CodeType, into: set[str]) -> None:
@@ -520,8 +540,11 @@ def _pack(
 ) -> tuple[bytes, tuple[str, ...]]:
     modules: dict[str, dict[str, object]] = {}
     files: dict[str, bytes] = {}
+    taken = {_archive_path(n, p, f is not None) for n, (f, p) in analysis.shipped.items()}
     for name, (path, is_package) in sorted(analysis.shipped.items()):
         arc = _archive_path(name, is_package, path is not None)
+        if name == "__main__" and path is not None and path.name not in taken:
+            arc = path.name  # the script's own file name: its __file__ ends as it does here
         modules[name] = {"path": arc, "package": is_package}
         if arc is not None and path is not None:
             files[arc] = path.read_bytes()

@@ -53,8 +53,9 @@ from edgeoffload.runtime.wire.protocol import (
 __all__ = ["error_reply", "rebuild_exception", "restore_exception", "strip_worker_names"]
 
 _PRIVATE_PREFIX = re.compile(rf"(?<![0-9A-Za-z_]){re.escape(WORKER_MODULE_PREFIX)}[0-9A-Za-z_]*\.")
-# a stored bundle archive, as a folder of a module's path: <store>/<64 hex>.zip/
-_ARCHIVE = re.compile(r"[0-9a-f]{64}\.zip[/\\]")
+# a stored bundle archive, as a folder of a module's path: <store>/<64 hex>.zip/, or the
+# folder it was extracted to: <store>/<64 hex>.files/
+_ARCHIVE = re.compile(r"[0-9a-f]{64}\.(?:zip|files)[/\\]")
 _PATH_ENDS = frozenset(" \t\r\n\"'<>()[]{},;=")
 _TRACEBACK_FILE = re.compile(r'(File ")([^"\n]+\.py)(")')
 
@@ -68,15 +69,15 @@ def strip_worker_names(text: str) -> str:
     """
     if WORKER_MODULE_PREFIX in text:
         text = _PRIVATE_PREFIX.sub("", text)
-    if ".zip" in text:
+    if ".zip" in text or ".files" in text:
         text = _strip_archives(text)
     return text
 
 
 def _strip_archives(text: str) -> str:
-    """Remove every ``<folder>/<64 hex>.zip/``, in linear time: each folder is found by
-    walking back from its archive name to the start of the path (to its opening quote
-    when the path is quoted and holds spaces)."""
+    """Remove every ``<folder>/<64 hex>.zip/`` (or ``.files/``), in linear time: each
+    folder is found by walking back from its archive name to the start of the path (to
+    its opening quote when the path is quoted and holds spaces)."""
     out: list[str] = []
     done = 0
     for match in _ARCHIVE.finditer(text):

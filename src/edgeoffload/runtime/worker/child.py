@@ -70,7 +70,8 @@ from edgeoffload.runtime.worker.jobs import Job
 from edgeoffload.runtime.worker.kernels import probe_benchmark
 from edgeoffload.runtime.worker.loader import (
     Namespace,
-    active,
+    activate,
+    deactivate,
     is_loaded,
     load_bundle,
     renamer,
@@ -380,6 +381,19 @@ def run_job(
 ) -> tuple[dict[str, Any], Frames]:
     """Run one ``job`` message here; return the ``result`` message (never raises).
 
+    See :func:`_run_job`; afterwards the owner's module names no longer resolve by string.
+    """
+    try:
+        return _run_job(header, frames, worker)
+    finally:
+        deactivate()
+
+
+def _run_job(
+    header: Mapping[str, Any], frames: Sequence[Any], worker: str
+) -> tuple[dict[str, Any], Frames]:
+    """Run one ``job`` message here; return the ``result`` message (never raises).
+
     Loads the bundles the job names (verified; ``cold`` says whether any was loaded for
     it), resolves its function, unpickles its arguments and a task's inputs with the
     owner's module names mapped to the private ones (no argument frames: no arguments),
@@ -413,6 +427,7 @@ def run_job(
         for digest, path in dict(header.get("bundles") or {}).items():
             cold = cold or not is_loaded(owner, digest)
             namespaces[digest] = load_bundle(owner, digest, Path(path))
+        activate(namespaces.values())  # imports by string find the owner's modules
         fn = header.get("fn")
         if not fn:
             raise TypeError(f"a {header.get('kind')} job must name a function")
@@ -446,8 +461,7 @@ def run_job(
         start = time.perf_counter()
         result: Any = None
         try:
-            with active(namespaces.values()):  # imports by string find the owner's modules
-                result = function(*inputs, *args, **kwargs)
+            result = function(*inputs, *args, **kwargs)
             compute = time.perf_counter() - start
             out = _dump_result(result)
             fields: dict[str, Any] = {"status": "ok"}

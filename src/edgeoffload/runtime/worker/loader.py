@@ -30,7 +30,8 @@ Isolation: each (owner, bundle) pair is imported under its own private package n
 a module named ``app`` therefore never see each other's code, and neither sees an
 installed ``app``. Inside bundle code, ``import app.board`` and ``from app import board``
 are redirected to the private names by a per-namespace ``__import__`` in the modules'
-``__builtins__``; relative imports work as usual. While a job runs (:func:`active`), an
+``__builtins__``; relative imports work as usual. While a job runs (:func:`activate`,
+from the moment its bundles are loaded: their modules' top-level code included), an
 import by string — ``importlib.import_module("app")``, ``importlib.resources.files("app")``
 — finds the job's own modules too; the aliases are gone when the job ends. Unpickling
 maps names the same way (:func:`renamer`, for
@@ -66,7 +67,9 @@ from edgeoffload.runtime.worker.cache import check_manifest, owner_key
 
 __all__ = [
     "Namespace",
+    "activate",
     "active",
+    "deactivate",
     "is_loaded",
     "load_bundle",
     "renamer",
@@ -379,22 +382,32 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
 _ALIASES = _AliasFinder()
 
 
-@contextlib.contextmanager
-def active(namespaces: Iterable[Namespace]) -> Iterator[None]:
-    """Let imports by string find these namespaces' modules by their owner's names while
-    the block runs (one job at a time: the child runs jobs in its main thread)."""
+def activate(namespaces: Iterable[Namespace]) -> None:
+    """Let imports by string find these namespaces' modules by their owner's names until
+    :func:`deactivate` (one job at a time: the child runs jobs in its main thread)."""
     _ALIASES.namespaces = list(namespaces)
     if _ALIASES not in sys.meta_path:
         sys.meta_path.append(_ALIASES)
+
+
+def deactivate() -> None:
+    """Undo :func:`activate`: the aliases leave ``sys.modules`` (idempotent)."""
+    _ALIASES.namespaces = []
+    for name, module, spec in reversed(_ALIASES.aliases):
+        if sys.modules.get(name) is module:
+            del sys.modules[name]
+        module.__spec__ = spec
+    _ALIASES.aliases.clear()
+
+
+@contextlib.contextmanager
+def active(namespaces: Iterable[Namespace]) -> Iterator[None]:
+    """:func:`activate` for the duration of a ``with`` block."""
+    activate(namespaces)
     try:
         yield
     finally:
-        _ALIASES.namespaces = []
-        for name, module, spec in reversed(_ALIASES.aliases):
-            if sys.modules.get(name) is module:
-                del sys.modules[name]
-            module.__spec__ = spec
-        _ALIASES.aliases.clear()
+        deactivate()
 
 
 _FINDER = _BundleFinder()

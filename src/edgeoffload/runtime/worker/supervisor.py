@@ -68,8 +68,10 @@ class Supervisor:
         output: IO[str] | None = None,
         on_start: Callable[[int, str], None] | None = None,
         max_backoff: float = 30.0,
+        cwd: str | None = None,
     ) -> None:
         self.command = list(command)
+        self.cwd = cwd
         self.stdin = stdin
         self.ready = ready
         self.name = name
@@ -125,6 +127,7 @@ class Supervisor:
             stderr=None,
             text=True,
             env=self.env,
+            cwd=self.cwd,
             start_new_session=True,  # a Ctrl-C in the terminal is ours to pass on
         )
         assert process.stdin is not None

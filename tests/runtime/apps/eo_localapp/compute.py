@@ -67,3 +67,33 @@ def make_scaler(k: float) -> Callable[[float], float]:
         return x * k
 
     return scale
+
+
+_TABLE_AT_IMPORT = resources.files("eo_localapp").joinpath("data/table.csv").read_text()
+
+
+@offload
+def rows_read_at_import() -> int:
+    """Use what the module read through importlib.resources when it was imported."""
+    return len(_TABLE_AT_IMPORT.splitlines())
+
+
+@offload
+def working_directory() -> str:
+    """Where the call runs."""
+    return os.getcwd()
+
+
+@offload
+def fib(n: int) -> int:
+    """Recursive: the inner calls run where the outer call runs."""
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+@offload(ship=["eo_localapp"])
+def run_plugin(name: str, text: str) -> str:
+    """Load a plugin by name: only a package shipped whole has it."""
+    import importlib
+
+    plugin: Any = importlib.import_module(f"eo_localapp.plugins.{name}")
+    return str(plugin.apply(text))

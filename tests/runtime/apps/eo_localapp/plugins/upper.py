@@ -1,0 +1,5 @@
+"""A plugin: ``apply`` upper-cases."""
+
+
+def apply(text: str) -> str:
+    return text.upper()
