@@ -351,14 +351,14 @@ def _argument_names(function: Callable[..., Any], keys: Sequence[int | str]) -> 
 
 
 def _without_run_job(exc: BaseException) -> BaseException:
-    """``exc`` without the frames of :func:`run_job` (and of
+    """``exc`` without the frames of :func:`_run_job` (and of
     :func:`~edgeoffload.runtime.wire.protocol.call_by_value`) at the top of its
     traceback: it starts where the user's code does."""
     tb = exc.__traceback__
-    if tb is None or tb.tb_frame.f_code is not run_job.__code__:
+    if tb is None or tb.tb_frame.f_code is not _run_job.__code__:
         return exc
     while tb.tb_next is not None and tb.tb_frame.f_code in (
-        run_job.__code__,
+        _run_job.__code__,
         call_by_value.__code__,
     ):
         tb = tb.tb_next
