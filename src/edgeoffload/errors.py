@@ -39,6 +39,13 @@ __all__ = [
 ]
 
 
+def _one_line(text: str) -> str:
+    """``text`` with line breaks shown as ``\\n`` (a key from a file may hold one)."""
+    if "\n" not in text and "\r" not in text:
+        return text
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class EdgeOffloadError(Exception):
     """Base class of every error edgeoffload raises on purpose."""
 
@@ -60,6 +67,8 @@ class ModelError(EdgeOffloadError, ValueError):
     """
 
     def __init__(self, message: str, where: str = "") -> None:
+        # one line, whatever names and values the input put in it
+        message, where = _one_line(message), _one_line(where)
         super().__init__(f"{where}: {message}" if where else message)
         self.where = where
         self.reason = message

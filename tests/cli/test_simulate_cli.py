@@ -125,7 +125,7 @@ def test_simulate_stream_scenario(tmp_path: Path, capsys: pytest.CaptureFixture[
         ),
         pytest.param(
             ["simulate", "-n", "0", "--no-plots"],
-            "--repetitions: must be >= 1",
+            "argument --repetitions/-n: must be between 1 and 1000, got 0",
             id="zero-repetitions",
         ),
         pytest.param(
@@ -289,3 +289,31 @@ def test_request_deadlines_are_counted(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 0
     (row,) = csv.DictReader((tmp_path / "deadlines.csv").open())
     assert float(row["deadline_misses_per_run"]) == 1.0
+
+
+def test_the_papers_winner_need_not_be_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Comparing with the paper skips a condition whose paper winner was not run."""
+    code, out, err = run(
+        ["simulate", "dhs-paper", "-c", "U-L", "-a", "local,heft", "--out", str(tmp_path)],
+        capsys,
+    )
+    assert code == 0, err
+    assert "U-L" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seed", "-1"], "argument --seed: must be between 0 and"),
+        (["--repetitions", "1000000000"], "argument --repetitions/-n: must be between 1 and 1000"),
+        (["--seed", "1e9"], "argument --seed: expected a whole number, got '1e9'"),
+    ],
+)
+def test_command_line_numbers_are_bounded(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["simulate", "dhs-paper", *args], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and message in err, err

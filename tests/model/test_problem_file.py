@@ -174,5 +174,5 @@ class TestFiles:
     def test_not_utf8(self, tmp_path: Path) -> None:
         path = tmp_path / "p.json"
         path.write_bytes(b"\xff\xfe\x00garbage")
-        with pytest.raises(ProblemFileError, match="cannot read"):
+        with pytest.raises(ProblemFileError, match="not UTF-8 text"):
             load_problem(path)

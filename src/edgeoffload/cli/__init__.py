@@ -18,6 +18,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import NoReturn
 
 from edgeoffload import __version__
 from edgeoffload.errors import EdgeOffloadError, ModelError
@@ -38,8 +39,15 @@ COMMAND_MODULES: tuple[str, ...] = (
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other error of the command line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"edgeoffload: error: {message} (see '{self.prog} --help')\n")
+
+
 def main_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="edgeoffload",
         description=(
             "Schedule, simulate and run DAG workloads and offloaded code on edge clusters."
@@ -87,7 +95,10 @@ def _handle_errors(debug: bool) -> Iterator[list[int]]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     parser = main_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (already printed)
+        return exc.code if isinstance(exc.code, int) else 2
     debug = bool(args.debug or os.environ.get("EDGEOFFLOAD_DEBUG"))
     handler: Callable[[argparse.Namespace], int] = args.handler
     with _handle_errors(debug) as code:

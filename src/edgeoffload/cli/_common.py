@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from edgeoffload.errors import EdgeOffloadError, ModelError
+from edgeoffload.model.reading import parse_json
 
 __all__ = ["console", "ensure_parent", "err_console", "parse_params", "require_extra"]
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False)
+
+
+def whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number in ``[low, high]`` (a one-line usage error
+    otherwise; ``high`` keeps a command's work bounded)."""
+
+    def parse(text: str) -> int:
+        stripped = text.strip()
+        digits = stripped.lstrip("+-")
+        if not digits.isdigit() or len(digits) > 20:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}")
+        value = int(stripped)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    parse.__name__ = "whole number"  # argparse names the type in its messages
+    return parse
 
 
 def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
@@ -29,9 +49,11 @@ def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
         if not sep or not key.isidentifier():
             raise ModelError(f"expected KEY=VALUE, got {item!r}", "--param")
         try:
-            params[key] = json.loads(text)
+            json.loads(text)
         except json.JSONDecodeError:
             params[key] = text
+        else:  # strictly, so that 1e400 or a 400-digit number is refused, not inf
+            params[key] = parse_json(text, f"--param {key}")
     return params
 
 

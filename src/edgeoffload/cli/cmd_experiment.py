@@ -12,7 +12,7 @@ from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgeoffload.cli._common import console, ensure_parent, require_extra
+from edgeoffload.cli._common import console, ensure_parent, require_extra, whole
 from edgeoffload.errors import ModelError
 
 if TYPE_CHECKING:
@@ -60,10 +60,18 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="use the paper's device ratios (phone 1/25.6, nearby 1/9.1 of the server)",
     )
-    c.add_argument("--runs", type=int, metavar="N", help="repetitions (default: 3; paper: 5)")
-    c.add_argument("--plies", type=int, metavar="N", help="Reversi moves per game (default: 12)")
-    c.add_argument("--depth", type=int, metavar="N", help="Reversi search depth (default: 6)")
-    c.add_argument("--linpack-n", type=int, metavar="N", help="Linpack order (default: 3000)")
+    c.add_argument(
+        "--runs", type=whole(1, 1000), metavar="N", help="repetitions (default: 3; paper: 5)"
+    )
+    c.add_argument(
+        "--plies", type=whole(1, 60), metavar="N", help="Reversi moves per game (default: 12)"
+    )
+    c.add_argument(
+        "--depth", type=whole(1, 12), metavar="N", help="Reversi search depth (default: 6)"
+    )
+    c.add_argument(
+        "--linpack-n", type=whole(1, 20_000), metavar="N", help="Linpack order (default: 3000)"
+    )
     c.add_argument(
         "--apps",
         metavar="LIST",

@@ -25,7 +25,7 @@ from typing import Any
 
 from rich.table import Table
 
-from edgeoffload.cli._common import console
+from edgeoffload.cli._common import console, whole
 from edgeoffload.errors import ModelError
 
 __all__ = ["register"]
@@ -106,8 +106,10 @@ def register(subparsers: Any) -> None:
     c.add_argument("name", metavar="NAME")
     c.add_argument("src", metavar="SRC")
     c.add_argument("dst", metavar="DST")
-    c.add_argument("--bytes", type=int, default=8_000_000, help="bytes to send (default 8e6)")
-    c.add_argument("--count", type=int, default=20, help="round trips (default 20)")
+    c.add_argument(
+        "--bytes", type=whole(1, 2**34), default=8_000_000, help="bytes to send (default 8e6)"
+    )
+    c.add_argument("--count", type=whole(1, 100_000), default=20, help="round trips (default 20)")
     c.add_argument("--json", action="store_true", help="print JSON")
     c.set_defaults(handler=run_measure)
 

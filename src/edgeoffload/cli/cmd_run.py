@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from edgeoffload.cli._common import console, ensure_parent, err_console, require_extra
+from edgeoffload.cli._common import console, ensure_parent, err_console, require_extra, whole
 from edgeoffload.errors import ModelError
 
 if TYPE_CHECKING:
@@ -56,7 +56,11 @@ def _calibration_args(p: argparse.ArgumentParser) -> None:
         help="length of one calibration kernel run, seconds (default 0.2)",
     )
     p.add_argument(
-        "--repeats", type=int, default=3, metavar="N", help="kernel runs per kind (default 3)"
+        "--repeats",
+        type=whole(1, 100),
+        default=3,
+        metavar="N",
+        help="kernel runs per kind (default 3)",
     )
 
 
@@ -107,7 +111,9 @@ def register(subparsers: Any) -> None:
         help="plan on the scenario's own figures (presets), not measured ones",
     )
     _calibration_args(p)
-    p.add_argument("--repeat", type=int, default=1, metavar="N", help="runs per case (median)")
+    p.add_argument(
+        "--repeat", type=whole(1, 100), default=1, metavar="N", help="runs per case (median)"
+    )
     p.add_argument("--out", default="results/run", metavar="DIR", help="where files go")
     p.add_argument("--no-plots", action="store_true", help="write no Gantt charts")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgeoffload.cli._common import console, require_extra
+from edgeoffload.cli._common import console, require_extra, whole
 from edgeoffload.errors import ModelError
 
 __all__ = ["register"]
@@ -50,7 +50,10 @@ def register(subparsers: Any) -> None:
         help="another host name or IP address the certificates made now are valid for (repeatable)",
     )
     p.add_argument(
-        "--days", type=int, default=365, help="validity of what is made now, days (default 365)"
+        "--days",
+        type=whole(1, 36500),
+        default=365,
+        help="validity of what is made now, days (default 365)",
     )
     p.add_argument(
         "--force",
@@ -78,7 +81,9 @@ def register(subparsers: Any) -> None:
         ),
     )
     _common_server_args(p)
-    p.add_argument("--port", type=int, default=8786, help="port (default 8786; 0: any free)")
+    p.add_argument(
+        "--port", type=whole(0, 65535), default=8786, help="port (default 8786; 0: any free)"
+    )
     p.add_argument(
         "--dashboard-address",
         default="127.0.0.1:8787",
@@ -129,14 +134,14 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--nthreads",
-        type=int,
+        type=whole(1, 1024),
         default=1,
         help="calls run at once, each in a process of its own (default 1); not the threads "
         "of one call: see --blas-threads",
     )
     p.add_argument(
         "--blas-threads",
-        type=int,
+        type=whole(1, 1024),
         metavar="N",
         help="threads numpy's BLAS (OpenBLAS, MKL) and OpenMP may use in one offloaded call "
         "(default: OMP_NUM_THREADS, OPENBLAS_NUM_THREADS or MKL_NUM_THREADS if set, else "
@@ -145,7 +150,10 @@ def register(subparsers: Any) -> None:
         "threads at once",
     )
     p.add_argument(
-        "--channel-port", type=int, default=0, help="port of the direct channel (default: any)"
+        "--channel-port",
+        type=whole(0, 65535),
+        default=0,
+        help="port of the direct channel (default: any)",
     )
     p.add_argument(
         "--reconnect-timeout",
@@ -191,8 +199,6 @@ def run_certs(args: argparse.Namespace) -> int:
     from edgeoffload.errors import SecurityError
     from edgeoffload.runtime.wire.security import add_client_certificate, check_client_name
 
-    if args.days < 1:
-        raise ModelError(f"must be at least 1, got {args.days}", "--days")
     for name in args.client:
         try:
             check_client_name(name)
@@ -310,10 +316,6 @@ def run_worker_command(args: argparse.Namespace) -> int:
     from edgeoffload.runtime.worker.description import describe_from_preset
     from edgeoffload.runtime.worker.service import ServiceOptions, run_worker
 
-    if args.nthreads < 1:
-        raise ModelError(f"must be >= 1, got {args.nthreads}", "--nthreads")
-    if args.blas_threads is not None and args.blas_threads < 1:
-        raise ModelError(f"must be >= 1, got {args.blas_threads}", "--blas-threads")
     for flag in ("reconnect_timeout", "max_backoff", "cache_ttl"):
         value = getattr(args, flag)
         if value is not None and not value > 0:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from edgeoffload.cli._common import console, ensure_parent, require_extra
+from edgeoffload.cli._common import console, ensure_parent, require_extra, whole
 from edgeoffload.errors import ModelError
 
 if TYPE_CHECKING:
@@ -76,11 +76,13 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--repetitions",
         "-n",
-        type=int,
+        type=whole(1, 1000),
         metavar="N",
-        help="simulated runs per case (default: the scenario's)",
+        help="simulated runs per case, 1 to 1,000 (default: the scenario's)",
     )
-    p.add_argument("--seed", type=int, metavar="S", help="seed (default: the scenario's)")
+    p.add_argument(
+        "--seed", type=whole(0, 2**63 - 1), metavar="S", help="seed >= 0 (default: the scenario's)"
+    )
     p.add_argument(
         "--condition",
         "-c",
@@ -159,12 +161,12 @@ def register(subparsers: Any) -> None:
     s.add_argument(
         "--repetitions",
         "-n",
-        type=int,
+        type=whole(1, 1000),
         default=3,
         metavar="N",
         help="simulated runs per point (default 3)",
     )
-    s.add_argument("--workers", type=int, metavar="N", help="processes (default: cores)")
+    s.add_argument("--workers", type=whole(1, 256), metavar="N", help="processes (default: cores)")
     s.add_argument("--out", default="results/sweep", metavar="DIR")
     s.add_argument("--no-plots", action="store_true", help="write no figures")
     s.set_defaults(handler=run_sweep_command)
@@ -182,20 +184,24 @@ def register(subparsers: Any) -> None:
     )
     c.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, metavar="SCENARIO")
     c.add_argument(
-        "--problems", type=int, default=60, metavar="N", help="problems to generate (default 60)"
+        "--problems",
+        type=whole(1, 100_000),
+        default=60,
+        metavar="N",
+        help="problems to generate (default 60)",
     )
-    c.add_argument("--seed", type=int, default=0, metavar="S")
+    c.add_argument("--seed", type=whole(0, 2**63 - 1), default=0, metavar="S")
     c.add_argument("--delta1", type=_floats, metavar="X,Y", help="δ1 grid, seconds")
     c.add_argument("--delta2", type=_floats, metavar="X,Y", help="δ2 grid")
     c.add_argument(
         "--repetitions",
         "-n",
-        type=int,
+        type=whole(1, 1000),
         default=2,
         metavar="N",
         help="simulated runs per problem and scheduler (default 2)",
     )
-    c.add_argument("--workers", type=int, metavar="N", help="processes (default: cores)")
+    c.add_argument("--workers", type=whole(1, 256), metavar="N", help="processes (default: cores)")
     c.add_argument("--out", default="results/calibrate", metavar="DIR")
     c.add_argument("--no-plots", action="store_true", help="write no figures")
     c.set_defaults(handler=run_calibrate)

@@ -418,20 +418,18 @@ def scenario_document(name_or_path: str | Path) -> dict[str, Any]:
     """The parsed YAML of a scenario file or of a shipped scenario (by name)."""
     from importlib import resources
 
-    import yaml
-
     from edgeoffload.errors import ProblemFileError
+    from edgeoffload.model.reading import exists, parse_yaml, read_text
     from edgeoffload.workloads.scenarios import builtin_scenario_names
 
-    path = Path(name_or_path)
-    if path.exists():
-        text = path.read_text("utf-8")
+    if exists(name_or_path):
+        text = read_text(name_or_path, what="scenario")
     elif str(name_or_path) in builtin_scenario_names():
         folder = resources.files("edgeoffload.workloads.data.scenarios")
         text = (folder / f"{name_or_path}.yaml").read_text("utf-8")
     else:
-        raise ProblemFileError("no such scenario", str(name_or_path))
-    data = yaml.safe_load(text)
+        raise ProblemFileError("no such scenario", str(name_or_path)[:200])
+    data = parse_yaml(text, str(name_or_path))
     if not isinstance(data, dict):
         raise ModelError("a scenario must be a mapping", str(name_or_path))
     return data

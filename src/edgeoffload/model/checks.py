@@ -7,7 +7,18 @@ from typing import Any
 
 from edgeoffload.errors import ModelError
 
-__all__ = ["check_id", "check_number"]
+__all__ = ["check_id", "check_number", "shown"]
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` fit for a one-line message: a huge integer by its digit count, a
+    long text cut (``repr`` of an int of more than 4,300 digits raises in Python 3.11)."""
+    if isinstance(value, float) and type(value) is not float:
+        return str(value)  # reading.OutOfRange: what the literal was
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 100:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def check_number(
@@ -25,19 +36,22 @@ def check_number(
     if value is None and allow_none:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ModelError(f"must be a number, got {value!r}", where)
-    number = float(value)
+        raise ModelError(f"must be a number, got {shown(value)}", where)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ModelError(f"is out of range: {shown(value)}", where) from None
     if not math.isfinite(number):
-        raise ModelError(f"must be finite, got {value!r}", where)
+        raise ModelError(f"must be finite, got {shown(value)}", where)
     if positive and number <= 0:
-        raise ModelError(f"must be > 0, got {value!r}", where)
+        raise ModelError(f"must be > 0, got {shown(value)}", where)
     if number < 0:
-        raise ModelError(f"must be >= 0, got {value!r}", where)
+        raise ModelError(f"must be >= 0, got {shown(value)}", where)
     return number
 
 
 def check_id(value: Any, where: str) -> str:
     """Return ``value`` after checking it is a non-empty string."""
     if not isinstance(value, str) or not value:
-        raise ModelError(f"must be a non-empty string, got {value!r}", where)
+        raise ModelError(f"must be a non-empty string, got {shown(value)}", where)
     return value

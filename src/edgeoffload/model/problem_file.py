@@ -7,15 +7,15 @@ back, so ``problem_from_dict(problem_to_dict(p))`` describes the same problem.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from edgeoffload.errors import ModelError, ProblemFileError
+from edgeoffload.errors import ModelError
 from edgeoffload.model.checks import check_id, check_number
 from edgeoffload.model.cluster import ROLES, Cluster, Link, Node, PowerProfile
 from edgeoffload.model.problem import Problem, Request
+from edgeoffload.model.reading import parse_json, read_text
 from edgeoffload.model.task_graph import Dependency, NodeId, Task, TaskGraph
 
 __all__ = ["FORMAT_VERSION", "load_problem", "problem_from_dict", "problem_to_dict"]
@@ -273,27 +273,13 @@ def load_problem(path: str | Path) -> Problem:
     Raises
     ------
     ProblemFileError
-        If the file is missing, unreadable or not JSON.
+        If the file is missing, not a regular file, too large, unreadable or not strict
+        JSON (:mod:`edgeoffload.model.reading`).
     ModelError
         If its content is not a valid problem (the message names the place).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProblemFileError("no such file", str(path)) from None
-    except IsADirectoryError:
-        raise ProblemFileError("is a directory, not a problem file", str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProblemFileError(f"cannot read: {exc}", str(path)) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProblemFileError(
-            f"line {exc.lineno}, column {exc.colno}: {exc.msg}", str(path)
-        ) from None
-    except RecursionError:
-        raise ProblemFileError("nested too deeply", str(path)) from None
+    data = parse_json(read_text(path, what="problem file"), str(path))
     try:
         return problem_from_dict(data)
     except ModelError as exc:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from edgeoffload.errors import ModelError, ProblemFileError
+from edgeoffload.errors import ModelError
 from edgeoffload.model import Link
 
 __all__ = [
@@ -479,21 +479,14 @@ def load_topology(path: str | Path) -> Topology:
     Raises
     ------
     ProblemFileError
-        If the file is missing or not YAML.
+        If the file is missing, not a regular file, too large, or not strict YAML.
     ModelError
         If its content is invalid (the message names the key).
     """
-    import yaml
+    from edgeoffload.model.reading import parse_yaml, read_text
 
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProblemFileError(f"cannot read {path}: {exc.strerror}", str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ProblemFileError(f"not valid YAML: {exc}".splitlines()[0], str(path)) from None
+    data = parse_yaml(read_text(path, what="topology file"), str(path))
     try:
         return topology_from_dict(data)
     except ModelError as exc:

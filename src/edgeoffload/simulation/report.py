@@ -89,9 +89,9 @@ def paper_differences(result: ExperimentResult, scenario: Scenario) -> list[tupl
     for condition in result.conditions:
         expected = PAPER.winners.get(condition)
         winner = result.winner(condition)
-        if expected is None or winner is None or winner == expected:
-            continue
         row = table[condition]
+        if expected is None or winner is None or winner == expected or expected not in row:
+            continue  # (the paper's winner was not among the schedulers run)
         gap = 100.0 * (row[expected] / row[winner] - 1.0)
         notes.append(
             (

@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 from importlib import resources
-from pathlib import Path
 
 from edgeoffload.errors import ProblemFileError
 from edgeoffload.model import Problem, load_problem
+from edgeoffload.model.reading import exists
 
 __all__ = ["builtin_problem", "builtin_problem_names", "resolve_problem"]
 
@@ -38,12 +38,11 @@ def builtin_problem(name: str) -> Problem:
 
 def resolve_problem(path_or_name: str) -> Problem:
     """Load a problem file, or a built-in problem when no such file exists and the name is one."""
-    path = Path(path_or_name)
-    if not path.exists() and path_or_name in builtin_problem_names():
-        return builtin_problem(path_or_name)
-    if not path.exists():
+    if not exists(path_or_name):
+        if path_or_name in builtin_problem_names():
+            return builtin_problem(path_or_name)
         raise ProblemFileError(
             f"no such file (built-in problems: {', '.join(builtin_problem_names())})",
-            path_or_name,
+            path_or_name[:200],
         )
-    return load_problem(path)
+    return load_problem(path_or_name)

@@ -20,11 +20,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edgeoffload.errors import ModelError, ProblemFileError
 from edgeoffload.model import AppRequest, Cluster, Link, Node, PowerProfile, Problem, merge_requests
+from edgeoffload.model.checks import shown
+from edgeoffload.model.reading import exists, parse_yaml, read_text
 from edgeoffload.model.task_graph import NodeId
 from edgeoffload.workloads.devices import device_preset, link_preset
 from edgeoffload.workloads.dnn import DNNModel, dnn_names, load_dnn
@@ -48,7 +49,16 @@ _PACKAGE = "edgeoffload.workloads.data.scenarios"
 
 # -- the file, as pydantic sees it (private: nothing below leaves this module) ------------
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a string is not a number and a bool is not a number; finite numbers only
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+MAX_CORES = 4096
+MAX_COUNT = 10_000
+MAX_REPETITIONS = 1_000
+MAX_CV = 10.0
+MAX_FRAMES = 200_000
+"""Most stream frames a scenario may ask for in all (``limits.max_frames`` raises it)."""
 
 
 class _Power(_Strict):
@@ -63,7 +73,7 @@ class _Device(_Strict):
     role: Literal["camera", "edge", "device"] | None = None
     speed: float | None = Field(default=None, gt=0)
     speed_by_kind: dict[str, float] | None = None
-    cores: int | None = Field(default=None, ge=1)
+    cores: int | None = Field(default=None, ge=1, le=MAX_CORES)
     memory: float | None = Field(default=None, ge=0)
     power: _Power | None = None
 
@@ -75,7 +85,7 @@ class _LinkFigures(_Strict):
 
 
 class _Link(_LinkFigures):
-    between: tuple[str, str]
+    between: tuple[str, str] = Field(strict=False)  # a YAML list of two names
 
 
 class _Medium(_Strict):
@@ -93,8 +103,8 @@ class _Network(_Strict):
 
 
 class _Variability(_Strict):
-    exec_cv: float = Field(default=0.0, ge=0)
-    transfer_cv: float = Field(default=0.0, ge=0)
+    exec_cv: float = Field(default=0.0, ge=0, le=MAX_CV)
+    transfer_cv: float = Field(default=0.0, ge=0, le=MAX_CV)
 
 
 class _Failure(_Strict):
@@ -106,7 +116,7 @@ class _Request(_Strict):
     model: str
     camera: str
     arrival: float = Field(default=0.0, ge=0)
-    count: int = Field(default=1, ge=1)
+    count: int = Field(default=1, ge=1, le=MAX_COUNT)
     granularity: Literal["layer", "block"] | None = None
     id: str | None = Field(default=None, min_length=1)
     deadline: float | None = Field(default=None, gt=0)
@@ -139,12 +149,16 @@ class _DHS(_Strict):
     delta2: float = Field(default=1.0, ge=0)
 
 
+class _Limits(_Strict):
+    max_frames: int = Field(default=MAX_FRAMES, ge=1)
+
+
 class _File(_Strict):
     format: Literal[1] = 1
     name: str = Field(min_length=1)
     description: str = ""
-    seed: int = Field(default=0, ge=0)
-    repetitions: int = Field(default=1, ge=1)
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    repetitions: int = Field(default=1, ge=1, le=MAX_REPETITIONS)
     algorithms: list[str] = Field(default=list(DEFAULT_ALGORITHMS), min_length=1)
     dhs: _DHS = _DHS()
     granularity: Literal["layer", "block"] = "layer"
@@ -157,6 +171,17 @@ class _File(_Strict):
     conditions: dict[str, _Condition] = {}
     streams: list[_Stream] = []
     stream_options: _StreamOptions = _StreamOptions()
+    limits: _Limits = _Limits()
+
+    @model_validator(mode="after")
+    def _bounded(self) -> _File:
+        frames = sum(s.rate * s.duration for s in self.streams)
+        if frames > self.limits.max_frames:
+            raise ValueError(
+                f"the streams ask for {frames:.3g} frames in all, more than "
+                f"limits.max_frames = {self.limits.max_frames} (raise it to run them)"
+            )
+        return self
 
 
 # -- the model side -------------------------------------------------------------------------
@@ -335,7 +360,7 @@ def _pydantic_message(error: Mapping[str, Any]) -> str:
     if "input" in error and kind not in ("missing",):
         value = error["input"]
         if not isinstance(value, dict | list):
-            message += f", got {value!r}"
+            message += f", got {shown(value)}"
     return message
 
 
@@ -587,16 +612,6 @@ def builtin_scenario_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def _read_yaml(text: str, source: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ProblemFileError(f"{line}not valid YAML ({problem})", source) from None
-
-
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load a scenario file, or a shipped scenario by name (``dhs-paper``).
 
@@ -606,19 +621,15 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         For a missing file (the message lists the shipped scenarios), invalid YAML, or
         anything wrong in the scenario, named by place.
     """
-    path = Path(name_or_path)
-    if not path.exists() and str(name_or_path) in builtin_scenario_names():
+    if not exists(name_or_path) and str(name_or_path) in builtin_scenario_names():
         text = (resources.files(_PACKAGE) / f"{name_or_path}.yaml").read_text("utf-8")
         source = str(name_or_path)
-    elif path.exists():
-        try:
-            text = path.read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ProblemFileError(f"cannot read: {exc}", str(path)) from None
-        source = str(path)
+    elif exists(name_or_path):
+        text = read_text(name_or_path, what="scenario")
+        source = str(name_or_path)
     else:
         raise ProblemFileError(
             f"no such file (built-in scenarios: {', '.join(builtin_scenario_names())})",
-            str(name_or_path),
+            str(name_or_path)[:200],
         )
-    return scenario_from_dict(_read_yaml(text, source))
+    return scenario_from_dict(parse_yaml(text, source))

@@ -577,7 +577,7 @@ class TestCommand:
         [
             (["--client", "../evil"], "--client: bad client name '../evil': use 1 to 64"),
             (["--client", "a", "--client", "a"], "--client: 'a' is given twice"),
-            (["--days", "0"], "--days: must be at least 1, got 0"),
+            (["--days", "0"], "argument --days: must be between 1 and 36500, got 0"),
         ],
     )
     def test_bad_arguments_exit_2(
