@@ -216,3 +216,37 @@ def test_the_reference_file_is_the_shared_one() -> None:
     from edgeoffload.model import load_problem
 
     assert problem_to_dict(load_problem(PAPER_EXAMPLE)) == shipped
+
+
+def test_gantt_path_written_is_the_path_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--gantt x`` writes x.png and says so."""
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "chart"
+    code, out, _ = run(
+        ["schedule", str(PAPER_EXAMPLE), "-a", "heft", "--gantt", str(target)], capsys
+    )
+    assert code == 0
+    assert (tmp_path / "chart.png").is_file() and not target.exists()
+    assert f"Gantt chart written to {tmp_path / 'chart.png'}" in out
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (lambda tmp: "/dev/full", "--gantt: /dev/full is not a regular file to write"),
+        (lambda tmp: str(tmp), "is not a regular file to write"),
+        (lambda tmp: str(tmp / "a-file" / "x.png"), "--gantt: cannot make"),
+    ],
+)
+def test_gantt_path_is_checked_before_the_work(
+    where: Any, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib")
+    (tmp_path / "a-file").write_text("")
+    code, out, err = run(
+        ["schedule", str(PAPER_EXAMPLE), "-a", "heft", "--gantt", where(tmp_path)], capsys
+    )
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and message in err, err

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,36 @@ def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
         else:  # strictly, so that 1e400 or a 400-digit number is refused, not inf
             params[key] = parse_json(text, f"--param {key}")
     return params
+
+
+def output_path(path: str | Path, suffix: str, flag: str) -> Path:
+    """The file a command will write for ``flag``, checked before any work starts.
+
+    ``suffix`` is added when the name has none (``--gantt x`` writes and reports
+    ``x.png``); the folder is made; a path that is not a regular file (``/dev/full``, a
+    FIFO, a folder) or cannot be written is refused in one line naming ``flag``.
+    """
+    given = Path(path)
+    target = given if given.suffix else given.with_name(given.name + suffix)
+    mode = None
+    for candidate in dict.fromkeys((given, target)):  # /dev/full is refused, not /dev/full.png
+        try:
+            mode = candidate.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            mode = None
+            continue
+        except OSError as exc:
+            raise ModelError(f"cannot write {str(candidate)[:200]}: {exc.strerror}", flag) from None
+        if not stat.S_ISREG(mode):
+            raise ModelError(f"{str(candidate)[:200]} is not a regular file to write", flag)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"cannot make {target.parent}: {exc.strerror}", flag) from None
+    writable = os.access(target, os.W_OK) if mode is not None else os.access(target.parent, os.W_OK)
+    if not writable:
+        raise ModelError(f"cannot write {str(target)[:200]}: permission denied", flag)
+    return target
 
 
 def ensure_parent(path: str | Path) -> Path:

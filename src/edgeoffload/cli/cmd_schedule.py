@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from edgeoffload.cli._common import console, ensure_parent, parse_params, require_extra
+from edgeoffload.cli._common import console, output_path, parse_params, require_extra
 from edgeoffload.errors import ModelError
 from edgeoffload.model import Problem, Schedule, schedule_report, validate_schedule
 from edgeoffload.schedulers import available_schedulers, get_scheduler, plugin_errors
@@ -58,6 +58,10 @@ def register(subparsers: Any) -> None:
 
 
 def run_schedule(args: argparse.Namespace) -> int:
+    gantt = None
+    if args.gantt:  # checked before the work, so that nothing is computed for nothing
+        require_extra("matplotlib", "plot")
+        gantt = output_path(args.gantt, ".png", "--gantt")
     problem = resolve_problem(args.problem)
     scheduler = get_scheduler(args.algorithm, **parse_params(args.param))
     reason = scheduler.applies_to(problem)
@@ -71,14 +75,12 @@ def run_schedule(args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         print_schedule(problem, result, report)
-    if args.gantt:
-        require_extra("matplotlib", "plot")
+    if gantt is not None:
         from edgeoffload.plots import save_gantt
 
-        path = ensure_parent(args.gantt)
-        save_gantt(problem, result, path)
+        written = save_gantt(problem, result, gantt)
         if not args.json:
-            console.print(f"Gantt chart written to {path}")
+            console.print(f"Gantt chart written to {written}")
     return 0
 
 

@@ -10,7 +10,7 @@ else the first node of the cluster. A problem with no requests is treated as one
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -171,6 +171,25 @@ class Problem:
     def arrival_node(self, request_index: int) -> NodeId:
         """The node the request number ``request_index`` arrives at."""
         return self._arrival_node[request_index]
+
+    @property
+    def time_origin(self) -> float:
+        """The earliest request arrival (0 without requests): schedulers work in time
+        relative to it, so that Unix timestamps (1.7e9 s) lose no precision."""
+        return min((r.arrival for r in self.requests), default=0.0)
+
+    def shifted(self, seconds: float) -> Problem:
+        """This problem with every time ``seconds`` earlier: request arrivals, and nodes'
+        ``available_from`` (at least 0: a node free before then is free at 0)."""
+        if seconds == 0:
+            return self
+        nodes = [
+            replace(n, available_from=max(0.0, n.available_from - seconds))
+            for n in self.cluster.nodes
+        ]
+        cluster = Cluster(nodes, self.cluster.links, self.cluster.default_link)
+        requests = [replace(r, arrival=r.arrival - seconds) for r in self.requests]
+        return Problem(self.graph, cluster, requests, self.exec_times)
 
     def release_time(self, i: int) -> float:
         """Earliest time task number ``i`` may start: its request's arrival, seconds."""

@@ -75,6 +75,16 @@ class Schedule:
     def __iter__(self) -> Iterator[Assignment]:
         return iter(self.assignments)
 
+    def shifted(self, seconds: float) -> Schedule:
+        """This schedule with every start and finish ``seconds`` later."""
+        if seconds == 0:
+            return self
+        moved = [
+            Assignment(a.task, a.node, a.start + seconds, a.finish + seconds)
+            for a in self.assignments
+        ]
+        return Schedule(self.algorithm, moved, self.details)
+
     def __len__(self) -> int:
         return len(self.assignments)
 

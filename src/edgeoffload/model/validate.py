@@ -10,8 +10,10 @@ A schedule is valid for a problem when
 5. pinned tasks run on their node;
 6. each duration equals the cost model's execution time.
 
-Times are compared with a tolerance of 1e-9 relative (and 1e-9 s absolute), so a schedule
-read back from JSON still validates.
+Times are compared with a tolerance of 1e-9 relative (and 1e-9 s absolute), measured
+from the problem's time origin (its earliest arrival), so a schedule read back from JSON
+still validates; at Unix-timestamp scale (1.7e9 s) the tolerance also covers a few units
+in the last place of the times themselves, the most a float there can hold.
 """
 
 from __future__ import annotations
@@ -28,9 +30,16 @@ __all__ = ["schedule_violations", "validate_schedule"]
 _REL, _ABS = 1e-9, 1e-9
 
 
-def _le(a: float, b: float) -> bool:
+def _slack(a: float, b: float, origin: float) -> float:
+    """The tolerance of comparing times ``a`` and ``b`` (see the module docstring)."""
+    return max(
+        _ABS, _REL * max(abs(a - origin), abs(b - origin)), 4 * math.ulp(max(abs(a), abs(b)))
+    )
+
+
+def _le(a: float, b: float, origin: float = 0.0) -> bool:
     """a <= b, up to the tolerance."""
-    return a <= b + max(_ABS, _REL * max(abs(a), abs(b)))
+    return a <= b + _slack(a, b, origin)
 
 
 def schedule_violations(problem: Problem, schedule: Schedule) -> list[str]:
@@ -48,6 +57,7 @@ def schedule_violations(problem: Problem, schedule: Schedule) -> list[str]:
     if out:
         return out
 
+    origin = problem.time_origin
     for i, task in enumerate(graph.tasks):
         a = schedule.assignment(task.id)
         node = cluster.node(a.node)
@@ -57,17 +67,18 @@ def schedule_violations(problem: Problem, schedule: Schedule) -> list[str]:
         if task.pinned is not None and a.node != task.pinned:
             out.append(f"task {task.id!r} is pinned to {task.pinned!r} but runs on {a.node!r}")
         expected = costs.exec_time(task.id, a.node)
-        if not math.isclose(a.duration, expected, rel_tol=_REL, abs_tol=_ABS):
+        tolerance = max(_ABS, 4 * math.ulp(max(abs(a.start), abs(a.finish))))
+        if not math.isclose(a.duration, expected, rel_tol=_REL, abs_tol=tolerance):
             out.append(
                 f"task {task.id!r} runs {a.duration:g} s on {a.node!r}; the cost model says"
                 f" {expected:g} s"
             )
         release = problem.release_time(i)
-        if not _le(release, a.start):
+        if not _le(release, a.start, origin):
             out.append(
                 f"task {task.id!r} starts at {a.start:g}, before its request arrives at {release:g}"
             )
-        if not _le(node.available_from, a.start):
+        if not _le(node.available_from, a.start, origin):
             out.append(
                 f"task {task.id!r} starts at {a.start:g} on {a.node!r}, which is busy until"
                 f" {node.available_from:g}"
@@ -76,7 +87,7 @@ def schedule_violations(problem: Problem, schedule: Schedule) -> list[str]:
             dep = graph.dependencies[k]
             before = schedule.assignment(dep.source)
             arrives = before.finish + costs.transfer_time(dep.data, before.node, a.node)
-            if not _le(arrives, a.start):
+            if not _le(arrives, a.start, origin):
                 out.append(
                     f"task {task.id!r} starts at {a.start:g} on {a.node!r} but its input from"
                     f" {dep.source!r} arrives at {arrives:g}"
@@ -85,7 +96,7 @@ def schedule_violations(problem: Problem, schedule: Schedule) -> list[str]:
     for node_id, timeline in schedule.timelines().items():
         timeline.sort(key=lambda a: (a.start, a.finish))
         for prev, nxt in pairwise(timeline):
-            if not _le(prev.finish, nxt.start):
+            if not _le(prev.finish, nxt.start, origin):
                 out.append(
                     f"tasks {prev.task!r} and {nxt.task!r} overlap on {node_id!r}"
                     f" ({prev.start:g}-{prev.finish:g} and {nxt.start:g}-{nxt.finish:g})"

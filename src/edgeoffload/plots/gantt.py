@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from edgeoffload.model import Problem, Schedule
 from edgeoffload.plots._timeline import (
     colours_for,
-    draw_task,
-    draw_transfer,
+    draw_tasks,
+    draw_transfers,
     finish_axes,
     new_axes,
     request_legend,
@@ -56,20 +56,21 @@ def plot_gantt(
     graph, costs = problem.graph, problem.costs
     span = max(schedule.makespan, 1e-12)
     colours, keys = task_colours(problem)
+    bars = []
     for task, key in zip(graph.tasks, keys, strict=True):
         a = schedule.assignment(task.id)
         if a.node in y:
-            draw_task(
-                ax, y[a.node], a.start, a.duration, colours.get(key, "C0"), label=task.id, span=span
-            )
+            bars.append((y[a.node], a.start, a.duration, colours.get(key, "C0"), task.id))
+    draw_tasks(ax, bars, span=span)
 
     crossing = 0
+    transfers = []
     for dep in graph.dependencies:
         src, dst = schedule.assignment(dep.source), schedule.assignment(dep.target)
         if src.node == dst.node or src.node not in y or dst.node not in y:
             continue
         transfer = costs.transfer_time(dep.data, src.node, dst.node)
-        draw_transfer(ax, y[dst.node], src.finish, transfer)
+        transfers.append((y[dst.node], src.finish, transfer))
         if crossing < _MAX_ARROWS:
             ax.annotate(
                 "",
@@ -78,6 +79,7 @@ def plot_gantt(
                 arrowprops={"arrowstyle": "->", "color": "0.45", "lw": 0.6},
             )
         crossing += 1
+    draw_transfers(ax, transfers)
 
     for k, request in enumerate(problem.requests):
         node = problem.arrival_node(k)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from edgeoffload.model import Problem, Schedule
 
@@ -36,9 +38,40 @@ class Scheduler(ABC):
     def schedule(self, problem: Problem) -> Schedule:
         """A valid schedule of ``problem``; ``Schedule.algorithm`` is :attr:`name`."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        inner = cls.__dict__.get("schedule")
+        if inner is not None and not getattr(inner, "_relative", False):
+            cls.schedule = _in_relative_time(inner)  # type: ignore[method-assign,assignment]
+
     def applies_to(self, problem: Problem) -> str | None:
         """Why this scheduler cannot schedule ``problem``, or ``None`` if it can."""
         return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+SHIFT_FROM = 1e6
+"""Seconds: problems whose earliest arrival is this late are scheduled in relative time
+(a float at 1e6 s still resolves 1e-10 s)."""
+
+
+def _in_relative_time(
+    schedule: Callable[[Any, Problem], Schedule],
+) -> Callable[[Any, Problem], Schedule]:
+    """``schedule`` run on the problem moved to start at 0 (:attr:`Problem.time_origin`),
+    its result moved back, when the problem starts at :data:`SHIFT_FROM` seconds or
+    later: every scheduler decides the same at t = 0 and at Unix timestamps, and its
+    float sums keep their precision. Earlier origins are left alone, so that a schedule
+    stays bit for bit what the simulator replays."""
+
+    @functools.wraps(schedule)
+    def relative(self: Any, problem: Problem) -> Schedule:
+        origin = problem.time_origin
+        if origin < SHIFT_FROM:
+            return schedule(self, problem)
+        return schedule(self, problem.shifted(origin)).shifted(origin)
+
+    relative._relative = True  # type: ignore[attr-defined]
+    return relative
