@@ -10,8 +10,33 @@ from edgeoffload.plots import plot_comparison, plot_gantt, save_gantt
 from edgeoffload.schedulers import get_scheduler
 
 
-def bars(ax: object) -> list[Rectangle]:
-    return [p for p in ax.patches if isinstance(p, Rectangle)]  # type: ignore[attr-defined]
+class Bar:
+    """One drawn bar: a Rectangle patch or a rectangle of a collection (broken_barh)."""
+
+    def __init__(self, x: float, width: float, height: float) -> None:
+        self.x, self.width, self.height = x, width, height
+
+    def get_x(self) -> float:
+        return self.x
+
+    def get_width(self) -> float:
+        return self.width
+
+    def get_height(self) -> float:
+        return self.height
+
+
+def bars(ax: object) -> list[Bar]:
+    out = [
+        Bar(p.get_x(), p.get_width(), p.get_height())
+        for p in ax.patches  # type: ignore[attr-defined]
+        if isinstance(p, Rectangle)
+    ]
+    for collection in ax.collections:  # type: ignore[attr-defined]
+        for path in collection.get_paths():
+            xs, ys = path.vertices[:, 0], path.vertices[:, 1]
+            out.append(Bar(float(xs.min()), float(xs.max() - xs.min()), float(ys.max() - ys.min())))
+    return out
 
 
 def test_gantt_has_a_row_per_node_and_a_bar_per_task(paper_problem: Problem) -> None:
