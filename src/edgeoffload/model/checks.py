@@ -33,6 +33,8 @@ def check_number(
     Booleans are refused although Python counts them as integers: ``"work": true`` in a
     problem file is a mistake, not one FLOP.
     """
+    if type(value) is float and 0.0 <= value < math.inf and (value > 0.0 or not positive):
+        return value  # the common case, first: a problem file holds millions of numbers
     if value is None and allow_none:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, int | float):

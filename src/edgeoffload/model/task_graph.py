@@ -10,6 +10,7 @@ order they were given.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -52,8 +53,9 @@ class Task:
     def __post_init__(self) -> None:
         check_id(self.id, "task id")
         where = f"task {self.id!r}"
-        if self.work is not None:
-            object.__setattr__(self, "work", check_number(self.work, f"{where}.work"))
+        work = self.work
+        if work is not None and (type(work) is not float or not 0.0 <= work < math.inf):
+            object.__setattr__(self, "work", check_number(work, f"{where}.work"))
         if self.kind is not None:
             check_id(self.kind, f"{where}.kind")
         if self.pinned is not None:
@@ -73,8 +75,10 @@ class Dependency:
     def __post_init__(self) -> None:
         check_id(self.source, "dependency source")
         check_id(self.target, "dependency target")
-        where = f"dependency {self.source!r} -> {self.target!r}"
-        object.__setattr__(self, "data", check_number(self.data, f"{where}.data"))
+        data = self.data
+        if type(data) is not float or not 0.0 <= data < math.inf:  # (else: nothing to do)
+            where = f"dependency {self.source!r} -> {self.target!r}"
+            object.__setattr__(self, "data", check_number(data, f"{where}.data"))
 
 
 class TaskGraph:

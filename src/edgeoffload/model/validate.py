@@ -19,6 +19,7 @@ in the last place of the times themselves, the most a float there can hold.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from itertools import pairwise
 
 from edgeoffload.errors import InvalidScheduleError
@@ -30,16 +31,17 @@ __all__ = ["schedule_violations", "validate_schedule"]
 _REL, _ABS = 1e-9, 1e-9
 
 
-def _slack(a: float, b: float, origin: float) -> float:
-    """The tolerance of comparing times ``a`` and ``b`` (see the module docstring)."""
-    return max(
-        _ABS, _REL * max(abs(a - origin), abs(b - origin)), 4 * math.ulp(max(abs(a), abs(b)))
-    )
+def _tolerance(schedule: Schedule, origin: float) -> Callable[[float, float], bool]:
+    """``le(a, b)``: a <= b up to the tolerance (see the module docstring): 1e-9 relative
+    to the times since ``origin``, at least 1e-9 s and 4 units in the last place of the
+    schedule's largest time."""
+    largest = max((abs(a.finish) for a in schedule), default=0.0)
+    floor = max(_ABS, 4 * math.ulp(largest)) if math.isfinite(largest) else _ABS
 
+    def le(a: float, b: float) -> bool:
+        return a <= b + max(floor, _REL * (max(a, b) - origin))
 
-def _le(a: float, b: float, origin: float = 0.0) -> bool:
-    """a <= b, up to the tolerance."""
-    return a <= b + _slack(a, b, origin)
+    return le
 
 
 def schedule_violations(problem: Problem, schedule: Schedule) -> list[str]:
@@ -58,6 +60,7 @@ def schedule_violations(problem: Problem, schedule: Schedule) -> list[str]:
         return out
 
     origin = problem.time_origin
+    le = _tolerance(schedule, origin)
     for i, task in enumerate(graph.tasks):
         a = schedule.assignment(task.id)
         node = cluster.node(a.node)
@@ -74,11 +77,11 @@ def schedule_violations(problem: Problem, schedule: Schedule) -> list[str]:
                 f" {expected:g} s"
             )
         release = problem.release_time(i)
-        if not _le(release, a.start, origin):
+        if not le(release, a.start):
             out.append(
                 f"task {task.id!r} starts at {a.start:g}, before its request arrives at {release:g}"
             )
-        if not _le(node.available_from, a.start, origin):
+        if not le(node.available_from, a.start):
             out.append(
                 f"task {task.id!r} starts at {a.start:g} on {a.node!r}, which is busy until"
                 f" {node.available_from:g}"
@@ -87,7 +90,7 @@ def schedule_violations(problem: Problem, schedule: Schedule) -> list[str]:
             dep = graph.dependencies[k]
             before = schedule.assignment(dep.source)
             arrives = before.finish + costs.transfer_time(dep.data, before.node, a.node)
-            if not _le(arrives, a.start, origin):
+            if not le(arrives, a.start):
                 out.append(
                     f"task {task.id!r} starts at {a.start:g} on {a.node!r} but its input from"
                     f" {dep.source!r} arrives at {arrives:g}"
@@ -96,7 +99,7 @@ def schedule_violations(problem: Problem, schedule: Schedule) -> list[str]:
     for node_id, timeline in schedule.timelines().items():
         timeline.sort(key=lambda a: (a.start, a.finish))
         for prev, nxt in pairwise(timeline):
-            if not _le(prev.finish, nxt.start, origin):
+            if not le(prev.finish, nxt.start):
                 out.append(
                     f"tasks {prev.task!r} and {nxt.task!r} overlap on {node_id!r}"
                     f" ({prev.start:g}-{prev.finish:g} and {nxt.start:g}-{nxt.finish:g})"
