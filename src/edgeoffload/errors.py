@@ -9,12 +9,14 @@ Every error the package raises on purpose derives from :class:`EdgeOffloadError`
         + InfeasibleScheduleError         no node can host a task
         + InvalidScheduleError            validate_schedule() found a violation
       x SimulationError
+      x NetemError                        an emulated network could not be built or changed
       x OffloadError                      runtime; wraps distributed.* errors
         + WorkerUnavailableError          no usable worker (dead, refused, unreachable)
         + RemoteTaskError                 the offloaded function raised; see __cause__
         + OffloadTimeoutError             a call passed its deadline (also TimeoutError)
         + BundleError                     a code bundle is missing, tampered or unusable
         + SecurityError                   TLS material missing or a peer refused
+        + ThrottleError                   a process could not be throttled or released
 
 The command line maps a user's bad input (:class:`ModelError`) to one line and exit code 2,
 and any other :class:`EdgeOffloadError` to one line and exit code 1.
@@ -28,6 +30,7 @@ __all__ = [
     "InfeasibleScheduleError",
     "InvalidScheduleError",
     "ModelError",
+    "NetemError",
     "OffloadError",
     "OffloadTimeoutError",
     "ProblemFileError",
@@ -35,6 +38,7 @@ __all__ = [
     "SchedulingError",
     "SecurityError",
     "SimulationError",
+    "ThrottleError",
     "WorkerUnavailableError",
 ]
 
@@ -130,3 +134,11 @@ class BundleError(OffloadError):
 
 class SecurityError(OffloadError):
     """TLS material is missing or invalid, or a peer was refused."""
+
+
+class NetemError(EdgeOffloadError):
+    """The emulated network could not be built, changed or torn down."""
+
+
+class ThrottleError(OffloadError):
+    """A process could not be throttled, or a throttle could not be undone."""

@@ -8,13 +8,9 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from edgeoffload.errors import EdgeOffloadError
+from edgeoffload.errors import NetemError
 
 __all__ = ["NetemError", "check_support", "ip", "netem_available", "run", "tc"]
-
-
-class NetemError(EdgeOffloadError):
-    """The emulated network could not be built, changed or torn down."""
 
 
 def run(argv: Sequence[str], *, check: bool = True, timeout: float = 30.0) -> str:

@@ -106,7 +106,8 @@ class DHSScheduler(Scheduler):
 
     References
     ----------
-    The seed paper (Korean), summarised in the project's ``docs/dhs.md``.
+    The seed paper (Korean), summarised in the project's ``docs/papers.md``; the rule as built is in
+    ``docs/schedulers.md`` ("DHS").
     """
 
     name: ClassVar[str] = "dhs"

@@ -80,7 +80,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from edgeoffload.errors import OffloadError
+from edgeoffload.errors import ThrottleError
 from edgeoffload.runtime.host.procs import pid_alive
 
 __all__ = [
@@ -109,10 +109,6 @@ GROUP_PARENT = "edgeoffload"
 _MIN_QUOTA_US = 1000  # the kernel refuses cfs_quota_us below 1 ms
 _MAX_PERIOD_US = 1_000_000  # ... and cfs_period_us above 1 s
 _DUTY_MIN_RUN = 0.005  # seconds of each duty period at least; below, signalling dominates
-
-
-class ThrottleError(OffloadError):
-    """A process could not be throttled, or a throttle could not be undone."""
 
 
 # --------------------------------------------------------------------------- discovery
