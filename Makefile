@@ -9,7 +9,7 @@ EXTRAS ?= all,dev
 comma  := ,
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: setup demo test lint typecheck unit bench bench-apps bench-chaos bench-dag bench-offload bench-runtime bench-schedulers bench-simulator clean dnn-dags
+.PHONY: setup demo test lint typecheck unit fuzz bench bench-apps bench-chaos bench-dag bench-offload bench-runtime bench-schedulers bench-simulator clean dnn-dags
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit ## lint, type-check and run the whole test suite
+
+fuzz: $(STAMP) ## seeded mutation of every input format through the real commands: tracebacks, hangs, memory; ARGS="--cases 5000 --seed 1"
+	$(BIN)/python benchmarks/fuzz_inputs.py $(ARGS)
 
 bench: bench-schedulers bench-simulator bench-runtime bench-offload bench-dag bench-chaos bench-apps ## every benchmark, one after another (see benchmarks/README.md)
 

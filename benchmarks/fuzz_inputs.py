@@ -1,0 +1,355 @@
+"""Seeded mutation fuzzing of every input format, through the real entry points.
+
+Each case mutates a valid input — a problem file (``edgeoffload schedule``), a scenario
+(``edgeoffload simulate``) or a netem topology (``load_topology``) — and runs it in a
+forked child process held to 1 GiB more memory than the parent uses and to 20 s. A case
+**passes** when the command succeeds, or refuses the input with exit code 2 and exactly one
+line (``edgeoffload: error: ...``). Anything else is a failure, by kind: a traceback or an
+internal error (exit 1), a hang (killed at 20 s), memory (the limit hit), a signal.
+
+Run: ``make fuzz`` (``ARGS="--cases 5000 --seed 1"``). Writes ``results/fuzz.json`` and each
+failing input under ``results/fuzz-failures/``. ``tests/cli/test_input_fuzz.py`` runs a
+small fixed budget of the same cases in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import io
+import json
+import os
+import random
+import resource
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TIME_LIMIT = 20.0
+MEMORY_LIMIT = 2**30
+
+# values that broke, or could break, a reader: out of range, wrong type, special floats
+NASTY: list[Any] = [
+    10**400,
+    -(10**30),
+    1e308,
+    -1e308,
+    1e-320,
+    -1,
+    0,
+    0.0,
+    -0.0,
+    1.7e9,
+    1e9,
+    10**6,
+    True,
+    False,
+    None,
+    "12",
+    "",
+    "x" * 10_000,
+    [],
+    {},
+    [[[[[[[[[[]]]]]]]]]],
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+]
+
+
+SCALES = [0.001, 0.5, 2, 10, 1000, 10**6, 10**9]
+
+
+def _leaves(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _leaves(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _leaves(v, (*prefix, i))
+    return out
+
+
+def _get(data: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        data = data[key]
+    return data
+
+
+def mutate(document: Any, rng: random.Random) -> Any:
+    """``document`` with one to three random changes: a value replaced by a nasty one, a
+    key deleted or added, a list emptied or repeated."""
+    data = copy.deepcopy(document)
+    paths = _leaves(data)
+    scalars = [p for p in paths if not isinstance(_get(data, p), dict | list)]
+    for _ in range(rng.randint(1, 3)):
+        path = rng.choice(scalars if scalars and rng.random() < 0.75 else paths)
+        parent: Any = data
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            key = path[-1]
+            action = rng.random()
+            value = parent[key]
+            if isinstance(value, int | float) and not isinstance(value, bool) and action < 0.4:
+                # a plausible number, larger or smaller: explores past the first check
+                parent[key] = type(value)(value * rng.choice(SCALES))
+                continue
+            if action < 0.6:
+                parent[key] = copy.deepcopy(rng.choice(NASTY))
+            elif action < 0.75:
+                del parent[key]
+            elif action < 0.85 and isinstance(parent, dict):
+                parent[f"unknown_{rng.randint(0, 9)}"] = rng.choice(NASTY)
+            elif isinstance(parent[key], list) and parent[key]:
+                parent[key] = parent[key] * rng.choice([0, 2, 50])
+            else:
+                parent[key] = copy.deepcopy(rng.choice(NASTY))
+        except (KeyError, IndexError, TypeError):
+            continue
+    return data
+
+
+def _json_text(data: Any, rng: random.Random) -> str:
+    text = json.dumps(data, allow_nan=True)
+    if rng.random() < 0.1 and '{"' in text:  # a duplicate key, which json.dumps never writes
+        at = text.index('{"') + 1
+        end = text.index(",", at) if "," in text[at:] else len(text) - 1
+        text = text[:at] + text[at:end] + "," + text[at:]
+    if rng.random() < 0.05:
+        text = text[: rng.randint(0, len(text))]  # cut short
+    return text
+
+
+def _yaml_text(data: Any, rng: random.Random) -> str:
+    import yaml
+
+    def represent(dumper: Any, value: float) -> Any:
+        if value != value:
+            return dumper.represent_scalar("tag:yaml.org,2002:float", ".nan")
+        if value in (float("inf"), float("-inf")):
+            return dumper.represent_scalar(
+                "tag:yaml.org,2002:float", "-.inf" if value < 0 else ".inf"
+            )
+        return dumper.represent_scalar("tag:yaml.org,2002:float", repr(value))
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(float, represent)
+    text = yaml.dump(data, Dumper=Dumper, sort_keys=False)
+    if rng.random() < 0.1:
+        first = text.splitlines()[0]
+        text = f"{first}\n{text}"  # the first key twice
+    return text
+
+
+# --------------------------------------------------------------------------- formats
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    suffix: str
+    seed: Any
+    render: Callable[[Any, random.Random], str]
+    run: Callable[[Path], int]
+
+
+def _cli(args: list[str]) -> int:
+    from edgeoffload.cli import main
+
+    return main(args)
+
+
+def _load_topology(path: Path) -> int:
+    from edgeoffload.errors import ModelError
+    from edgeoffload.netem.topology import load_topology
+
+    try:
+        load_topology(path)
+    except ModelError as exc:
+        print(f"edgeoffload: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def formats(work: Path) -> list[Format]:
+    import yaml
+
+    problem = json.loads((ROOT / "tests" / "data" / "topcuoglu2002.json").read_text())
+    scenario = yaml.safe_load(
+        (resources.files("edgeoffload.workloads.data.scenarios") / "dhs-paper.yaml").read_text()
+    )
+    scenario["repetitions"] = 1
+    scenario["algorithms"] = ["local", "heft", "dhs"]
+    scenario["conditions"] = {"B-L": scenario["conditions"]["B-L"]}
+    topology = yaml.safe_load((ROOT / "deploy" / "netem" / "camera-cluster.yaml").read_text())
+    out = work / "out"
+    return [
+        Format(
+            "problem",
+            ".json",
+            problem,
+            _json_text,
+            lambda p: _cli(["schedule", str(p), "-a", "heft", "--json"]),
+        ),
+        Format(
+            "scenario",
+            ".yaml",
+            scenario,
+            _yaml_text,
+            lambda p: _cli(["simulate", str(p), "--no-plots", "--out", str(out)]),
+        ),
+        Format("topology", ".yaml", topology, _yaml_text, _load_topology),
+    ]
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass(frozen=True)
+class Outcome:
+    format: str
+    case: int
+    kind: str  # ok, rejected, internal, traceback, hang, memory, signal, not-one-line
+    seconds: float
+    message: str
+
+
+def _vm_size() -> int:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def run_case(fmt: Format, path: Path, case: int) -> Outcome:
+    """Run one input in a forked child under the time and memory caps."""
+    err_file = path.with_suffix(".err")
+    started = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # the child: caps, then the command
+        code = 70
+        try:
+            limit = _vm_size() + MEMORY_LIMIT
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            with (
+                open(err_file, "w") as err,
+                contextlib.redirect_stderr(err),
+                contextlib.redirect_stdout(io.StringIO()),
+            ):
+                try:
+                    code = fmt.run(path)
+                except MemoryError:
+                    code = 71
+                except BaseException:
+                    import traceback
+
+                    traceback.print_exc()
+                    code = 72
+                err.flush()
+        finally:
+            os._exit(code)
+    deadline = started + TIME_LIMIT
+    status = None
+    while time.perf_counter() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.01)
+    seconds = time.perf_counter() - started
+    if status is None or not done:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return Outcome(fmt.name, case, "hang", seconds, f"killed after {TIME_LIMIT:.0f} s")
+    message = err_file.read_text(errors="replace") if err_file.exists() else ""
+    if os.WIFSIGNALED(status):
+        return Outcome(fmt.name, case, "signal", seconds, f"signal {os.WTERMSIG(status)}")
+    code = os.WEXITSTATUS(status)
+    lines = message.strip().splitlines()
+    if code == 0:
+        return Outcome(fmt.name, case, "ok", seconds, "")
+    if code == 71 or "MemoryError" in message:
+        return Outcome(fmt.name, case, "memory", seconds, lines[-1] if lines else "")
+    if code == 72 or "Traceback" in message:
+        return Outcome(fmt.name, case, "traceback", seconds, lines[-1] if lines else "")
+    if code == 2 and len(lines) == 1 and lines[0].startswith("edgeoffload: error: "):
+        return Outcome(fmt.name, case, "rejected", seconds, lines[0])
+    if "internal error" in message:
+        return Outcome(fmt.name, case, "internal", seconds, lines[-1] if lines else "")
+    return Outcome(fmt.name, case, "not-one-line", seconds, " | ".join(lines)[:300])
+
+
+FAILURES = ("internal", "traceback", "hang", "memory", "signal", "not-one-line")
+
+
+def fuzz(cases: int, seed: int, names: list[str], work: Path) -> list[Outcome]:
+    """Run ``cases`` mutated inputs spread over the formats ``names``."""
+    rng = random.Random(seed)
+    chosen = [f for f in formats(work) if f.name in names]
+    outcomes = []
+    for case in range(cases):
+        fmt = chosen[case % len(chosen)]
+        text = fmt.render(mutate(fmt.seed, rng), rng)
+        path = work / f"{fmt.name}-{case}{fmt.suffix}"
+        path.write_text(text)
+        outcome = run_case(fmt, path, case)
+        outcomes.append(outcome)
+        if outcome.kind not in FAILURES:
+            path.unlink()
+            path.with_suffix(".err").unlink(missing_ok=True)
+    return outcomes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--formats", default="problem,scenario,topology")
+    parser.add_argument("--out", default=str(ROOT / "results"))
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    failures_dir = out / "fuzz-failures"
+    failures_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        outcomes = fuzz(args.cases, args.seed, args.formats.split(","), Path(tmp))
+        for o in outcomes:
+            if o.kind in FAILURES:
+                for f in Path(tmp).glob(f"*-{o.case}.*"):
+                    f.replace(failures_dir / f.name)
+    kinds = Counter((o.format, o.kind) for o in outcomes)
+    slowest = max(outcomes, key=lambda o: o.seconds)
+    print(f"{len(outcomes)} cases in {time.perf_counter() - started:.0f} s (seed {args.seed})")
+    for name in args.formats.split(","):
+        row = {k: kinds[(name, k)] for k in ("ok", "rejected", *FAILURES) if kinds[(name, k)]}
+        print(f"  {name:9} {row}")
+    print(f"  slowest case: {slowest.format} #{slowest.case}, {slowest.seconds:.1f} s")
+    failures = [o for o in outcomes if o.kind in FAILURES]
+    for o in failures[:20]:
+        print(f"  FAIL {o.format} #{o.case} {o.kind}: {o.message[:160]}")
+    (out / "fuzz.json").write_text(
+        json.dumps([o.__dict__ for o in outcomes], indent=0, default=str)
+    )
+    goal = "met" if not failures else "NOT met"
+    print(
+        f"goal: 0 tracebacks, 0 internal errors, 0 hangs over {TIME_LIMIT:.0f} s, 0 cases over "
+        f"1 GiB, every rejection one line: {goal} ({len(failures)} failures)"
+    )
+    return 0 if not failures else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
