@@ -20,6 +20,7 @@ from rich.table import Table
 
 from edgeoffload.cli._common import console, ensure_parent, require_extra, whole
 from edgeoffload.errors import ModelError
+from edgeoffload.schedulers.dhs import PAPER_DELTA1, PAPER_DELTA2
 
 if TYPE_CHECKING:
     from edgeoffload.simulation.experiment import ExperimentResult
@@ -144,12 +145,16 @@ def register(subparsers: Any) -> None:
     s.add_argument(
         "--delta1",
         type=_floats,
-        default=[0.1],
+        default=[PAPER_DELTA1],
         metavar="X,Y",
-        help="DHS δ1 values, seconds (default 0.1)",
+        help=f"DHS δ1 values, seconds (default {PAPER_DELTA1:g}, the paper's)",
     )
     s.add_argument(
-        "--delta2", type=_floats, default=[1.0], metavar="X,Y", help="DHS δ2 values (default 1)"
+        "--delta2",
+        type=_floats,
+        default=[PAPER_DELTA2],
+        metavar="X,Y",
+        help=f"DHS δ2 values (default {PAPER_DELTA2:g}, the paper's)",
     )
     s.add_argument(
         "--algorithms",
@@ -769,7 +774,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
                 result.accuracy,
                 result.delta1,
                 result.delta2,
-                marks={"paper": (0.1, 1.0), "best": result.best},
+                marks={"paper": (PAPER_DELTA1, PAPER_DELTA2), "best": result.best},
             ),
             ensure_parent(out / "calibration.png"),
         )

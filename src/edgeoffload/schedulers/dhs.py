@@ -18,7 +18,16 @@ from edgeoffload.model.checks import check_number
 from edgeoffload.schedulers.base import Scheduler
 from edgeoffload.schedulers.registry import get_scheduler
 
-__all__ = ["CONDITIONS", "DHSScheduler", "LoadClass", "classify_load", "dhs_cameras"]
+__all__ = [
+    "CONDITIONS",
+    "PAPER_DELTA1",
+    "PAPER_DELTA2",
+    "DHSScheduler",
+    "LoadClass",
+    "classify_load",
+    "dhs_cameras",
+    "dhs_choice",
+]
 
 CONDITIONS = ("U-H", "U-L", "B-H", "B-L")
 
@@ -55,7 +64,17 @@ def dhs_cameras(problem: Problem) -> tuple[Node, ...]:
     return problem.cluster.nodes_with_role("camera") or problem.cluster.nodes
 
 
-def classify_load(problem: Problem, delta1: float = 0.1, delta2: float = 1.0) -> LoadClass:
+PAPER_DELTA1 = 0.1
+"""The DHS paper's δ1: the spread of the cameras' loads, seconds, above which the load is
+unbalanced."""
+
+PAPER_DELTA2 = 1.0
+"""The DHS paper's δ2: requests per camera above which the load is heavy."""
+
+
+def classify_load(
+    problem: Problem, delta1: float = PAPER_DELTA1, delta2: float = PAPER_DELTA2
+) -> LoadClass:
     """Classify the cameras' load as the DHS paper does (eqs. 1-4).
 
     Unbalanced if t_max − t_mean > δ1 or t_mean − t_min > δ1; heavy if A / n ≥ δ2, with
@@ -82,7 +101,24 @@ def classify_load(problem: Problem, delta1: float = 0.1, delta2: float = 1.0) ->
     mean = sum(values) / len(values)
     spread = max(max(values) - mean, mean - min(values))
     load = len(problem.effective_requests) / len(cameras)
-    return LoadClass(times, spread, load, spread > delta1, load >= delta2)
+    return LoadClass(times, spread, load, *_classes(spread, load, delta1, delta2))
+
+
+def _classes(spread: float, load: float, delta1: float, delta2: float) -> tuple[bool, bool]:
+    """(unbalanced, heavy): the paper's rule on the two figures."""
+    return spread > delta1, load >= delta2
+
+
+def dhs_choice(
+    spread: float,
+    requests_per_camera: float,
+    delta1: float = PAPER_DELTA1,
+    delta2: float = PAPER_DELTA2,
+) -> str:
+    """The scheduler DHS (with its default algorithms) picks for these load figures."""
+    unbalanced, heavy = _classes(spread, requests_per_camera, delta1, delta2)
+    load = LoadClass({}, spread, requests_per_camera, unbalanced, heavy)
+    return DHSScheduler(delta1=delta1, delta2=delta2).choose(load)
 
 
 class DHSScheduler(Scheduler):
@@ -118,8 +154,8 @@ class DHSScheduler(Scheduler):
     def __init__(
         self,
         *,
-        delta1: float = 0.1,
-        delta2: float = 1.0,
+        delta1: float = PAPER_DELTA1,
+        delta2: float = PAPER_DELTA2,
         heavy: str = "peft",
         light_unbalanced: str = "cpop",
         light_balanced: str = "heft",

@@ -30,6 +30,7 @@ import numpy as np
 from edgeoffload.errors import ModelError
 from edgeoffload.model import Cluster, Link, Node, Problem, request_outcomes
 from edgeoffload.schedulers import classify_load
+from edgeoffload.schedulers.dhs import PAPER_DELTA1, PAPER_DELTA2, dhs_choice
 from edgeoffload.simulation.batch import simulate
 from edgeoffload.simulation.experiment import (
     LIST_SCHEDULERS,
@@ -195,8 +196,8 @@ def sweep_points(
     bandwidth_scales: Iterable[float] = (1.0,),
     cameras: Iterable[int] = (4,),
     mixes: Iterable[str] = MIXES,
-    delta1: Iterable[float] = (0.1,),
-    delta2: Iterable[float] = (1.0,),
+    delta1: Iterable[float] = (PAPER_DELTA1,),
+    delta2: Iterable[float] = (PAPER_DELTA2,),
 ) -> list[SweepPoint]:
     """The full grid of the given values, in a fixed order."""
     return [
@@ -355,12 +356,6 @@ class CalibrationResult:
     always: dict[str, float]
 
 
-def _choose(spread: float, load: float, delta1: float, delta2: float) -> str:
-    if load >= delta2:
-        return "peft"
-    return "cpop" if spread > delta1 else "heft"
-
-
 def _calibration_problem(
     source: str,
     index: int,
@@ -445,7 +440,7 @@ def calibrate(
     def score(d1: float, d2: float) -> tuple[float, float]:
         hits, regret = 0, 0.0
         for row in rows:
-            pick = _choose(row["spread"], row["requests_per_camera"], d1, d2)
+            pick = dhs_choice(row["spread"], row["requests_per_camera"], d1, d2)
             hits += pick == row["best"]
             regret += row[pick] / row[row["best"]] - 1.0
         return hits / len(rows), regret / len(rows)
@@ -465,7 +460,7 @@ def calibrate(
         for j, d2 in enumerate(delta2)
     ]
     best = max(cells)
-    paper_accuracy, paper_regret = score(0.1, 1.0)
+    paper_accuracy, paper_regret = score(PAPER_DELTA1, PAPER_DELTA2)
     always = {
         name: sum(1 for row in rows if row["best"] == name) / len(rows) for name in LIST_SCHEDULERS
     }

@@ -27,6 +27,7 @@ from edgeoffload.model import AppRequest, Cluster, Link, Node, PowerProfile, Pro
 from edgeoffload.model.checks import shown
 from edgeoffload.model.reading import exists, parse_yaml, read_text
 from edgeoffload.model.task_graph import NodeId
+from edgeoffload.schedulers.dhs import PAPER_DELTA1, PAPER_DELTA2
 from edgeoffload.workloads.devices import device_preset, link_preset
 from edgeoffload.workloads.dnn import DNNModel, dnn_names, load_dnn
 
@@ -145,8 +146,8 @@ class _StreamOptions(_Strict):
 
 
 class _DHS(_Strict):
-    delta1: float = Field(default=0.1, ge=0)
-    delta2: float = Field(default=1.0, ge=0)
+    delta1: float = Field(default=PAPER_DELTA1, ge=0)
+    delta2: float = Field(default=PAPER_DELTA2, ge=0)
 
 
 class _Limits(_Strict):
@@ -296,8 +297,8 @@ class Scenario:
     conditions: Mapping[str, tuple[RequestSpec, ...]]
     streams: tuple[StreamSpec, ...] = ()
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
-    delta1: float = 0.1
-    delta2: float = 1.0
+    delta1: float = PAPER_DELTA1
+    delta2: float = PAPER_DELTA2
     seed: int = 0
     repetitions: int = 1
     exec_cv: float = 0.0
