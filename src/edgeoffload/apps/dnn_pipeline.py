@@ -70,9 +70,6 @@ CUTS: tuple[str, ...] = ("block", "stage")
 """``block``: one group per block of the shipped block DAG; ``stage``: ResNet-50's
 blocks merged per stage (AlexNet's blocks are its stages already)."""
 
-FRAME_SHAPE = (1, 3, 224, 224)
-"""A frame: one 224×224 RGB image, float32 (602,112 bytes: the DAGs' input)."""
-
 
 def torch_unavailable() -> str | None:
     """Why this pipeline cannot run here (torch or torchvision missing), or ``None``."""

@@ -16,7 +16,12 @@ from edgeoffload.model.problem_file import (
     problem_from_dict,
     problem_to_dict,
 )
-from edgeoffload.model.report import RequestOutcome, request_outcomes, schedule_report
+from edgeoffload.model.report import (
+    RequestOutcome,
+    mean_latency,
+    request_outcomes,
+    schedule_report,
+)
 from edgeoffload.model.requests import SOURCE_TASK, AppRequest, merge_requests
 from edgeoffload.model.schedule import Assignment, Schedule
 from edgeoffload.model.task_graph import Dependency, NodeId, RequestId, Task, TaskGraph, TaskId
@@ -47,6 +52,7 @@ __all__ = [
     "TaskId",
     "execution_order",
     "load_problem",
+    "mean_latency",
     "merge_requests",
     "problem_from_dict",
     "problem_to_dict",

@@ -195,10 +195,6 @@ class Problem:
         """Earliest time task number ``i`` may start: its request's arrival, seconds."""
         return self.effective_requests[self._task_request[i]].arrival
 
-    def tasks_of_request(self, request_index: int) -> list[int]:
-        """Indexes of the tasks of request number ``request_index``."""
-        return [i for i, r in enumerate(self._task_request) if r == request_index]
-
     def with_cluster(self, cluster: Cluster) -> Problem:
         """The same problem on another cluster (the node ids the problem uses must exist)."""
         return Problem(self.graph, cluster, self.requests, self.exec_times)

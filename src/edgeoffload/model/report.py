@@ -9,7 +9,12 @@ from edgeoffload.model.problem import Problem
 from edgeoffload.model.schedule import Schedule
 from edgeoffload.model.task_graph import RequestId
 
-__all__ = ["RequestOutcome", "request_outcomes", "schedule_report"]
+__all__ = [
+    "RequestOutcome",
+    "mean_latency",
+    "request_outcomes",
+    "schedule_report",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,12 @@ def request_outcomes(problem: Problem, schedule: Schedule) -> list[RequestOutcom
         RequestOutcome(r.id, r.arrival, f)
         for r, f in zip(problem.effective_requests, finish, strict=True)
     ]
+
+
+def mean_latency(problem: Problem, schedule: Schedule) -> float:
+    """The mean latency of the problem's requests under ``schedule``, seconds."""
+    outcomes = request_outcomes(problem, schedule)
+    return sum(o.latency for o in outcomes) / len(outcomes)
 
 
 def schedule_report(problem: Problem, schedule: Schedule) -> dict[str, Any]:

@@ -122,13 +122,6 @@ class Network:
                     )
                 seen[node] = medium.name
 
-    def medium_of(self, node: NodeId) -> Medium | None:
-        """The medium ``node`` belongs to, if any."""
-        for medium in self.media:
-            if node in medium.nodes:
-                return medium
-        return None
-
 
 @dataclass(frozen=True, slots=True)
 class NodeFailure:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgeoffload.errors import ModelError
-from edgeoffload.model import Problem, Schedule, request_outcomes, validate_schedule
+from edgeoffload.model import Problem, Schedule, mean_latency, validate_schedule
 from edgeoffload.schedulers import LoadClass, Scheduler, check_scheduler_name, classify_load
 from edgeoffload.schedulers import get_scheduler as _get_scheduler
 from edgeoffload.simulation.batch import simulate
@@ -245,11 +245,6 @@ class ExperimentResult:
         return min(present, key=lambda a: row[a]) if present else None
 
 
-def _mean_latency(problem: Problem, schedule: Schedule) -> float:
-    outcomes = request_outcomes(problem, schedule)
-    return sum(o.latency for o in outcomes) / len(outcomes)
-
-
 def run_experiment(
     scenario: Scenario,
     *,
@@ -354,7 +349,7 @@ def run_experiment(
                     condition=condition,
                     algorithm=name,
                     chosen=chosen,
-                    predicted_latency=_mean_latency(problem, schedule),
+                    predicted_latency=mean_latency(problem, schedule),
                     predicted_makespan=schedule.makespan,
                     latency=float(finite.mean()) if finite.size else math.nan,
                     latency_std=float(finite.std(ddof=1)) if finite.size > 1 else 0.0,

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from edgeoffload.errors import ModelError
-from edgeoffload.model import Cluster, Link, Node, Problem, request_outcomes
+from edgeoffload.model import Cluster, Link, Node, mean_latency
 from edgeoffload.schedulers import classify_load
 from edgeoffload.schedulers.dhs import PAPER_DELTA1, PAPER_DELTA2, dhs_choice
 from edgeoffload.simulation.batch import simulate
@@ -210,11 +210,6 @@ def sweep_points(
     ]
 
 
-def _mean_latency(problem: Problem, schedule: Any) -> float:
-    outcomes = request_outcomes(problem, schedule)
-    return sum(o.latency for o in outcomes) / len(outcomes)
-
-
 def _run_point(
     source: str, index: int, point: SweepPoint, algorithms: tuple[str, ...], repetitions: int
 ) -> list[dict[str, Any]]:
@@ -262,7 +257,7 @@ def _run_point(
                 "spread": load.spread,
                 "algorithm": name,
                 "chosen": chosen,
-                "predicted_latency": _mean_latency(problem, schedule),
+                "predicted_latency": mean_latency(problem, schedule),
                 "latency": float(latencies.mean()),
                 "latency_std": float(latencies.std(ddof=1)) if repetitions > 1 else 0.0,
                 "makespan": float(np.mean([r.makespan for r in runs])),
@@ -400,7 +395,7 @@ def _calibration_problem(
             simulate(problem, schedule, config, rng=np.random.default_rng([seed, index, rep]))
             for rep in range(repetitions)
         ]
-        row[f"{name}_predicted"] = _mean_latency(problem, schedule)
+        row[f"{name}_predicted"] = mean_latency(problem, schedule)
         row[name] = float(np.mean([r.mean_latency for r in runs]))
     row["best"] = min(LIST_SCHEDULERS, key=lambda a: row[a])
     return row
