@@ -295,8 +295,20 @@ def run_case(fmt: Format, path: Path, case: int) -> Outcome:
 FAILURES = ("internal", "traceback", "hang", "memory", "signal", "not-one-line")
 
 
+def _preload() -> None:
+    """Import everything the commands use once, here: the forked children share it (fast)
+    and all run the same code, even if the sources change during a long run."""
+    import edgeoffload.cli
+    import edgeoffload.netem.topology
+    import edgeoffload.simulation
+    import edgeoffload.workloads.scenarios
+
+    edgeoffload.cli.main_parser()  # imports every command's module
+
+
 def fuzz(cases: int, seed: int, names: list[str], work: Path) -> list[Outcome]:
     """Run ``cases`` mutated inputs spread over the formats ``names``."""
+    _preload()
     rng = random.Random(seed)
     chosen = [f for f in formats(work) if f.name in names]
     outcomes = []

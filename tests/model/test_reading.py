@@ -142,6 +142,15 @@ class TestYAML:
         with pytest.raises(ModelError, match=message):
             load_scenario(path)
 
+    def test_the_name_is_a_file_name(self, tmp_path: Path) -> None:
+        """A scenario's name names its output files: no path, no 10,000 characters."""
+        path = _scenario(tmp_path, "")
+        for bad in ("a/b", "x" * 200):
+            path.write_text(path.read_text().replace("name: t", f"name: {bad}", 1))
+            with pytest.raises(ModelError, match="name: must"):
+                load_scenario(path)
+            path = _scenario(tmp_path, "")
+
     def test_limits_bound_the_work(self, tmp_path: Path) -> None:
         """A stream of 10^9 s would need tens of GB: refused, naming the key to raise."""
         stream = "streams:\n  - {model: alexnet, camera: cam1, rate: 10, duration: 1000000000}\n"

@@ -156,7 +156,8 @@ class _Limits(_Strict):
 
 class _File(_Strict):
     format: Literal[1] = 1
-    name: str = Field(min_length=1)
+    # it names the output files: a file name, not a path
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[\w][\w .+-]*$")
     description: str = ""
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     repetitions: int = Field(default=1, ge=1, le=MAX_REPETITIONS)
@@ -349,6 +350,11 @@ def _pydantic_message(error: Mapping[str, Any]) -> str:
         return "unknown key"
     if kind == "missing":
         return "missing required key"
+    if kind == "string_pattern_mismatch":
+        return (
+            "must be a name fit for a file: letters, digits, spaces and . _ + -, got "
+            f"{shown(error.get('input'))}"
+        )
     message = str(error.get("msg", "invalid"))
     for prefix, replacement in (
         ("Input should be", "must be"),
