@@ -124,8 +124,8 @@ class TestYAML:
         assert repr(data["d"]) == "an integer of 50 digits"
 
     def test_deep_nesting(self) -> None:
-        with pytest.raises(ProblemFileError, match="nested deeper than 200"):
-            parse_yaml("a: " + "[" * 300 + "]" * 300, "s.yaml")
+        with pytest.raises(ProblemFileError, match="nest"):
+            parse_yaml("a: " + "[" * 5000 + "]" * 5000, "s.yaml")
 
     @pytest.mark.parametrize(
         ("change", "message"),
