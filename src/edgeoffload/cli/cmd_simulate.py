@@ -8,7 +8,6 @@ a command runs.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +19,7 @@ from rich.table import Table
 
 from edgeoffload.cli._common import console, ensure_parent, require_extra, whole
 from edgeoffload.errors import ModelError
+from edgeoffload.experiments.simulation_files import save_experiment, save_streams, write_csv
 from edgeoffload.schedulers.dhs import PAPER_DELTA1, PAPER_DELTA2
 
 if TYPE_CHECKING:
@@ -253,16 +253,6 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
-    ensure_parent(path)
-    with path.open("w", newline="") as handle:
-        if rows:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    return path
-
-
 def _plots_wanted(args: argparse.Namespace) -> bool:
     if args.no_plots:
         return False
@@ -283,13 +273,13 @@ def run_simulate(args: argparse.Namespace) -> int:
     if scenario.conditions:
         result = _experiment(scenario, args.repetitions, args.seed, args.condition, args.algorithms)
         _print_experiment(result, scenario)
-        _save_experiment(result, scenario, out, plots)
+        save_experiment(result, scenario, out, plots)
     if scenario.streams:
         if args.condition:
             raise ModelError("stream scenarios have no conditions", "--condition")
         results = _streams(scenario, args.seed, args.algorithms)
         _print_streams(results, scenario)
-        _save_streams(results, scenario, out, plots)
+        save_streams(results, scenario, out, plots)
     console.print(f"Report, CSV and figures written to {out}/")
     return 0
 
@@ -371,94 +361,6 @@ def _print_experiment(result: ExperimentResult, scenario: Scenario) -> None:
             console.print(f" • [bold]{_escape(headline)}[/bold] {_escape(text)}")
 
 
-def _save_experiment(
-    result: ExperimentResult,
-    scenario: Scenario,
-    out: Path,
-    plots: bool,
-    gantt: Sequence[str] = ("dhs", "local", "edge"),
-) -> None:
-    from edgeoffload.simulation.experiment import PAPER
-    from edgeoffload.simulation.report import experiment_markdown
-
-    rows = []
-    for case in result.cases:
-        load = result.loads[case.condition]
-        rows.append(
-            {
-                "condition": case.condition,
-                "dhs_class": load.condition,
-                "algorithm": case.algorithm,
-                "chosen": case.chosen or "",
-                "predicted_latency_s": case.predicted_latency,
-                "latency_s": case.latency,
-                "latency_sd_s": case.latency_std,
-                "latency_min_s": case.latency_min,
-                "latency_max_s": case.latency_max,
-                "predicted_makespan_s": case.predicted_makespan,
-                "makespan_s": case.makespan,
-                "energy_j": case.energy,
-                "completed_runs": case.completed,
-                "deadline_misses_per_run": case.deadline_misses,
-                "repetitions": result.repetitions,
-            }
-        )
-    _write_csv(out / f"{scenario.name}.csv", rows)
-    figures: dict[str, str] = {}
-    if plots:
-        from edgeoffload.plots import save_figure
-        from edgeoffload.plots.simulation import (
-            plot_latency_by_condition,
-            plot_percent_of_local,
-            plot_sim_gantt,
-        )
-
-        save_figure(
-            plot_latency_by_condition(
-                result.table("latency"),
-                predicted=result.table("predicted_latency"),
-                errors=result.table("latency_std"),
-                title=f"{scenario.name}: latency per algorithm and condition (cf. paper Fig. 1)",
-            ),
-            ensure_parent(out / "fig1_latency.png"),
-        )
-        figures["Fig. 1: latency per algorithm and condition"] = "fig1_latency.png"
-        percent = result.percent_of_local()
-        if percent:
-            shown = [a for a in ("dhs", "edge") if a in result.algorithms]
-            paper = {c: 100.0 - v for c, v in PAPER.improvement.items()}
-            save_figure(
-                plot_percent_of_local(
-                    percent,
-                    algorithms=shown,
-                    paper=paper,
-                    title=f"{scenario.name}: latency as % of Local (cf. paper Fig. 2)",
-                ),
-                out / "fig2_percent_of_local.png",
-            )
-            figures["Fig. 2: DHS and Edge latency as % of Local"] = "fig2_percent_of_local.png"
-        for condition in result.conditions:
-            for algorithm in gantt:
-                if algorithm not in result.algorithms:
-                    continue
-                run = result.case(condition, algorithm).first_run
-                name = f"gantt_{condition}_{algorithm}.png"
-                save_figure(
-                    plot_sim_gantt(
-                        run,
-                        title=(
-                            f"{condition}, {algorithm}: simulated run 1, makespan "
-                            f"{run.makespan:.3g} s (predicted {run.predicted_makespan:.3g} s, "
-                            "dashed)"
-                        ),
-                    ),
-                    out / name,
-                )
-                figures[f"Gantt chart, {condition}, {algorithm} (simulated)"] = name
-    report = ensure_parent(out / "report.md")
-    report.write_text(experiment_markdown(result, scenario, figures))
-
-
 def _streams(
     scenario: Scenario, seed: int | None, algorithms: Sequence[str] | None
 ) -> list[StreamResult]:
@@ -532,50 +434,6 @@ def _print_streams(results: Sequence[StreamResult], scenario: Scenario) -> None:
     console.print(table)
 
 
-def _save_streams(
-    results: Sequence[StreamResult], scenario: Scenario, out: Path, plots: bool
-) -> None:
-    from edgeoffload.simulation.report import stream_markdown
-
-    rows = [
-        {
-            "algorithm": r.algorithm,
-            "frames": r.frames,
-            "completed": r.completed,
-            "dropped": r.dropped,
-            "deadline_misses": r.deadline_misses,
-            "latency_mean_s": r.latency_mean,
-            "latency_p50_s": r.latency_p50,
-            "latency_p95_s": r.latency_p95,
-            "latency_p99_s": r.latency_p99,
-            "throughput_fps": r.throughput,
-            "offered_fps": r.offered_rate,
-            "max_in_flight": r.max_in_flight,
-            "mean_in_flight": r.mean_in_flight,
-            "energy_j": r.sim.energy,
-        }
-        for r in results
-    ]
-    _write_csv(out / f"{scenario.name}.csv", rows)
-    text = stream_markdown(results, scenario)
-    if plots:
-        from edgeoffload.plots import save_figure
-        from edgeoffload.plots.simulation import plot_latency_cdf
-
-        deadlines = {s.deadline for s in scenario.streams}
-        save_figure(
-            plot_latency_cdf(
-                {r.algorithm: r.sim.latencies for r in results},
-                deadline=deadlines.pop() if len(deadlines) == 1 else None,
-                title=f"{scenario.name}: frame latency",
-            ),
-            ensure_parent(out / "stream_latency_cdf.png"),
-        )
-        text += "\n![frame latency distribution](stream_latency_cdf.png)\n"
-    name = "report.md" if not scenario.conditions else "streams.md"
-    ensure_parent(out / name).write_text(text)
-
-
 # -- export ---------------------------------------------------------------------------------------
 def run_export(args: argparse.Namespace) -> int:
     from edgeoffload.model import problem_to_dict
@@ -628,7 +486,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             workers=args.workers,
             progress=update,
         )
-    path = _write_csv(out / "sweep.csv", rows)
+    path = write_csv(out / "sweep.csv", rows)
     _print_sweep(rows)
     if plots:
         from edgeoffload.plots import save_figure
@@ -728,8 +586,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
             **grid,
         )
     out = Path(args.out)
-    _write_csv(out / "calibration_problems.csv", list(result.problems))
-    _write_csv(
+    write_csv(out / "calibration_problems.csv", list(result.problems))
+    write_csv(
         out / "calibration_grid.csv",
         [
             {
@@ -810,5 +668,5 @@ def demo_step(out: Path | None) -> None:
     result = _experiment(scenario, 5, None, None, None)
     _print_experiment(result, scenario)
     if out is not None:
-        _save_experiment(result, scenario, out / "simulate", plots=True, gantt=("dhs",))
+        save_experiment(result, scenario, out / "simulate", plots=True, gantt=("dhs",))
         console.print(f"Report and figures written to {out / 'simulate'}/")
