@@ -538,10 +538,15 @@ def _make_folder(folder: Path) -> None:
     """Create ``folder`` with mode 0700 (parents as needed) if it is missing."""
     if folder.is_dir():
         return
-    if folder.exists():
-        raise SecurityError(f"{folder} exists and is not a folder")
+    try:  # (another thread or process may make it at the same moment: not an error)
+        folder.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        if not folder.is_dir():
+            raise SecurityError(f"{folder} exists and is not a folder") from None
+        return
+    except OSError as exc:
+        raise SecurityError(f"cannot create {folder}: {exc}") from exc
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(folder, 0o700)
     except OSError as exc:
         raise SecurityError(f"cannot create {folder}: {exc}") from exc
