@@ -170,3 +170,20 @@ def _scenario(tmp_path: Path, extra: str) -> Path:
         "requests:\n  - {model: alexnet, camera: cam1}\n" + extra
     )
     return path
+
+
+def test_cluster_files_are_read_the_same_way(tmp_path: Path) -> None:
+    """``load_cluster_file`` (calibrate-cluster's output) refuses what every reader does."""
+    from edgeoffload.runtime.client.calibration import load_cluster_file
+
+    fifo = tmp_path / "cluster.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ProblemFileError, match="is a FIFO"):
+        load_cluster_file(fifo)
+    twice = tmp_path / "twice.json"
+    twice.write_text('{"nodes": [{"id": "a", "speed": 1}], "nodes": []}')
+    with pytest.raises(ProblemFileError, match="duplicate key 'nodes'"):
+        load_cluster_file(twice)
+    good = tmp_path / "good.json"
+    good.write_text('{"nodes": [{"id": "a", "speed": 1e9}, {"id": "b", "speed": 2e9}]}')
+    assert load_cluster_file(good).node_ids == ("a", "b")

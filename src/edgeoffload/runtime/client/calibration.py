@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from edgeoffload.errors import ModelError, ProblemFileError
+from edgeoffload.errors import ModelError
 from edgeoffload.model import Cluster, Link, Node, Role, problem_from_dict, problem_to_dict
+from edgeoffload.model.reading import parse_json, read_text
 from edgeoffload.model.task_graph import NodeId
 from edgeoffload.runtime.client.pool import WorkerPool
 from edgeoffload.runtime.client.session import Session
@@ -153,19 +154,13 @@ def load_cluster_file(path: str | Path) -> Cluster:
     Raises
     ------
     ProblemFileError
-        The file is missing or not JSON.
+        The file is missing, not a regular file, too large or not strict JSON
+        (:mod:`edgeoffload.model.reading`).
     ModelError
         Its nodes or links are invalid (named by place).
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ProblemFileError("no such file", str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProblemFileError(f"cannot read: {exc}", str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise ProblemFileError(f"line {exc.lineno}: {exc.msg}", str(path)) from None
+    data = parse_json(read_text(path, what="cluster file"), str(path))
     if not isinstance(data, dict):
         raise ModelError("a cluster file must be a JSON object", str(path))
     if "tasks" not in data:
