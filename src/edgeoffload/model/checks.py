@@ -7,7 +7,13 @@ from typing import Any
 
 from edgeoffload.errors import ModelError
 
-__all__ = ["check_id", "check_number", "shown"]
+__all__ = ["check_id", "check_number", "is_plain_number", "shown"]
+
+
+def is_plain_number(value: Any) -> bool:
+    """Whether ``value`` is a float that :func:`check_number` would return unchanged (the
+    common case, checked first: a problem file holds millions of numbers)."""
+    return type(value) is float and 0.0 <= value < math.inf
 
 
 def shown(value: Any, limit: int = 60) -> str:
@@ -33,8 +39,8 @@ def check_number(
     Booleans are refused although Python counts them as integers: ``"work": true`` in a
     problem file is a mistake, not one FLOP.
     """
-    if type(value) is float and 0.0 <= value < math.inf and (value > 0.0 or not positive):
-        return value  # the common case, first: a problem file holds millions of numbers
+    if is_plain_number(value) and (value > 0.0 or not positive):
+        return float(value)
     if value is None and allow_none:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, int | float):

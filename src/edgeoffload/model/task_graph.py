@@ -10,12 +10,11 @@ order they were given.
 from __future__ import annotations
 
 import heapq
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from edgeoffload.errors import ModelError
-from edgeoffload.model.checks import check_id, check_number
+from edgeoffload.model.checks import check_id, check_number, is_plain_number
 
 __all__ = ["Dependency", "NodeId", "RequestId", "Task", "TaskGraph", "TaskId"]
 
@@ -54,7 +53,7 @@ class Task:
         check_id(self.id, "task id")
         where = f"task {self.id!r}"
         work = self.work
-        if work is not None and (type(work) is not float or not 0.0 <= work < math.inf):
+        if work is not None and not is_plain_number(work):
             object.__setattr__(self, "work", check_number(work, f"{where}.work"))
         if self.kind is not None:
             check_id(self.kind, f"{where}.kind")
@@ -76,7 +75,7 @@ class Dependency:
         check_id(self.source, "dependency source")
         check_id(self.target, "dependency target")
         data = self.data
-        if type(data) is not float or not 0.0 <= data < math.inf:  # (else: nothing to do)
+        if not is_plain_number(data):  # (else nothing to check, nor a message to build)
             where = f"dependency {self.source!r} -> {self.target!r}"
             object.__setattr__(self, "data", check_number(data, f"{where}.data"))
 

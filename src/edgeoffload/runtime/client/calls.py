@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import threading
 import time
 import uuid
@@ -42,17 +41,12 @@ from edgeoffload.runtime.client.decorators import OffloadedFunction, run_inside
 from edgeoffload.runtime.client.pool import WorkerPool
 from edgeoffload.runtime.client.remote_output import emit
 from edgeoffload.runtime.client.stats import Attempt, CallRecord
-from edgeoffload.runtime.wire.bundles import (
-    Bundle,
-    function_requirements,
-    installed_distributions,
-)
+from edgeoffload.runtime.wire.bundles import Bundle, function_requirements, unshipped_modules
 from edgeoffload.runtime.wire.errors import rebuild_exception
 from edgeoffload.runtime.wire.ops import Call
 from edgeoffload.runtime.wire.protocol import (
     BY_VALUE_MODULE,
     BY_VALUE_QUALNAME,
-    WORKER_MODULE_PREFIX,
     client_module_name,
     dumps,
     loads,
@@ -89,27 +83,6 @@ class _Payload:
             self.frames = dumps((self.args, self.kwargs), self.modules)
             self.nbytes = sum(memoryview(f).nbytes for f in self.frames)
         return self.frames
-
-
-def _application_modules(modules: set[str], bundle: Bundle) -> tuple[str, ...]:
-    """The modules of ``modules`` that are application code the bundle does not carry."""
-    dists = installed_distributions()
-    found = []
-    for module in modules:
-        top = module.partition(".")[0]
-        if (
-            module in bundle.modules
-            or top in sys.stdlib_module_names
-            or top in sys.builtin_module_names
-            or top in dists
-            or top in ("edgeoffload", "cloudpickle", "builtins")
-            or module.startswith(WORKER_MODULE_PREFIX)
-        ):
-            continue
-        source = getattr(sys.modules.get(module), "__file__", None)
-        if isinstance(source, str) and source.endswith(".py"):
-            found.append(module)
-    return tuple(sorted(found))
 
 
 class CallRunner:
@@ -248,7 +221,7 @@ class CallRunner:
             except Exception as exc:  # only a local run can take these arguments
                 why = f"its arguments cannot be pickled: {type(exc).__name__}: {exc}"
                 return self._fall_back(function, args, kwargs, why, start)
-            extra = _application_modules(payload_box.modules, bundle)
+            extra = unshipped_modules(payload_box.modules, bundle)
             if extra:  # argument classes from modules the function's module never imports
                 bigger = self.pool.bundle_for_module(
                     function.module, ship=function.ship, extra=extra

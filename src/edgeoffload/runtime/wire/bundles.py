@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -78,7 +79,7 @@ from typing import Any
 
 from edgeoffload._version import __version__
 from edgeoffload.errors import BundleError
-from edgeoffload.runtime.wire.protocol import PROTOCOL_VERSION
+from edgeoffload.runtime.wire.protocol import PROTOCOL_VERSION, WORKER_MODULE_PREFIX
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -92,6 +93,7 @@ __all__ = [
     "python_version",
     "read_manifest",
     "requirement_problems",
+    "unshipped_modules",
 ]
 
 BUNDLE_FORMAT = 2
@@ -194,6 +196,28 @@ def _is_stdlib(top: str) -> bool:
     return top in sys.stdlib_module_names or top in sys.builtin_module_names
 
 
+def unshipped_modules(modules: Iterable[str], bundle: Bundle) -> tuple[str, ...]:
+    """The application modules among ``modules`` (those a call's pickle names) that
+    ``bundle`` does not carry: loaded from a ``.py`` file, neither the standard library nor
+    an installed distribution (an editable one excepted, as in :func:`build_bundle`)."""
+    dists = installed_distributions()
+    found = []
+    for module in modules:
+        top = module.partition(".")[0]
+        if (
+            module in bundle.modules
+            or _is_stdlib(top)
+            or top == "edgeoffload"
+            or (top in dists and not _is_editable(top))
+            or module.startswith(WORKER_MODULE_PREFIX)
+        ):
+            continue
+        source = getattr(sys.modules.get(module), "__file__", None)
+        if isinstance(source, str) and source.endswith(".py"):
+            found.append(module)
+    return tuple(sorted(found))
+
+
 def _module_source(name: str) -> tuple[Path | None, bool] | None:
     """(source file or None for a namespace package, is_package), or None if not found."""
     module = sys.modules.get(name)
@@ -270,10 +294,11 @@ class _Analysis:
     graph: dict[str, set[str]] = field(default_factory=dict)
 
 
-def _is_editable(top: str, dists: Mapping[str, list[str]]) -> bool:
+@functools.lru_cache(maxsize=1024)
+def _is_editable(top: str) -> bool:
     """Whether the installed package ``top`` is an editable install (``pip install -e``):
-    its distribution's ``direct_url.json`` says so (PEP 610)."""
-    for dist in dists.get(top, ()):
+    its distribution's ``direct_url.json`` says so (PEP 610). Read once per process."""
+    for dist in installed_distributions().get(top, ()):
         try:
             text = importlib.metadata.distribution(dist).read_text("direct_url.json")
             info = json.loads(text) if text else {}
@@ -301,13 +326,6 @@ def _analyse(roots: Iterable[str], ship: Iterable[str] = ()) -> _Analysis:
     result = _Analysis()
     dists = installed_distributions()
     shipped_tops = set(ship)
-    editable: dict[str, bool] = {}
-
-    def _editable(top: str) -> bool:
-        if top not in editable:
-            editable[top] = _is_editable(top, dists)
-        return editable[top]
-
     queue: list[tuple[str, bool, str | None]] = []  # (name, must exist, imported by)
     for root in roots:
         found_root = _module_source(root)
@@ -334,7 +352,7 @@ def _analyse(roots: Iterable[str], ship: Iterable[str] = ()) -> _Analysis:
             name != "__main__"
             and top not in shipped_tops
             and (top in dists or top == "edgeoffload")
-            and (top == "edgeoffload" or not _editable(top))
+            and (top == "edgeoffload" or not _is_editable(top))
         ):
             _require(result, name, top, dists)
             continue
