@@ -28,7 +28,7 @@ from edgeoffload.simulation import (
     SimConfig,
     simulate,
 )
-from edgeoffload.simulation.engine import node_state_times
+from edgeoffload.simulation.records import node_state_times
 
 EXACT = SimConfig.schedulers_assumptions()
 

@@ -25,14 +25,16 @@ from edgeoffload.schedulers import (
     replan,
 )
 from edgeoffload.simulation.config import SimConfig
-from edgeoffload.simulation.engine import TRACE_KINDS, Engine, NewPlan, node_state_times
+from edgeoffload.simulation.engine import Engine
 from edgeoffload.simulation.records import (
     NodeStats,
     RequestResult,
     SimResult,
     TaskTable,
     TraceEvent,
+    node_state_times,
 )
+from edgeoffload.simulation.recovery import TRACE_KINDS, NewPlan
 
 __all__ = ["ExecTimes", "ProblemReplanner", "edge_arrays", "replan_scheduler", "simulate"]
 

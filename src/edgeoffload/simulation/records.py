@@ -2,7 +2,8 @@
 
 :class:`SimResult` is the result of one run; its :class:`TaskTable` keeps per-task times
 as read-only numpy columns (cheap for a million tasks) and yields :class:`TaskRecord`
-rows on demand. Times are seconds, energy joules, data bytes.
+rows on demand. Times are seconds, energy joules, data bytes. :func:`node_state_times`
+splits each node's time into the states that :class:`NodeStats` reports.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "TaskTable",
     "TraceEvent",
     "TraceKind",
+    "node_state_times",
 ]
 
 TaskStatus = Literal["done", "failed", "not-run"]
@@ -300,6 +302,59 @@ class NodeStats:
     energy: float
     tasks_run: int
     failed_at: float | None = None
+
+
+def node_state_times(
+    n_nodes: int,
+    horizons: np.ndarray,
+    run_node: np.ndarray,
+    run_start: np.ndarray,
+    run_end: np.ndarray,
+    tx_node: np.ndarray,
+    tx_start: np.ndarray,
+    tx_end: np.ndarray,
+    cores: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Time each node spends in each state, and its core-weighted busy time.
+
+    Intervals are clipped to the node's horizon. Returns arrays (one entry per node) of
+    ``busy`` (some core busy, not sending), ``transmit`` (sending, no core busy),
+    ``busy_transmit`` (both), ``idle`` (neither) seconds, and ``core_fraction`` =
+    ∫ k(t)/cores dt and ``sending`` = ∫ [sending] dt, the two integrals the energy needs.
+    """
+    h_run = horizons[run_node] if run_node.size else np.zeros(0)
+    h_tx = horizons[tx_node] if tx_node.size else np.zeros(0)
+    rs, re_ = np.minimum(run_start, h_run), np.minimum(run_end, h_run)
+    ts, te = np.minimum(tx_start, h_tx), np.minimum(tx_end, h_tx)
+    node = np.concatenate([run_node, run_node, tx_node, tx_node]).astype(np.int64)
+    time = np.concatenate([rs, re_, ts, te])
+    d_core = np.concatenate(
+        [np.ones(rs.size), -np.ones(re_.size), np.zeros(ts.size), np.zeros(te.size)]
+    )
+    d_tx = np.concatenate(
+        [np.zeros(rs.size), np.zeros(re_.size), np.ones(ts.size), -np.ones(te.size)]
+    )
+    out = {
+        name: np.zeros(n_nodes)
+        for name in ("busy", "transmit", "busy_transmit", "idle", "core_fraction", "sending")
+    }
+    if time.size:
+        order = np.lexsort((time, node))
+        node, time, d_core, d_tx = node[order], time[order], d_core[order], d_tx[order]
+        k = np.cumsum(d_core)  # every node's deltas sum to 0, so the running sum is per node
+        x = np.cumsum(d_tx)
+        same = node[1:] == node[:-1]
+        dt = np.where(same, time[1:] - time[:-1], 0.0)
+        k, x, seg_node = np.round(k[:-1]), np.round(x[:-1]), node[:-1]
+        busy = k > 0
+        sending = x > 0
+        np.add.at(out["busy"], seg_node, dt * (busy & ~sending))
+        np.add.at(out["transmit"], seg_node, dt * (~busy & sending))
+        np.add.at(out["busy_transmit"], seg_node, dt * (busy & sending))
+        np.add.at(out["core_fraction"], seg_node, dt * k / cores[seg_node])
+        np.add.at(out["sending"], seg_node, dt * sending)
+    out["idle"] = np.maximum(horizons - out["busy"] - out["transmit"] - out["busy_transmit"], 0.0)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
