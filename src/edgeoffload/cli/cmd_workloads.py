@@ -10,14 +10,8 @@ from rich.table import Table
 
 from edgeoffload.cli._common import console
 from edgeoffload.errors import ModelError
-from edgeoffload.workloads.devices import (
-    DEVICE_PRESETS,
-    LINK_PRESETS,
-    REFERENCES,
-    DevicePreset,
-    LinkPreset,
-)
-from edgeoffload.workloads.dnn import GRANULARITIES, DNNModel, dnn_names, load_dnn
+from edgeoffload.workloads.devices import DEVICE_PRESETS, LINK_PRESETS, REFERENCES, DevicePreset
+from edgeoffload.workloads.dnn import GRANULARITIES, dnn_names, dnn_summary, load_dnn
 
 __all__ = ["register"]
 
@@ -63,36 +57,6 @@ def register(subparsers: Any) -> None:
 # --------------------------------------------------------------------------------------------
 # presets
 # --------------------------------------------------------------------------------------------
-def _device_dict(p: DevicePreset) -> dict[str, Any]:
-    return {
-        "name": p.name,
-        "title": p.title,
-        "hardware": p.hardware,
-        "role": p.role,
-        "speed": p.speed,
-        "speed_basis": p.speed_basis,
-        "speed_by_kind": dict(p.speed_by_kind),
-        "cores": p.cores,
-        "memory": p.memory,
-        "power": (
-            None
-            if p.power is None
-            else {"idle": p.power.idle, "busy": p.power.busy, "transmit": p.power.transmit}
-        ),
-        "sources": dict(p.sources),
-    }
-
-
-def _link_dict(p: LinkPreset) -> dict[str, Any]:
-    return {
-        "name": p.name,
-        "title": p.title,
-        "bandwidth": p.bandwidth,
-        "latency": p.latency,
-        "sources": dict(p.sources),
-    }
-
-
 def _gflops(rate: float) -> str:
     return f"{rate / 1e9:.4g}"
 
@@ -111,8 +75,8 @@ def run_presets(args: argparse.Namespace) -> int:
         return _show_preset(args.name, as_json=args.json)
     if args.json:
         doc = {
-            "devices": [_device_dict(p) for p in DEVICE_PRESETS.values()],
-            "links": [_link_dict(p) for p in LINK_PRESETS.values()],
+            "devices": [p.to_dict() for p in DEVICE_PRESETS.values()],
+            "links": [p.to_dict() for p in LINK_PRESETS.values()],
             "references": dict(REFERENCES),
         }
         print(json.dumps(doc, indent=2))
@@ -157,7 +121,7 @@ def _show_preset(name: str, *, as_json: bool) -> int:
     if name in DEVICE_PRESETS:
         device = DEVICE_PRESETS[name]
         if as_json:
-            print(json.dumps(_device_dict(device), indent=2))
+            print(json.dumps(device.to_dict(), indent=2))
             return 0
         console.print(f"[bold]{device.name}[/bold]: {device.title} (role {device.role})")
         console.print(f"hardware: {device.hardware}")
@@ -184,7 +148,7 @@ def _show_preset(name: str, *, as_json: bool) -> int:
     if name in LINK_PRESETS:
         link = LINK_PRESETS[name]
         if as_json:
-            print(json.dumps(_link_dict(link), indent=2))
+            print(json.dumps(link.to_dict(), indent=2))
             return 0
         console.print(f"[bold]{link.name}[/bold]: {link.title}")
         table = Table("field", "value", "source", box=None, pad_edge=False)
@@ -199,52 +163,9 @@ def _show_preset(name: str, *, as_json: bool) -> int:
 # --------------------------------------------------------------------------------------------
 # dnn
 # --------------------------------------------------------------------------------------------
-def _model_summary(name: str) -> dict[str, Any]:
-    layer, block = load_dnn(name, "layer"), load_dnn(name, "block")
-    return {
-        "name": name,
-        "layer_tasks": len(layer.graph),
-        "layer_dependencies": len(layer.graph.dependencies),
-        "block_tasks": len(block.graph),
-        "block_dependencies": len(block.graph.dependencies),
-        "macs": layer.total_macs,
-        "reference_gmacs": layer.provenance["reference_gmacs"],
-        "flops": layer.total_flops,
-        "param_bytes": layer.total_param_bytes,
-        "input_bytes": layer.input_bytes,
-        "largest_output_bytes": max(layer.output_bytes.values()),
-    }
-
-
-def _model_dict(model: DNNModel) -> dict[str, Any]:
-    g = model.graph
-    return {
-        "name": model.name,
-        "granularity": model.granularity,
-        "macs": model.total_macs,
-        "flops": model.total_flops,
-        "param_bytes": model.total_param_bytes,
-        "input_bytes": model.input_bytes,
-        "provenance": dict(model.provenance),
-        "tasks": [
-            {
-                "id": t.id,
-                "kind": t.kind,
-                "ops": list(model.ops[t.id]),
-                "work": t.work,
-                "macs": model.macs[t.id],
-                "param_bytes": model.param_bytes[t.id],
-                "output_bytes": model.output_bytes[t.id],
-            }
-            for t in g.tasks
-        ],
-        "dependencies": [[d.source, d.target, d.data] for d in g.dependencies],
-    }
-
-
 def run_dnn(args: argparse.Namespace) -> int:
     if args.name is None:
-        summaries = [_model_summary(n) for n in dnn_names()]
+        summaries = [dnn_summary(n) for n in dnn_names()]
         if args.json:
             print(json.dumps(summaries, indent=2))
             return 0
@@ -273,7 +194,7 @@ def run_dnn(args: argparse.Namespace) -> int:
         return 0
     model = load_dnn(args.name, args.granularity)
     if args.json:
-        print(json.dumps(_model_dict(model), indent=2))
+        print(json.dumps(model.to_dict(), indent=2))
         return 0
     prov = model.provenance
     console.print(

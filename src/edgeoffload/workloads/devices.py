@@ -34,6 +34,7 @@ from __future__ import annotations
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from edgeoffload.errors import ModelError
 from edgeoffload.model import Link, Node, NodeId, PowerProfile, Role
@@ -256,6 +257,59 @@ class DevicePreset:
         """The citation of numeric field ``key`` (``speed_by_kind.conv`` → ``speed_by_kind``)."""
         return self.sources.get(key) or self.sources.get(key.split(".")[0], "")
 
+    def to_dict(self) -> dict[str, Any]:
+        """This preset as a JSON-ready dict (what ``edgeoffload presets NAME --json`` prints).
+
+        Returns
+        -------
+        dict
+            A new dict with, in this order:
+
+            ``name``, ``title``, ``hardware``, ``role``
+                Strings, as the fields of the same names.
+            ``speed``
+                Rate of one task, FLOP/s.
+            ``speed_basis``
+                What ``speed`` is (effective DNN rate, Linpack result or estimate).
+            ``speed_by_kind``
+                Task kind → rate, FLOP/s (empty when every kind runs at ``speed``).
+            ``cores``
+                Tasks run at once (int).
+            ``memory``
+                Memory, bytes, or ``None`` when unknown.
+            ``power``
+                ``{"idle": W, "busy": W, "transmit": W}``, watts, or ``None`` when unknown.
+            ``sources``
+                Numeric field → citation (keys as in :attr:`sources`).
+
+        Examples
+        --------
+        >>> d = device_preset("rpi4b").to_dict()
+        >>> d["role"], d["cores"], d["power"]
+        ('camera', 1, {'idle': 1.6, 'busy': 7.2, 'transmit': 1.6})
+        """
+        return {
+            "name": self.name,
+            "title": self.title,
+            "hardware": self.hardware,
+            "role": self.role,
+            "speed": self.speed,
+            "speed_basis": self.speed_basis,
+            "speed_by_kind": dict(self.speed_by_kind),
+            "cores": self.cores,
+            "memory": self.memory,
+            "power": (
+                None
+                if self.power is None
+                else {
+                    "idle": self.power.idle,
+                    "busy": self.power.busy,
+                    "transmit": self.power.transmit,
+                }
+            ),
+            "sources": dict(self.sources),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class LinkPreset:
@@ -297,6 +351,37 @@ class LinkPreset:
     def numeric_fields(self) -> dict[str, float]:
         """Every number this preset carries, by the key its source is filed under."""
         return {"bandwidth": self.bandwidth, "latency": self.latency}
+
+    def to_dict(self) -> dict[str, Any]:
+        """This preset as a JSON-ready dict (what ``edgeoffload presets NAME --json`` prints).
+
+        Returns
+        -------
+        dict
+            A new dict with, in this order:
+
+            ``name``, ``title``
+                Strings, as the fields of the same names.
+            ``bandwidth``
+                Application-level throughput, bytes/s.
+            ``latency``
+                Per-message latency, seconds.
+            ``sources``
+                ``{"bandwidth": citation, "latency": citation}``.
+
+        Examples
+        --------
+        >>> d = link_preset("ethernet").to_dict()
+        >>> d["bandwidth"], d["latency"]
+        (117375000.0, 0.0001425)
+        """
+        return {
+            "name": self.name,
+            "title": self.title,
+            "bandwidth": self.bandwidth,
+            "latency": self.latency,
+            "sources": dict(self.sources),
+        }
 
 
 # --------------------------------------------------------------------------------------------

@@ -63,7 +63,15 @@ from typing import Any
 from edgeoffload.errors import ModelError
 from edgeoffload.model import AppRequest, Dependency, NodeId, RequestId, Task, TaskGraph, TaskId
 
-__all__ = ["DNN_FORMAT", "DNN_KINDS", "GRANULARITIES", "DNNModel", "dnn_names", "load_dnn"]
+__all__ = [
+    "DNN_FORMAT",
+    "DNN_KINDS",
+    "GRANULARITIES",
+    "DNNModel",
+    "dnn_names",
+    "dnn_summary",
+    "load_dnn",
+]
 
 DNN_FORMAT = 1
 """Version of the shipped DNN graph files this module reads."""
@@ -141,6 +149,62 @@ class DNNModel:
         """
         return AppRequest(request_id, self.graph, camera, arrival, self.input_bytes)
 
+    def to_dict(self) -> dict[str, Any]:
+        """This model as a JSON-ready dict (what ``edgeoffload dnn NAME --json`` prints).
+
+        Returns
+        -------
+        dict
+            A new dict with, in this order:
+
+            ``name``, ``granularity``
+                As the fields of the same names.
+            ``macs``
+                Conv + linear multiply-accumulates of one inference, MACs (:attr:`total_macs`).
+            ``flops``
+                FLOP of one inference (:attr:`total_flops`).
+            ``param_bytes``
+                Parameters, bytes (:attr:`total_param_bytes`).
+            ``input_bytes``
+                Input image, bytes.
+            ``provenance``
+                How the graph was generated (a copy of :attr:`provenance`).
+            ``tasks``
+                One dict per task in the graph's order: ``id``; ``kind``; ``ops`` (list of
+                the fused operations); ``work`` (FLOP); ``macs`` (MACs); ``param_bytes`` and
+                ``output_bytes`` (bytes).
+            ``dependencies``
+                One ``[source, target, data]`` list per dependency, ``data`` in bytes.
+
+        Examples
+        --------
+        >>> d = load_dnn("alexnet").to_dict()
+        >>> len(d["tasks"]), d["tasks"][0]["id"], d["dependencies"][0]
+        (13, 'conv1', ['conv1', 'pool1', 774400.0])
+        """
+        return {
+            "name": self.name,
+            "granularity": self.granularity,
+            "macs": self.total_macs,
+            "flops": self.total_flops,
+            "param_bytes": self.total_param_bytes,
+            "input_bytes": self.input_bytes,
+            "provenance": dict(self.provenance),
+            "tasks": [
+                {
+                    "id": t.id,
+                    "kind": t.kind,
+                    "ops": list(self.ops[t.id]),
+                    "work": t.work,
+                    "macs": self.macs[t.id],
+                    "param_bytes": self.param_bytes[t.id],
+                    "output_bytes": self.output_bytes[t.id],
+                }
+                for t in self.graph.tasks
+            ],
+            "dependencies": [[d.source, d.target, d.data] for d in self.graph.dependencies],
+        }
+
     def __repr__(self) -> str:
         return (
             f"DNNModel({self.name!r}, {self.granularity!r}, {len(self.graph)} tasks, "
@@ -151,6 +215,67 @@ class DNNModel:
 def dnn_names() -> list[str]:
     """Names of the shipped DNN models, sorted."""
     return list(_catalogue())
+
+
+def dnn_summary(name: str) -> dict[str, Any]:
+    """Sizes of DNN ``name`` at both granularities (a row of ``edgeoffload dnn --json``).
+
+    Parameters
+    ----------
+    name
+        One of :func:`dnn_names`.
+
+    Returns
+    -------
+    dict
+        A new dict with, in this order:
+
+        ``name``
+            The model name.
+        ``layer_tasks``, ``layer_dependencies``
+            Tasks and dependencies of the ``"layer"`` graph.
+        ``block_tasks``, ``block_dependencies``
+            Tasks and dependencies of the ``"block"`` graph.
+        ``macs``
+            Conv + linear multiply-accumulates of one inference, MACs.
+        ``reference_gmacs``
+            The published figure, GMACs (from the provenance).
+        ``flops``
+            FLOP of one inference.
+        ``param_bytes``
+            Parameters, bytes.
+        ``input_bytes``
+            Input image, bytes.
+        ``largest_output_bytes``
+            The largest output tensor of any layer, bytes.
+
+        The totals are the layer graph's; the block graph has the same ones.
+
+    Raises
+    ------
+    ModelError
+        On an unknown name (see :func:`load_dnn`).
+
+    Examples
+    --------
+    >>> s = dnn_summary("alexnet")
+    >>> s["layer_tasks"], s["block_tasks"], s["largest_output_bytes"]
+    (13, 4, 774400)
+    """
+    layer, block = load_dnn(name, "layer"), load_dnn(name, "block")
+    return {
+        "name": name,
+        "layer_tasks": len(layer.graph),
+        "layer_dependencies": len(layer.graph.dependencies),
+        "block_tasks": len(block.graph),
+        "block_dependencies": len(block.graph.dependencies),
+        "macs": layer.total_macs,
+        "reference_gmacs": layer.provenance["reference_gmacs"],
+        "flops": layer.total_flops,
+        "param_bytes": layer.total_param_bytes,
+        "input_bytes": layer.input_bytes,
+        "largest_output_bytes": max(layer.output_bytes.values()),
+    }
 
 
 @functools.cache
