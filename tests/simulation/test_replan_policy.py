@@ -11,6 +11,7 @@ import pytest
 
 from cases import problem_cases
 from edgeoffload.errors import ModelError, SimulationError
+from edgeoffload.experiments.simulated import run_experiment, sim_config
 from edgeoffload.model import (
     Assignment,
     Cluster,
@@ -34,7 +35,6 @@ from edgeoffload.simulation import (
     simulate,
 )
 from edgeoffload.simulation.batch import ProblemReplanner
-from edgeoffload.simulation.experiment import run_experiment, scheduler_for, sim_config
 from edgeoffload.simulation.records import ReplanRecord
 from edgeoffload.simulation.streams import FrameStream, simulate_stream
 from edgeoffload.workloads.scenarios import Scenario, load_scenario, scenario_from_dict
@@ -423,8 +423,8 @@ class TestExperiment:
         for name in ("peft", "heft"):
             case = result.case("B-H", name)
             assert case.completed == 1
-            schedule = scheduler_for(name, scenario).schedule(problem)
-            rng = np.random.default_rng([result.seed, 0, 0])
+            schedule = scenario.scheduler(name).schedule(problem)
+            rng = np.random.default_rng([result.seed, scenario.condition_names.index("B-H"), 0])
             direct = simulate(problem, schedule, traced, rng=rng)
             assert direct.completed and [r.algorithm for r in direct.replans] == ["heft"]
             assert direct.replans[0].failed == ("edge",) and direct.replans[0].tasks > 0
@@ -447,8 +447,8 @@ class TestExperiment:
             problem,
             schedule,
             dataclasses.replace(config, record_trace=True),
-            rng=np.random.default_rng([result.seed, 0, 0]),
-            scheduler=scheduler_for("dhs", scenario),
+            rng=np.random.default_rng([result.seed, scenario.condition_names.index("B-H"), 0]),
+            scheduler=scenario.scheduler("dhs"),
         )
         assert [r.algorithm for r in direct.replans] == ["dhs"]
         case = result.case("B-H", "heft")

@@ -182,15 +182,10 @@ def run_experiment_cofa(args: argparse.Namespace) -> int:
                     )
 
             result = run_cofa(config, on_event=on_event)
-    figures: list[str] = []
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        if not args.no_plots:
-            figures = write_figures(result, out)
-        from edgeoffload.experiments.cofa import render_markdown
+        from edgeoffload.experiments.cofa_files import save_cofa
 
-        ensure_parent(out / "report.md").write_text(render_markdown(result, figures))
-        (out / "cofa.json").write_text(json.dumps(result.to_dict(), indent=1))
+        save_cofa(result, out, plots=not args.no_plots)
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
@@ -233,57 +228,6 @@ def print_result(result: CofaResult) -> None:
         " quotas ask for; probe = the one the calibration probe measured. The paper states Linpack"
         " speedups of 2.9× and 29.2×; its own MFLOPS figures give 2.8× and 25.6× (shown)."
     )
-
-
-def write_figures(result: CofaResult, out: Path) -> list[str]:
-    """Bar charts of our speedups and energy beside the paper's; returns the file names."""
-    from edgeoffload.experiments.cofa import nominal_speedup, paper_value
-    from edgeoffload.plots import save_figure
-    from edgeoffload.plots.offload import plot_speedups
-
-    names = []
-    summaries = result.summaries()
-    for app in result.config.apps:
-        ours: dict[str, float] = {}
-        paper: dict[str, float | None] = {}
-        nominal: dict[str, float] = {}
-        for s in summaries:
-            if s.app != app or s.target == "phone":
-                continue
-            for kind, value in (("whole", s.whole_speedup), ("compute", s.compute_speedup)):
-                label = f"{kind}\n{s.target}"
-                ours[label] = value
-                paper[label] = paper_value(app, f"{kind}_speedup", s.target)
-            nominal[f"compute\n{s.target}"] = nominal_speedup(result.config, s.target)
-        if ours:
-            name = f"{app}_speedups.png"
-            save_figure(
-                plot_speedups(ours, paper, nominal=nominal, title=f"{app}: speedup over the phone"),
-                out / name,
-            )
-            names.append(name)
-    energy = {
-        f"{s.app}\n{s.target}": 100 * s.energy_change
-        for s in summaries
-        if s.target != "phone" and s.energy_change is not None
-    }
-    if energy:
-        paper_energy: dict[str, float | None] = {}
-        for label in energy:
-            app, target = label.split("\n")
-            published = paper_value(app, "energy_change", target)
-            paper_energy[label] = None if published is None else 100 * published
-        save_figure(
-            plot_speedups(
-                energy,
-                paper_energy,
-                ylabel="phone energy vs local (%)",
-                title="Energy of the phone when offloading (estimate vs the paper's measurement)",
-            ),
-            out / "energy.png",
-        )
-        names.append("energy.png")
-    return names
 
 
 def step_offload(out: Path | None) -> None:

@@ -277,9 +277,8 @@ def print_run(result: ScenarioRun) -> None:
 def run_calibrate_cluster(args: argparse.Namespace) -> int:
     require_extra("distributed", "runtime")
     from edgeoffload.experiments.dag_run import (
-        calibrated_scenario,
         condition_problem,
-        scenario_document,
+        save_calibrated_scenario,
         scenario_session,
     )
     from edgeoffload.runtime import connect
@@ -321,12 +320,7 @@ def run_calibrate_cluster(args: argparse.Namespace) -> int:
         print_calibration(calibration)
         console.print(f"wrote {path} (in {calibration.seconds:.3g} s)")
         if args.scenario_out:
-            import yaml
-
-            assert scenario is not None
-            document = calibrated_scenario(scenario_document(args.scenario), calibration.cluster)
-            out = ensure_parent(args.scenario_out)
-            out.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+            out = save_calibrated_scenario(args.scenario, calibration.cluster, args.scenario_out)
             console.print(f"wrote {out}: 'edgeoffload simulate {out}' predicts this cluster")
         if args.check:
             assert scenario is not None
@@ -335,23 +329,17 @@ def run_calibrate_cluster(args: argparse.Namespace) -> int:
 
 
 def _check(session: Any, scenario: Any, cluster: Any, scale: float) -> None:
-    from edgeoffload.apps.synthetic import synthetic_calls
-    from edgeoffload.experiments.dag_run import condition_problem
-    from edgeoffload.runtime.dag import DagProblem, run_dag
+    from edgeoffload.experiments.dag_run import prediction_check
 
-    condition = scenario.condition_names[0]
-    problem = condition_problem(scenario, condition, scale=scale, cluster=cluster)
-    app = DagProblem.bind(problem, synthetic_calls(problem))
-    table = Table(title=f"prediction error after calibration: {scenario.name} {condition}")
+    runs = prediction_check(session, scenario, cluster, scale=scale)
+    table = Table(
+        title=f"prediction error after calibration: {scenario.name} {scenario.condition_names[0]}"
+    )
     for column in ("algorithm", "predicted (s)", "measured (s)", "error"):
         table.add_column(column, justify="left" if column == "algorithm" else "right")
-    for algorithm in ("local", "dhs"):
-        params = (
-            {"delta1": scenario.delta1, "delta2": scenario.delta2} if algorithm == "dhs" else {}
-        )
-        run = run_dag(session, app, algorithm=algorithm, params=params)
+    for run in runs:
         table.add_row(
-            algorithm,
+            run.algorithm,
             f"{run.predicted_makespan:.4g}",
             f"{run.makespan:.4g}",
             f"{100 * run.error:.1f} %",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,14 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from edgeoffload.cli._common import console, ensure_parent, require_extra, whole
+from edgeoffload.cli._common import console, ensure_parent, err_console, require_extra, whole
 from edgeoffload.errors import ModelError
-from edgeoffload.experiments.simulation_files import save_experiment, save_streams, write_csv
+from edgeoffload.experiments.simulation_files import (
+    save_calibration,
+    save_experiment,
+    save_streams,
+    save_sweep,
+)
 from edgeoffload.schedulers.dhs import PAPER_DELTA1, PAPER_DELTA2
 
 if TYPE_CHECKING:
-    from edgeoffload.simulation.experiment import ExperimentResult
-    from edgeoffload.simulation.streams import StreamResult
+    from edgeoffload.experiments.simulated import ExperimentResult, StreamExperiment
     from edgeoffload.workloads.scenarios import Scenario
 
 __all__ = ["demo_step", "register"]
@@ -34,11 +39,14 @@ DEFAULT_SCENARIO = "dhs-paper"
 
 def _floats(text: str) -> list[float]:
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
+        values = [math.nan]
+    if not all(math.isfinite(v) for v in values):
         raise argparse.ArgumentTypeError(
-            f"expected numbers separated by commas, got {text!r}"
-        ) from None
+            f"expected finite numbers separated by commas, got {text!r}"
+        )
+    return values
 
 
 def _ints(text: str) -> list[int]:
@@ -64,7 +72,8 @@ def register(subparsers: Any) -> None:
             "--repetitions times, and print latency per condition and algorithm, predicted "
             "and simulated, with the DHS paper's published results beside ours. Stream "
             "scenarios run their frame streams with each algorithm. Figures (PNG), CSV and "
-            "a markdown report go to --out."
+            "a markdown report go to --out. An estimate of the work is printed first; "
+            "Ctrl-C stops the run and writes what was done (exit status 130)."
         ),
     )
     p.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, metavar="SCENARIO")
@@ -222,13 +231,21 @@ def register(subparsers: Any) -> None:
 # -- helpers ------------------------------------------------------------------------------------
 @contextmanager
 def _progress(description: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        "left",
+        TimeRemainingColumn(),
         console=console,
         transient=True,
         disable=not enabled,
@@ -261,25 +278,44 @@ def _plots_wanted(args: argparse.Namespace) -> bool:
 
 
 # -- simulate -------------------------------------------------------------------------------------
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), with what was done written."""
+
+
 def run_simulate(args: argparse.Namespace) -> int:
     require_extra("simpy", "sim")
+    from edgeoffload.experiments.simulated import estimate_work
     from edgeoffload.workloads.scenarios import load_scenario
 
     scenario = load_scenario(args.scenario)
-    if args.repetitions is not None and args.repetitions < 1:
-        raise ModelError(f"must be >= 1, got {args.repetitions}", "--repetitions")
+    if args.condition and not scenario.conditions:
+        raise ModelError("stream scenarios have no conditions", "--condition")
     out = Path(args.out)
     plots = _plots_wanted(args)
+    conditions = args.condition or None
+    estimate = estimate_work(
+        scenario,
+        repetitions=args.repetitions,
+        conditions=conditions,
+        algorithms=args.algorithms,
+    )
+    err_console.print(f"{scenario.name}: {estimate.describe()}", highlight=False, soft_wrap=True)
+    interrupted = False
     if scenario.conditions:
-        result = _experiment(scenario, args.repetitions, args.seed, args.condition, args.algorithms)
-        _print_experiment(result, scenario)
+        result = _experiment(scenario, args.repetitions, args.seed, conditions, args.algorithms)
+        interrupted = result.interrupted
+        if result.conditions:
+            _print_experiment(result, scenario)
         save_experiment(result, scenario, out, plots)
-    if scenario.streams:
-        if args.condition:
-            raise ModelError("stream scenarios have no conditions", "--condition")
-        results = _streams(scenario, args.seed, args.algorithms)
-        _print_streams(results, scenario)
-        save_streams(results, scenario, out, plots)
+    if scenario.streams and not interrupted:
+        streams = _streams(scenario, args.seed, args.algorithms)
+        interrupted = streams.interrupted
+        if streams.results:
+            _print_streams(streams, scenario)
+        save_streams(streams, scenario, out, plots)
+    if interrupted:
+        console.print(f"Interrupted: what was done is written to {out}/")
+        return INTERRUPTED
     console.print(f"Report, CSV and figures written to {out}/")
     return 0
 
@@ -291,7 +327,7 @@ def _experiment(
     conditions: Sequence[str] | None,
     algorithms: Sequence[str] | None,
 ) -> ExperimentResult:
-    from edgeoffload.simulation.experiment import run_experiment
+    from edgeoffload.experiments.simulated import run_experiment
 
     with _progress(f"simulating {scenario.name}") as update:
         return run_experiment(
@@ -307,15 +343,16 @@ def _experiment(
 def _print_experiment(result: ExperimentResult, scenario: Scenario) -> None:
     from rich import box
 
-    from edgeoffload.simulation.experiment import paper_comparison
-    from edgeoffload.simulation.report import paper_differences
+    from edgeoffload.experiments.report import paper_differences
+    from edgeoffload.experiments.simulated import paper_comparison
 
+    runs = {result.case(c, result.algorithms[0]).runs for c in result.conditions}
     table = Table(
         "",
         *result.conditions,
         title=(
             f"{scenario.name}: mean request latency, ms: simulated ± sd over "
-            f"{result.repetitions} runs (predicted); fastest in green"
+            f"{'/'.join(str(n) for n in sorted(runs))} runs (predicted); fastest in green"
         ),
         title_justify="left",
         box=box.SIMPLE_HEAD,
@@ -363,40 +400,17 @@ def _print_experiment(result: ExperimentResult, scenario: Scenario) -> None:
 
 def _streams(
     scenario: Scenario, seed: int | None, algorithms: Sequence[str] | None
-) -> list[StreamResult]:
-    from edgeoffload.simulation.experiment import (
-        check_algorithms,
-        frame_streams,
-        scheduler_for,
-        sim_config,
-    )
-    from edgeoffload.simulation.streams import SchedulerPlanner, simulate_stream
+) -> StreamExperiment:
+    from edgeoffload.experiments.simulated import run_streams
 
-    names = list(algorithms) if algorithms else list(scenario.algorithms)
-    check_algorithms(names)
-    streams = frame_streams(scenario)
-    config = sim_config(scenario)
-    results = []
     with _progress(f"streaming {scenario.name}") as update:
-        for k, name in enumerate(names):
-            results.append(
-                simulate_stream(
-                    scenario.cluster,
-                    streams,
-                    SchedulerPlanner(scheduler_for(name, scenario)),
-                    config,
-                    rng=scenario.seed if seed is None else seed,
-                    max_in_flight=scenario.max_in_flight,
-                    drop_late=scenario.drop_late,
-                )
-            )
-            update(k + 1, len(names))
-    return results
+        return run_streams(scenario, seed=seed, algorithms=algorithms, progress=update)
 
 
-def _print_streams(results: Sequence[StreamResult], scenario: Scenario) -> None:
+def _print_streams(experiment: StreamExperiment, scenario: Scenario) -> None:
     from rich import box
 
+    results = experiment.results
     table = Table(
         "planner",
         "frames",
@@ -459,15 +473,13 @@ def run_export(args: argparse.Namespace) -> int:
 # -- sweep ----------------------------------------------------------------------------------------
 def run_sweep_command(args: argparse.Namespace) -> int:
     require_extra("simpy", "sim")
-    from edgeoffload.simulation.sweep import run_sweep, sweep_points
+    from edgeoffload.experiments.sweep import run_sweep, sweep_points
     from edgeoffload.workloads.scenarios import load_scenario
 
     load_scenario(args.scenario)  # one-line error on a bad scenario before any process starts
     for name, values in (("--bandwidth-scale", args.bandwidth_scale), ("--cameras", args.cameras)):
         if not values or min(values) <= 0:
             raise ModelError("needs positive values", name)
-    if args.repetitions < 1:
-        raise ModelError(f"must be >= 1, got {args.repetitions}", "--repetitions")
     plots = _plots_wanted(args)
     points = sweep_points(
         bandwidth_scales=args.bandwidth_scale,
@@ -477,8 +489,14 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         delta2=args.delta2,
     )
     out = Path(args.out)
+    err_console.print(
+        f"sweeping {len(points)} points × {args.repetitions} repetitions "
+        "(Ctrl-C stops it and keeps the points done)",
+        highlight=False,
+        soft_wrap=True,
+    )
     with _progress(f"sweeping {len(points)} points") as update:
-        rows = run_sweep(
+        result = run_sweep(
             args.scenario,
             points,
             algorithms=args.algorithms,
@@ -486,40 +504,13 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             workers=args.workers,
             progress=update,
         )
-    path = write_csv(out / "sweep.csv", rows)
-    _print_sweep(rows)
-    if plots:
-        from edgeoffload.plots import save_figure
-        from edgeoffload.plots.simulation import plot_sweep
-
-        for mix in dict.fromkeys(r["mix"] for r in rows):
-            subset = [r for r in rows if r["mix"] == mix]
-            if len(args.bandwidth_scale) > 1:
-                save_figure(
-                    plot_sweep(
-                        subset,
-                        "edge_link_mbps",
-                        "latency",
-                        logx=True,
-                        xlabel="camera-edge link (Mbit/s)",
-                        ylabel="mean request latency (s)",
-                        title=f"{mix}: bandwidth",
-                    ),
-                    out / f"sweep_bandwidth_{mix}.png",
-                )
-            if len(args.cameras) > 1:
-                save_figure(
-                    plot_sweep(
-                        subset,
-                        "cameras",
-                        "latency",
-                        xlabel="cameras",
-                        ylabel="mean request latency (s)",
-                        title=f"{mix}: cameras",
-                    ),
-                    out / f"sweep_cameras_{mix}.png",
-                )
-    console.print(f"{len(rows)} rows written to {path}")
+    written = save_sweep(result, out, plots)
+    if result.rows:
+        _print_sweep(result.rows)
+    console.print(f"{len(result.rows)} rows written to {written[0]}")
+    if result.interrupted:
+        console.print(f"Interrupted after {result.done} of {len(result.points)} points")
+        return INTERRUPTED
     return 0
 
 
@@ -563,18 +554,20 @@ def _print_sweep(rows: Sequence[dict[str, Any]]) -> None:
 # -- calibrate ------------------------------------------------------------------------------------
 def run_calibrate(args: argparse.Namespace) -> int:
     require_extra("simpy", "sim")
-    from edgeoffload.simulation.sweep import calibrate
+    from edgeoffload.experiments.sweep import calibrate
     from edgeoffload.workloads.scenarios import load_scenario
 
     load_scenario(args.scenario)
-    if args.problems < 1:
-        raise ModelError(f"must be >= 1, got {args.problems}", "--problems")
     plots = _plots_wanted(args)
     grid: dict[str, Any] = {}
     if args.delta1:
         grid["delta1"] = args.delta1
     if args.delta2:
         grid["delta2"] = args.delta2
+    err_console.print(
+        f"calibrating on {args.problems} problems (Ctrl-C stops it and scores the problems done)",
+        highlight=False,
+    )
     with _progress(f"calibrating on {args.problems} problems") as update:
         result = calibrate(
             args.scenario,
@@ -586,20 +579,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
             **grid,
         )
     out = Path(args.out)
-    write_csv(out / "calibration_problems.csv", list(result.problems))
-    write_csv(
-        out / "calibration_grid.csv",
-        [
-            {
-                "delta1": d1,
-                "delta2": d2,
-                "accuracy": result.accuracy[i][j],
-                "regret": result.regret[i][j],
-            }
-            for i, d1 in enumerate(result.delta1)
-            for j, d2 in enumerate(result.delta2)
-        ],
-    )
+    save_calibration(result, out, plots)
     table = Table(
         "δ1 \\ δ2",
         *(f"{d:g}" for d in result.delta2),
@@ -619,24 +599,15 @@ def run_calibrate(args: argparse.Namespace) -> int:
     console.print(
         f"Best thresholds: δ1 = {result.best[0]:g} s, δ2 = {result.best[1]:g}: DHS picks the "
         f"fastest in {result.best_accuracy:.0%} of {len(result.problems)} problems.\n"
-        f"The paper's rule (δ1 = 0.1 s, δ2 = 1): {result.paper_accuracy:.0%}, its pick "
-        f"{result.paper_regret:.1%} slower than the fastest on average.\n"
+        f"The paper's rule (δ1 = {PAPER_DELTA1:g} s, δ2 = {PAPER_DELTA2:g}): "
+        f"{result.paper_accuracy:.0%}, its pick {result.paper_regret:.1%} slower than the "
+        f"fastest on average.\n"
         f"Fastest list scheduler per problem: {always}."
     )
-    if plots:
-        from edgeoffload.plots import save_figure
-        from edgeoffload.plots.simulation import plot_calibration
-
-        save_figure(
-            plot_calibration(
-                result.accuracy,
-                result.delta1,
-                result.delta2,
-                marks={"paper": (PAPER_DELTA1, PAPER_DELTA2), "best": result.best},
-            ),
-            ensure_parent(out / "calibration.png"),
-        )
     console.print(f"Written to {out}/")
+    if result.interrupted:
+        console.print(f"Interrupted after {len(result.problems)} of {args.problems} problems")
+        return INTERRUPTED
     return 0
 
 

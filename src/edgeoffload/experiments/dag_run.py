@@ -46,8 +46,10 @@ __all__ = [
     "ScenarioRun",
     "calibrated_scenario",
     "condition_problem",
+    "prediction_check",
     "preset_quotas",
     "run_scenario",
+    "save_calibrated_scenario",
     "save_gantts",
     "scenario_document",
     "scenario_session",
@@ -270,12 +272,6 @@ def scenario_session(
         yield session
 
 
-def _params(algorithm: str, scenario: Scenario) -> dict[str, Any]:
-    if algorithm == "dhs":
-        return {"delta1": scenario.delta1, "delta2": scenario.delta2}
-    return {}
-
-
 def run_scenario(
     scenario: Scenario,
     *,
@@ -323,10 +319,10 @@ def run_scenario(
         Called with a line of text as the work goes on.
     """
     from edgeoffload.apps.synthetic import synthetic_calls
+    from edgeoffload.experiments.simulated import check_algorithms, sim_config
     from edgeoffload.runtime.client.calibration import calibrate_cluster
     from edgeoffload.runtime.dag import DagProblem, run_dag
     from edgeoffload.simulation import NoVariability, simulate
-    from edgeoffload.simulation.experiment import check_algorithms, sim_config
 
     say = progress or (lambda line: None)
     check_algorithms(list(algorithms))
@@ -380,7 +376,7 @@ def run_scenario(
                 runs = []
                 for k in range(repeat):
                     run = run_dag(
-                        live, app, algorithm=algorithm, params=_params(algorithm, scenario)
+                        live, app, algorithm=algorithm, params=scenario.scheduler_params(algorithm)
                     )
                     runs.append(run)
                     say(
@@ -475,6 +471,41 @@ def calibrated_scenario(document: Mapping[str, Any], cluster: Cluster) -> dict[s
 
     scenario_from_dict(out)  # it must still be a valid scenario
     return out
+
+
+def save_calibrated_scenario(source: str | Path, cluster: Cluster, path: str | Path) -> Path:
+    """Write scenario ``source`` (a file or shipped name) with ``cluster``'s measured
+    speeds and links (:func:`calibrated_scenario`) as YAML to ``path``; the path."""
+    import yaml
+
+    document = calibrated_scenario(scenario_document(source), cluster)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return out
+
+
+def prediction_check(
+    session: Session,
+    scenario: Scenario,
+    cluster: Cluster,
+    *,
+    scale: float = 1.0,
+    algorithms: Sequence[str] = ("local", "dhs"),
+) -> list[DagRun]:
+    """Run the scenario's first condition on the live ``session`` with each of
+    ``algorithms``, scheduled with ``cluster``'s (calibrated) figures and work scaled by
+    ``scale``; each run's ``predicted_makespan``, ``makespan`` and ``error`` show how well
+    the calibration predicts the cluster."""
+    from edgeoffload.apps.synthetic import synthetic_calls
+    from edgeoffload.runtime.dag import DagProblem, run_dag
+
+    condition = scenario.condition_names[0]
+    problem = condition_problem(scenario, condition, scale=scale, cluster=cluster)
+    app = DagProblem.bind(problem, synthetic_calls(problem))
+    return [
+        run_dag(session, app, algorithm=a, params=scenario.scheduler_params(a)) for a in algorithms
+    ]
 
 
 @contextlib.contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from edgeoffload.simulation.experiment import (
+from edgeoffload.experiments.simulated import (
     LIST_SCHEDULERS,
     PAPER,
     ExperimentResult,
@@ -151,6 +151,15 @@ def experiment_markdown(
     lines = [f"# {scenario.name}: simulated results", ""]
     if scenario.description:
         lines += [scenario.description, ""]
+    if result.interrupted:
+        runs = ", ".join(
+            f"{c} {result.case(c, result.algorithms[0]).runs}" for c in result.conditions
+        )
+        lines += [
+            f"**Interrupted (Ctrl-C).** Repetitions done per condition: {runs or 'none'}; "
+            "the figures below are over those.",
+            "",
+        ]
     lines += [
         f"{len(result.conditions)} conditions × {len(result.algorithms)} algorithms; each "
         f"schedule simulated {result.repetitions} times (seed {result.seed}). Latency is the "
@@ -266,11 +275,16 @@ def experiment_markdown(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def stream_markdown(results: Sequence[StreamResult], scenario: Scenario) -> str:
+def stream_markdown(
+    results: Sequence[StreamResult], scenario: Scenario, *, interrupted: bool = False
+) -> str:
     """A markdown report of stream runs, one row per planner."""
     lines = [f"# {scenario.name}: frame streams", ""]
     if scenario.description:
         lines += [scenario.description, ""]
+    if interrupted:
+        done = ", ".join(r.algorithm for r in results) or "none"
+        lines += [f"**Interrupted (Ctrl-C).** Planners that finished: {done}.", ""]
     lines += [
         "| stream | model | camera | rate (fps) | arrivals | deadline (ms) |",
         "|---|---|---|---|---|---|",

@@ -4,9 +4,14 @@
 scenario it compiles the requests to a problem, schedules it with each algorithm
 (checking every schedule with the validator), then simulates each schedule
 ``repetitions`` times. Repetition *k* of a condition uses the same random numbers for
-every algorithm (common random numbers), so algorithms are compared on equal terms.
+every algorithm (common random numbers), so algorithms are compared on equal terms, and
+the same whichever other conditions run.
 :data:`PAPER` holds the DHS paper's published results and :func:`paper_comparison`
-sets ours beside them.
+sets ours beside them. :func:`run_streams` plays a scenario's frame streams with each
+algorithm, and :func:`estimate_work` says how much a run will do before it starts.
+
+Ctrl-C (``KeyboardInterrupt``) stops both between simulated runs: they return what was
+done, marked ``interrupted``, so that the caller can still write it.
 """
 
 from __future__ import annotations
@@ -20,11 +25,15 @@ import numpy as np
 from edgeoffload.errors import ModelError
 from edgeoffload.model import Problem, Schedule, mean_latency, validate_schedule
 from edgeoffload.schedulers import LoadClass, Scheduler, check_scheduler_name, classify_load
-from edgeoffload.schedulers import get_scheduler as _get_scheduler
 from edgeoffload.simulation.batch import simulate
 from edgeoffload.simulation.config import Medium, Network, NodeFailure, SimConfig
 from edgeoffload.simulation.records import SimResult
-from edgeoffload.simulation.streams import FrameStream
+from edgeoffload.simulation.streams import (
+    FrameStream,
+    SchedulerPlanner,
+    StreamResult,
+    simulate_stream,
+)
 from edgeoffload.simulation.variability import LognormalVariability
 from edgeoffload.workloads.scenarios import Scenario
 
@@ -35,11 +44,14 @@ __all__ = [
     "ExperimentResult",
     "PaperFigures",
     "PaperRow",
+    "StreamExperiment",
+    "WorkEstimate",
     "check_algorithms",
+    "estimate_work",
     "frame_streams",
     "paper_comparison",
     "run_experiment",
-    "scheduler_for",
+    "run_streams",
     "sim_config",
 ]
 
@@ -77,13 +89,6 @@ def check_algorithms(names: Sequence[str], where: str = "algorithms") -> None:
     """Raise a :class:`ModelError` naming the first unknown scheduler in ``names``."""
     for k, name in enumerate(names):
         check_scheduler_name(name, f"{where}[{k}]")
-
-
-def scheduler_for(name: str, scenario: Scenario) -> Scheduler:
-    """The scheduler ``name`` with the scenario's parameters (DHS gets δ1 and δ2)."""
-    if name == "dhs":
-        return _get_scheduler(name, delta1=scenario.delta1, delta2=scenario.delta2)
-    return _get_scheduler(name)
 
 
 def sim_config(scenario: Scenario, *, record_trace: bool = False) -> SimConfig:
@@ -146,6 +151,8 @@ class CaseResult:
         Mean simulated makespan, seconds.
     energy
         Mean energy of the whole cluster per run, joules.
+    runs
+        Repetitions simulated (fewer than asked when the run was interrupted).
     completed
         Repetitions in which every request completed.
     deadline_misses
@@ -167,6 +174,7 @@ class CaseResult:
     latency_max: float
     makespan: float
     energy: float
+    runs: int
     completed: int
     deadline_misses: float
     schedule: Schedule = field(compare=False, repr=False)
@@ -191,6 +199,9 @@ class ExperimentResult:
         DHS's load classification of each condition.
     problems
         The problem each condition compiled to (not compared).
+    interrupted
+        Whether Ctrl-C stopped the run: then ``conditions`` lists those with at least one
+        repetition done, and a case's ``runs`` may be below ``repetitions``.
     """
 
     scenario: str
@@ -201,6 +212,7 @@ class ExperimentResult:
     cases: tuple[CaseResult, ...]
     loads: Mapping[str, LoadClass]
     problems: Mapping[str, Problem] = field(compare=False, repr=False, default_factory=dict)
+    interrupted: bool = False
 
     def case(self, condition: str, algorithm: str) -> CaseResult:
         for c in self.cases:
@@ -271,6 +283,8 @@ def run_experiment(
     Returns
     -------
     ExperimentResult
+        With ``interrupted`` set when Ctrl-C stopped it: every repetition that every
+        algorithm finished is kept, the one under way is dropped.
 
     Raises
     ------
@@ -292,87 +306,272 @@ def run_experiment(
     cases: list[CaseResult] = []
     loads: dict[str, LoadClass] = {}
     problems: dict[str, Problem] = {}
-    for ci, condition in enumerate(names):
+    finished: list[str] = []
+    interrupted = False
+    for condition in names:
+        # seeded by the condition's place in the scenario: a condition run alone (-c)
+        # gets the random numbers it gets in a full run
+        ci = scenario.condition_names.index(condition)
         problem = scenario.problem(condition)
-        problems[condition] = problem
-        deadlines = {r.id: r.deadline for r in scenario.requests(condition) if r.deadline}
         loads[condition] = classify_load(problem, scenario.delta1, scenario.delta2)
         schedules: dict[str, Schedule] = {}
         schedulers: dict[str, Scheduler] = {}
-        for name in algos:
-            scheduler = schedulers[name] = scheduler_for(name, scenario)
-            reason = scheduler.applies_to(problem)
-            if reason is not None:
-                raise ModelError(reason, f"algorithms: {name}")
-            schedule = scheduler.schedule(problem)
-            validate_schedule(problem, schedule)
-            schedules[name] = schedule
-        # under "replan": the scheduler that re-plans, with the scenario's parameters —
-        # config.replan_algorithm if set, else the algorithm that made the schedule
-        replanners: dict[str, Scheduler | None] = dict.fromkeys(algos)
-        if config.failure_policy == "replan":
-            chosen = config.replan_algorithm
-            other = None if chosen is None else scheduler_for(chosen, scenario)
-            for name in algos:
-                replanners[name] = schedulers[name] if chosen in (None, name) else other
         runs: dict[str, list[SimResult]] = {name: [] for name in algos}
-        for rep in range(reps):
+        try:
             for name in algos:
-                rng = np.random.default_rng([base_seed, ci, rep])
-                run_config = config
-                if rep == 0 and not config.record_trace:
-                    run_config = _with_trace(config)
-                runs[name].append(
-                    simulate(
-                        problem,
-                        schedules[name],
-                        run_config,
-                        rng=rng,
-                        scheduler=replanners[name],
+                scheduler = schedulers[name] = scenario.scheduler(name)
+                reason = scheduler.applies_to(problem)
+                if reason is not None:
+                    raise ModelError(reason, f"algorithms: {name}")
+                schedule = scheduler.schedule(problem)
+                validate_schedule(problem, schedule)
+                schedules[name] = schedule
+            replanners = _replanners(scenario, config, schedulers)
+            for rep in range(reps):
+                for name in algos:
+                    rng = np.random.default_rng([base_seed, ci, rep])
+                    run_config = config
+                    if rep == 0 and not config.record_trace:
+                        run_config = _with_trace(config)
+                    runs[name].append(
+                        simulate(
+                            problem,
+                            schedules[name],
+                            run_config,
+                            rng=rng,
+                            scheduler=replanners[name],
+                        )
                     )
-                )
-            done += 1
-            if progress is not None:
-                progress(done, total)
-        for name in algos:
-            schedule = schedules[name]
-            results = runs[name]
-            means = np.array([r.mean_latency for r in results], dtype=float)
-            finite = means[np.isfinite(means)]
-            chosen = None
-            if "dhs" in schedule.details:
-                chosen = str(schedule.details["dhs"]["chosen"])
-            elif "portfolio" in schedule.details:
-                chosen = str(schedule.details["portfolio"]["chosen"])
-            cases.append(
-                CaseResult(
-                    condition=condition,
-                    algorithm=name,
-                    chosen=chosen,
-                    predicted_latency=mean_latency(problem, schedule),
-                    predicted_makespan=schedule.makespan,
-                    latency=float(finite.mean()) if finite.size else math.nan,
-                    latency_std=float(finite.std(ddof=1)) if finite.size > 1 else 0.0,
-                    latency_min=float(finite.min()) if finite.size else math.nan,
-                    latency_max=float(finite.max()) if finite.size else math.nan,
-                    makespan=float(np.mean([r.makespan for r in results])),
-                    energy=float(np.mean([r.energy for r in results])),
-                    completed=sum(1 for r in results if r.completed),
-                    deadline_misses=float(np.mean([_misses(r, deadlines) for r in results])),
-                    schedule=schedule,
-                    first_run=results[0],
-                )
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+        except KeyboardInterrupt:
+            interrupted = True
+        kept = min(len(r) for r in runs.values())  # repetitions every algorithm finished
+        if kept:
+            problems[condition] = problem
+            finished.append(condition)
+            deadlines = {r.id: r.deadline for r in scenario.requests(condition) if r.deadline}
+            cases.extend(
+                _case(condition, name, problem, schedules[name], runs[name][:kept], deadlines)
+                for name in algos
             )
+        else:
+            del loads[condition]
+        if interrupted:
+            break
     return ExperimentResult(
         scenario=scenario.name,
-        conditions=names,
+        conditions=tuple(finished),
         algorithms=algos,
         repetitions=reps,
         seed=base_seed,
         cases=tuple(cases),
         loads=loads,
         problems=problems,
+        interrupted=interrupted,
     )
+
+
+def _replanners(
+    scenario: Scenario, config: SimConfig, schedulers: Mapping[str, Scheduler]
+) -> dict[str, Scheduler | None]:
+    """Under "replan": the scheduler that re-plans each algorithm's runs, with the
+    scenario's parameters: ``config.replan_algorithm`` if set, else the algorithm that
+    made the schedule. ``None`` for every algorithm under the other policies."""
+    if config.failure_policy != "replan":
+        return dict.fromkeys(schedulers)
+    chosen = config.replan_algorithm
+    other = None if chosen is None else scenario.scheduler(chosen)
+    return {name: s if chosen in (None, name) else other for name, s in schedulers.items()}
+
+
+def _case(
+    condition: str,
+    algorithm: str,
+    problem: Problem,
+    schedule: Schedule,
+    results: Sequence[SimResult],
+    deadlines: Mapping[str, float],
+) -> CaseResult:
+    """One case's figures from its simulated runs."""
+    means = np.array([r.mean_latency for r in results], dtype=float)
+    finite = means[np.isfinite(means)]
+    chosen = None
+    if "dhs" in schedule.details:
+        chosen = str(schedule.details["dhs"]["chosen"])
+    elif "portfolio" in schedule.details:
+        chosen = str(schedule.details["portfolio"]["chosen"])
+    return CaseResult(
+        condition=condition,
+        algorithm=algorithm,
+        chosen=chosen,
+        predicted_latency=mean_latency(problem, schedule),
+        predicted_makespan=schedule.makespan,
+        latency=float(finite.mean()) if finite.size else math.nan,
+        latency_std=float(finite.std(ddof=1)) if finite.size > 1 else 0.0,
+        latency_min=float(finite.min()) if finite.size else math.nan,
+        latency_max=float(finite.max()) if finite.size else math.nan,
+        makespan=float(np.mean([r.makespan for r in results])),
+        energy=float(np.mean([r.energy for r in results])),
+        runs=len(results),
+        completed=sum(1 for r in results if r.completed),
+        deadline_misses=float(np.mean([_misses(r, deadlines) for r in results])),
+        schedule=schedule,
+        first_run=results[0],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamExperiment:
+    """A scenario's frame streams played with each algorithm (:func:`run_streams`).
+
+    Attributes
+    ----------
+    scenario
+        Scenario name.
+    algorithms
+        Those asked for, in order.
+    results
+        One per algorithm that finished, in that order.
+    interrupted
+        Whether Ctrl-C stopped it (the algorithm under way then is left out).
+    """
+
+    scenario: str
+    algorithms: tuple[str, ...]
+    results: tuple[StreamResult, ...]
+    interrupted: bool = False
+
+
+def run_streams(
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    algorithms: Sequence[str] | None = None,
+    config: SimConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> StreamExperiment:
+    """Play the scenario's frame streams once with each algorithm, frames scheduled as
+    they arrive (:func:`~edgeoffload.simulation.simulate_stream`).
+
+    ``seed`` overrides the scenario's; every algorithm sees the same arrivals.
+    ``progress`` is called with (algorithms done, algorithms in all).
+
+    Raises
+    ------
+    ModelError
+        On an unknown scheduler, or a scenario without streams.
+    """
+    if not scenario.streams:
+        raise ModelError("this scenario has no streams", "streams")
+    names = tuple(algorithms) if algorithms is not None else scenario.algorithms
+    check_algorithms(names)
+    streams = frame_streams(scenario)
+    config = config or sim_config(scenario)
+    results: list[StreamResult] = []
+    try:
+        for name in names:
+            results.append(
+                simulate_stream(
+                    scenario.cluster,
+                    streams,
+                    SchedulerPlanner(scenario.scheduler(name)),
+                    config,
+                    rng=scenario.seed if seed is None else seed,
+                    max_in_flight=scenario.max_in_flight,
+                    drop_late=scenario.drop_late,
+                )
+            )
+            if progress is not None:
+                progress(len(results), len(names))
+    except KeyboardInterrupt:
+        return StreamExperiment(scenario.name, names, tuple(results), interrupted=True)
+    return StreamExperiment(scenario.name, names, tuple(results))
+
+
+# seconds of this project's reference machine (2 cores, Python 3.11) per simulated task
+# execution with its share of scheduling: a batch run and a stream run (whose frames are
+# planned one by one as they arrive); measured with ``dhs-paper`` and ``camera-streams``
+_BATCH_TASK_SECONDS = 27e-6
+_STREAM_TASK_SECONDS = 64e-6
+
+
+@dataclass(frozen=True, slots=True)
+class WorkEstimate:
+    """How much a scenario run will simulate, before it starts (:func:`estimate_work`).
+
+    Attributes
+    ----------
+    runs
+        Simulated runs: conditions × algorithms × repetitions, plus one stream run per
+        algorithm.
+    task_runs
+        Task executions over all those runs (requests' tasks and streams' frames' tasks).
+    frames
+        Stream frames per algorithm (expected, for Poisson arrivals).
+    seconds
+        Rough wall-clock time on a machine like the project's 2-core reference; a
+        progress bar refines it as the run goes.
+    """
+
+    runs: int
+    task_runs: int
+    frames: int
+    seconds: float
+
+    def describe(self) -> str:
+        """One line for a person: what will run and about how long it takes."""
+        parts = [f"{self.runs:,} simulated runs", f"{self.task_runs:,} task executions"]
+        if self.frames:
+            parts.append(f"{self.frames:,} frames per algorithm")
+        return (
+            f"{', '.join(parts)}: about {_duration(self.seconds)} "
+            "(Ctrl-C stops it and keeps what is done)"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "a second"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def estimate_work(
+    scenario: Scenario,
+    *,
+    repetitions: int | None = None,
+    conditions: Sequence[str] | None = None,
+    algorithms: Sequence[str] | None = None,
+) -> WorkEstimate:
+    """What :func:`run_experiment` and :func:`run_streams` will simulate for ``scenario``
+    with these overrides, counted without simulating (stream frames are counted from
+    their rates and durations).
+
+    Raises
+    ------
+    ModelError
+        On an unknown condition or scheduler: the same errors the run would raise.
+    """
+    reps = scenario.repetitions if repetitions is None else repetitions
+    algos = tuple(algorithms) if algorithms is not None else scenario.algorithms
+    check_algorithms(algos)
+    names = tuple(conditions) if conditions is not None else scenario.condition_names
+    for name in names:
+        scenario.requests(name)  # raises on an unknown condition
+    batch_tasks = sum(len(scenario.problem(c).graph) for c in names) if scenario.conditions else 0
+    batch = batch_tasks * reps * len(algos)
+    frames = sum(math.ceil(s.rate * s.duration) for s in scenario.streams)
+    stream = sum(math.ceil(s.rate * s.duration) * len(s.dnn().graph) for s in scenario.streams)
+    stream *= len(algos)
+    runs = len(names) * len(algos) * reps if scenario.conditions else 0
+    runs += len(algos) if scenario.streams else 0
+    seconds = batch * _BATCH_TASK_SECONDS + stream * _STREAM_TASK_SECONDS
+    return WorkEstimate(runs, batch + stream, frames, seconds)
 
 
 def _misses(result: SimResult, deadlines: Mapping[str, float]) -> int:

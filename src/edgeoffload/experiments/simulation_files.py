@@ -1,8 +1,12 @@
-"""The files of a simulated experiment: CSV, figures and a markdown report.
+"""The files of simulated experiments: CSV, figures and a markdown report.
 
-``edgeoffload simulate`` writes these; from Python, :func:`save_experiment` and
-:func:`save_streams` take what :func:`edgeoffload.simulation.experiment.run_experiment` and
-the stream runs return.
+``edgeoffload simulate``, ``sweep`` and ``calibrate`` write these; from Python,
+:func:`save_experiment`, :func:`save_streams`, :func:`save_sweep` and
+:func:`save_calibration` take what :func:`~edgeoffload.experiments.simulated.run_experiment`,
+:func:`~edgeoffload.experiments.simulated.run_streams`,
+:func:`~edgeoffload.experiments.sweep.run_sweep` and
+:func:`~edgeoffload.experiments.sweep.calibrate` return, interrupted runs included.
+Each returns the paths it wrote.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgeoffload.schedulers.dhs import PAPER_DELTA1, PAPER_DELTA2
+
 if TYPE_CHECKING:
-    from edgeoffload.simulation.experiment import ExperimentResult
-    from edgeoffload.simulation.streams import StreamResult
+    from edgeoffload.experiments.simulated import ExperimentResult, StreamExperiment
+    from edgeoffload.experiments.sweep import CalibrationResult, SweepResult
     from edgeoffload.workloads.scenarios import Scenario
 
-__all__ = ["save_experiment", "save_streams", "write_csv"]
+__all__ = ["save_calibration", "save_experiment", "save_streams", "save_sweep", "write_csv"]
 
 
 def ensure_parent(path: Path) -> Path:
@@ -43,12 +49,12 @@ def save_experiment(
     out: Path,
     plots: bool,
     gantt: Sequence[str] = ("dhs", "local", "edge"),
-) -> None:
+) -> list[Path]:
     """Write a batch experiment's files to ``out``: ``SCENARIO.csv`` (one row per
     condition × algorithm), the figures (with ``plots``: the paper's Fig. 1 and 2 and a
     simulated Gantt chart per condition for each of ``gantt``) and ``report.md``."""
-    from edgeoffload.simulation.experiment import PAPER
-    from edgeoffload.simulation.report import experiment_markdown
+    from edgeoffload.experiments.report import experiment_markdown
+    from edgeoffload.experiments.simulated import PAPER
 
     rows = []
     for case in result.cases:
@@ -69,10 +75,10 @@ def save_experiment(
                 "energy_j": case.energy,
                 "completed_runs": case.completed,
                 "deadline_misses_per_run": case.deadline_misses,
-                "repetitions": result.repetitions,
+                "repetitions": case.runs,
             }
         )
-    write_csv(out / f"{scenario.name}.csv", rows)
+    written = [write_csv(out / f"{scenario.name}.csv", rows)]
     figures: dict[str, str] = {}
     if plots:
         from edgeoffload.plots import save_figure
@@ -126,15 +132,17 @@ def save_experiment(
                 figures[f"Gantt chart, {condition}, {algorithm} (simulated)"] = name
     report = ensure_parent(out / "report.md")
     report.write_text(experiment_markdown(result, scenario, figures))
+    return [*written, *(out / name for name in figures.values()), report]
 
 
 def save_streams(
-    results: Sequence[StreamResult], scenario: Scenario, out: Path, plots: bool
-) -> None:
+    experiment: StreamExperiment, scenario: Scenario, out: Path, plots: bool
+) -> list[Path]:
     """Write a stream experiment's files to ``out``: ``SCENARIO.csv`` (one row per
     algorithm), the latency distribution (with ``plots``) and a markdown report."""
-    from edgeoffload.simulation.report import stream_markdown
+    from edgeoffload.experiments.report import stream_markdown
 
+    results = experiment.results
     rows = [
         {
             "algorithm": r.algorithm,
@@ -154,21 +162,100 @@ def save_streams(
         }
         for r in results
     ]
-    write_csv(out / f"{scenario.name}.csv", rows)
-    text = stream_markdown(results, scenario)
-    if plots:
+    written = [write_csv(out / f"{scenario.name}.csv", rows)]
+    text = stream_markdown(results, scenario, interrupted=experiment.interrupted)
+    if plots and results:
         from edgeoffload.plots import save_figure
         from edgeoffload.plots.simulation import plot_latency_cdf
 
         deadlines = {s.deadline for s in scenario.streams}
-        save_figure(
-            plot_latency_cdf(
-                {r.algorithm: r.sim.latencies for r in results},
-                deadline=deadlines.pop() if len(deadlines) == 1 else None,
-                title=f"{scenario.name}: frame latency",
-            ),
-            ensure_parent(out / "stream_latency_cdf.png"),
+        written.append(
+            save_figure(
+                plot_latency_cdf(
+                    {r.algorithm: r.sim.latencies for r in results},
+                    deadline=deadlines.pop() if len(deadlines) == 1 else None,
+                    title=f"{scenario.name}: frame latency",
+                ),
+                ensure_parent(out / "stream_latency_cdf.png"),
+            )
         )
         text += "\n![frame latency distribution](stream_latency_cdf.png)\n"
     name = "report.md" if not scenario.conditions else "streams.md"
-    ensure_parent(out / name).write_text(text)
+    report = ensure_parent(out / name)
+    report.write_text(text)
+    return [*written, report]
+
+
+def save_sweep(sweep: SweepResult, out: Path, plots: bool) -> list[Path]:
+    """Write a sweep's files to ``out``: ``sweep.csv`` (one row per point × algorithm)
+    and, with ``plots``, latency against bandwidth and against cameras per request mix
+    (each only when the sweep varies that axis)."""
+    rows = sweep.rows
+    written = [write_csv(out / "sweep.csv", rows)]
+    if not plots or not rows:
+        return written
+    from edgeoffload.plots import save_figure
+    from edgeoffload.plots.simulation import plot_sweep
+
+    axes = (
+        ("bandwidth", "edge_link_mbps", "bandwidth_scale", True, "camera-edge link (Mbit/s)"),
+        ("cameras", "cameras", "cameras", False, "cameras"),
+    )
+    for mix in dict.fromkeys(r["mix"] for r in rows):
+        subset = [r for r in rows if r["mix"] == mix]
+        for name, x, varied, logx, label in axes:
+            if len({r[varied] for r in rows}) < 2:
+                continue
+            written.append(
+                save_figure(
+                    plot_sweep(
+                        subset,
+                        x,
+                        "latency",
+                        logx=logx,
+                        xlabel=label,
+                        ylabel="mean request latency (s)",
+                        title=f"{mix}: {name}",
+                    ),
+                    out / f"sweep_{name}_{mix}.png",
+                )
+            )
+    return written
+
+
+def save_calibration(result: CalibrationResult, out: Path, plots: bool) -> list[Path]:
+    """Write a DHS threshold calibration to ``out``: ``calibration_problems.csv`` (one
+    row per problem), ``calibration_grid.csv`` (accuracy and regret per δ1, δ2) and, with
+    ``plots``, the accuracy heat map with the paper's thresholds and the best marked."""
+    written = [
+        write_csv(out / "calibration_problems.csv", list(result.problems)),
+        write_csv(
+            out / "calibration_grid.csv",
+            [
+                {
+                    "delta1": d1,
+                    "delta2": d2,
+                    "accuracy": result.accuracy[i][j],
+                    "regret": result.regret[i][j],
+                }
+                for i, d1 in enumerate(result.delta1)
+                for j, d2 in enumerate(result.delta2)
+            ],
+        ),
+    ]
+    if plots:
+        from edgeoffload.plots import save_figure
+        from edgeoffload.plots.simulation import plot_calibration
+
+        written.append(
+            save_figure(
+                plot_calibration(
+                    result.accuracy,
+                    result.delta1,
+                    result.delta2,
+                    marks={"paper": (PAPER_DELTA1, PAPER_DELTA2), "best": result.best},
+                ),
+                ensure_parent(out / "calibration.png"),
+            )
+        )
+    return written

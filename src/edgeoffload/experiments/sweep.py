@@ -20,6 +20,7 @@ import dataclasses
 import functools
 import math
 import os
+import signal
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -28,16 +29,15 @@ from typing import Any
 import numpy as np
 
 from edgeoffload.errors import ModelError
+from edgeoffload.experiments.simulated import (
+    LIST_SCHEDULERS,
+    check_algorithms,
+    sim_config,
+)
 from edgeoffload.model import Cluster, Link, Node, mean_latency
 from edgeoffload.schedulers import classify_load
 from edgeoffload.schedulers.dhs import PAPER_DELTA1, PAPER_DELTA2, dhs_choice
 from edgeoffload.simulation.batch import simulate
-from edgeoffload.simulation.experiment import (
-    LIST_SCHEDULERS,
-    check_algorithms,
-    scheduler_for,
-    sim_config,
-)
 from edgeoffload.workloads.dnn import load_dnn
 from edgeoffload.workloads.scenarios import NetworkSettings, RequestSpec, Scenario, load_scenario
 
@@ -45,6 +45,7 @@ __all__ = [
     "MIXES",
     "CalibrationResult",
     "SweepPoint",
+    "SweepResult",
     "calibrate",
     "derive_scenario",
     "mix_requests",
@@ -229,7 +230,7 @@ def _run_point(
     edge_link = scenario.cluster.link(first_camera.id, edge[0].id) if edge else None
     rows = []
     for name in algorithms:
-        scheduler = scheduler_for(name, scenario)
+        scheduler = scenario.scheduler(name)
         if scheduler.applies_to(problem) is not None:
             continue
         schedule = scheduler.schedule(problem)
@@ -267,25 +268,68 @@ def _run_point(
     return rows
 
 
+def _quiet_worker() -> None:
+    """Worker processes leave Ctrl-C to the parent, which stops them (no tracebacks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _parallel(
     jobs: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]],
     workers: int,
     progress: Callable[[int, int], None] | None,
-) -> list[Any]:
+) -> tuple[list[Any], bool]:
+    """Run ``jobs`` (in ``workers`` processes); their results in job order, ``None`` for
+    those not run, and whether Ctrl-C stopped it. On Ctrl-C the jobs not started are
+    cancelled and those under way finish (each is one point or problem: seconds)."""
     results: list[Any] = [None] * len(jobs)
     if workers <= 1 or len(jobs) <= 1:
-        for k, (fn, args) in enumerate(jobs):
-            results[k] = fn(*args)
-            if progress is not None:
-                progress(k + 1, len(jobs))
-        return results
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(fn, *args): k for k, (fn, args) in enumerate(jobs)}
+        try:
+            for k, (fn, args) in enumerate(jobs):
+                results[k] = fn(*args)
+                if progress is not None:
+                    progress(k + 1, len(jobs))
+        except KeyboardInterrupt:
+            return results, True
+        return results, False
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_quiet_worker)
+    futures = {pool.submit(fn, *args): k for k, (fn, args) in enumerate(jobs)}
+    try:
         for done, future in enumerate(as_completed(futures), start=1):
             results[futures[future]] = future.result()
             if progress is not None:
                 progress(done, len(jobs))
-    return results
+    except KeyboardInterrupt:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future, k in futures.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                results[k] = future.result()
+        return results, True
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return results, False
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    """What :func:`run_sweep` returns.
+
+    Attributes
+    ----------
+    rows
+        One dict of plain values (CSV-ready) per point × algorithm, in point order, for
+        the points that ran.
+    points
+        The points asked for.
+    done
+        How many of them ran.
+    interrupted
+        Whether Ctrl-C stopped the sweep before every point ran.
+    """
+
+    rows: list[dict[str, Any]]
+    points: tuple[SweepPoint, ...]
+    done: int
+    interrupted: bool = False
 
 
 def run_sweep(
@@ -296,21 +340,23 @@ def run_sweep(
     repetitions: int = 3,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> list[dict[str, Any]]:
+) -> SweepResult:
     """Run every sweep point of scenario ``source`` (a file or shipped name).
 
-    Returns one row (a dict of plain values, CSV-ready) per point × algorithm, in point
-    order. Results do not depend on ``workers``.
+    Results do not depend on ``workers``. Ctrl-C stops the sweep with the points done.
     """
     scenario = _scenario(source)
     algos = tuple(algorithms) if algorithms is not None else scenario.algorithms
     check_algorithms(algos)
+    if repetitions < 1:
+        raise ModelError(f"must be >= 1, got {repetitions}", "repetitions")
     for point in points:
         if point.mix not in MIXES:
             raise ModelError(f"must be one of {', '.join(MIXES)}; got {point.mix!r}", "mix")
     jobs = [(_run_point, (source, k, point, algos, repetitions)) for k, point in enumerate(points)]
-    nested = _parallel(jobs, workers or default_workers(), progress)
-    return [row for rows in nested for row in rows]
+    nested, interrupted = _parallel(jobs, workers or default_workers(), progress)
+    ran = [rows for rows in nested if rows is not None]
+    return SweepResult([row for rows in ran for row in rows], tuple(points), len(ran), interrupted)
 
 
 # -- calibration ------------------------------------------------------------------------------
@@ -337,6 +383,9 @@ class CalibrationResult:
         The paper's thresholds (0.1 s, 1) on the same problems.
     always
         Accuracy of always picking one scheduler, per scheduler.
+    interrupted
+        Whether Ctrl-C stopped the calibration: then ``problems`` holds those simulated
+        and the scores are over them.
     """
 
     problems: tuple[dict[str, Any], ...]
@@ -349,6 +398,7 @@ class CalibrationResult:
     paper_accuracy: float
     paper_regret: float
     always: dict[str, float]
+    interrupted: bool = False
 
 
 def _calibration_problem(
@@ -390,7 +440,7 @@ def _calibration_problem(
         "requests_per_camera": load.requests_per_camera,
     }
     for name in LIST_SCHEDULERS:
-        schedule = scheduler_for(name, scenario).schedule(problem)
+        schedule = scenario.scheduler(name).schedule(problem)
         runs = [
             simulate(problem, schedule, config, rng=np.random.default_rng([seed, index, rep]))
             for rep in range(repetitions)
@@ -422,6 +472,12 @@ def calibrate(
     concentration, so some problems are balanced and some are not). The fastest list
     scheduler of each is found by simulation (``repetitions`` runs each). A problem has at
     most 2n requests, so δ2 above 2 means "never heavy" (DHS never picks PEFT).
+    Ctrl-C stops it and scores the problems simulated so far.
+
+    Raises
+    ------
+    ModelError
+        A bad scenario or count, or Ctrl-C before any problem was simulated.
     """
     if problems < 1:
         raise ModelError(f"must be >= 1, got {problems}", "problems")
@@ -430,7 +486,10 @@ def calibrate(
         for k in range(problems)
     ]
     _scenario(source)  # fail here, once, on a bad scenario
-    rows: list[dict[str, Any]] = _parallel(jobs, workers or default_workers(), progress)
+    ran, interrupted = _parallel(jobs, workers or default_workers(), progress)
+    rows: list[dict[str, Any]] = [row for row in ran if row is not None]
+    if not rows:
+        raise ModelError("interrupted before any problem was simulated", "calibrate")
 
     def score(d1: float, d2: float) -> tuple[float, float]:
         hits, regret = 0, 0.0
@@ -447,7 +506,7 @@ def calibrate(
         (
             accuracy[i][j],
             -regret[i][j],
-            -abs(math.log((d1 + 1e-3) / 0.101)) - abs(math.log(d2 / 1.0)),
+            -abs(math.log((d1 + 1e-3) / (PAPER_DELTA1 + 1e-3))) - abs(math.log(d2 / PAPER_DELTA2)),
             d1,
             d2,
         )
@@ -470,4 +529,5 @@ def calibrate(
         paper_accuracy=paper_accuracy,
         paper_regret=paper_regret,
         always=always,
+        interrupted=interrupted,
     )

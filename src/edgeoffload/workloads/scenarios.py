@@ -27,6 +27,7 @@ from edgeoffload.model import AppRequest, Cluster, Link, Node, PowerProfile, Pro
 from edgeoffload.model.checks import shown
 from edgeoffload.model.reading import exists, parse_yaml, read_text
 from edgeoffload.model.task_graph import NodeId
+from edgeoffload.schedulers import Scheduler, get_scheduler
 from edgeoffload.schedulers.dhs import PAPER_DELTA1, PAPER_DELTA2
 from edgeoffload.workloads.devices import device_preset, link_preset
 from edgeoffload.workloads.dnn import DNNModel, dnn_names, load_dnn
@@ -331,6 +332,24 @@ class Scenario:
     def problem(self, condition: str | None = None) -> Problem:
         """The scheduling problem the requests of ``condition`` compile to."""
         return merge_requests([r.app_request() for r in self.requests(condition)], self.cluster)
+
+    def scheduler_params(self, algorithm: str) -> dict[str, Any]:
+        """The parameters the scenario gives scheduler ``algorithm``: DHS gets its
+        thresholds δ1 and δ2, the others nothing. The one place that decides it, for the
+        simulator and for runs on a real cluster alike."""
+        if algorithm == "dhs":
+            return {"delta1": self.delta1, "delta2": self.delta2}
+        return {}
+
+    def scheduler(self, algorithm: str) -> Scheduler:
+        """Scheduler ``algorithm`` with the scenario's parameters (:meth:`scheduler_params`).
+
+        Raises
+        ------
+        ModelError
+            ``algorithm`` is not a registered scheduler.
+        """
+        return get_scheduler(algorithm, **self.scheduler_params(algorithm))
 
 
 # -- conversion -------------------------------------------------------------------------------
