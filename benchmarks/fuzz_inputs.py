@@ -1,8 +1,11 @@
 """Seeded mutation fuzzing of every input format, through the real entry points.
 
 Each case mutates a valid input — a problem file (``edgeoffload schedule``), a scenario
-(``edgeoffload simulate``) or a netem topology (``load_topology``) — and runs it in a
-forked child process held to 1 GiB more memory than the parent uses and to 20 s. A case
+(``edgeoffload simulate``), a netem topology (``load_topology``), a cluster file
+(``load_cluster_file``, what ``run --cluster-file`` reads) or the command line of an
+offline command (``schedule``, ``simulate``, ``export``, ``sweep``, ``calibrate``,
+``presets``, ``dnn``, ``certs``) — and runs it in a forked child process held to 1 GiB
+more memory than the parent uses and to 20 s. A case
 **passes** when the command succeeds, or refuses the input with exit code 2 and exactly one
 line (``edgeoffload: error: ...``). Anything else is a failure, by kind: a traceback or an
 internal error (exit 1), a hang (killed at 20 s), memory (the limit hit), a signal.
@@ -67,6 +70,35 @@ NASTY: list[Any] = [
 
 
 SCALES = [0.001, 0.5, 2, 10, 1000, 10**6, 10**9]
+
+# command-line values: the strings a user (or a script gone wrong) can type
+NASTY_ARGS: list[str] = [
+    "nan",
+    "inf",
+    "-inf",
+    "-1",
+    "0",
+    "1e400",
+    "9" * 400,
+    "1000000",
+    "100000000",
+    "",
+    "x" * 10_000,
+    ",",
+    "1,,2",
+    "a,b",
+    "-",
+    "--",
+    "/dev/zero",
+    "/dev/null",
+    "/nonexistent/folder/file",
+    "{fifo}",
+    "{out}",
+    "{out}/sub/../../x",
+    "delta1=nan",
+    "delta1=1e400",
+    "=",
+]
 
 
 def _leaves(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -164,6 +196,48 @@ class Format:
     seed: Any
     render: Callable[[Any, random.Random], str]
     run: Callable[[Path], int]
+    mutator: Callable[[Any, random.Random], Any] = mutate
+
+
+def mutate_argv(argvs: list[list[str]], rng: random.Random) -> list[str]:
+    """One of ``argvs`` with one or two changes: a value (never the command's name)
+    replaced by a nasty one, an argument dropped, or one repeated."""
+    argv = list(rng.choice(argvs))
+    for _ in range(rng.randint(1, 2)):
+        k = rng.randrange(1, len(argv)) if len(argv) > 1 else 0
+        action = rng.random()
+        if action < 0.7 and k:
+            argv[k] = rng.choice(NASTY_ARGS)
+        elif action < 0.85 and k:
+            del argv[k]
+        else:
+            argv.insert(k, argv[k])
+    return argv
+
+
+def _argv_text(argv: list[str], rng: random.Random) -> str:
+    return json.dumps(argv)
+
+
+def _cli_file(path: Path, work: Path) -> int:
+    out = work / "out"
+    argv = [
+        a.replace("{fifo}", str(work / "fifo")).replace("{out}", str(out))
+        for a in json.loads(path.read_text())
+    ]
+    return _cli(argv)
+
+
+def _load_cluster(path: Path) -> int:
+    from edgeoffload.errors import ModelError
+    from edgeoffload.runtime.client.calibration import load_cluster_file
+
+    try:
+        load_cluster_file(path)
+    except ModelError as exc:
+        print(f"edgeoffload: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _cli(args: list[str]) -> int:
@@ -195,7 +269,78 @@ def formats(work: Path) -> list[Format]:
     scenario["algorithms"] = ["local", "heft", "dhs"]
     scenario["conditions"] = {"B-L": scenario["conditions"]["B-L"]}
     topology = yaml.safe_load((ROOT / "deploy" / "netem" / "camera-cluster.yaml").read_text())
+    from edgeoffload.runtime.client.calibration import cluster_file_dict
+    from edgeoffload.workloads.scenarios import load_scenario
+
+    cluster = cluster_file_dict(load_scenario("dhs-paper").cluster, about="fuzz seed")
     out = work / "out"
+    fifo = work / "fifo"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    problem_path = work / "seed-problem.json"
+    problem_path.write_text(json.dumps(problem))
+    offline = [
+        ["schedule", str(problem_path), "-a", "heft", "--json"],
+        ["schedule", str(problem_path), "-a", "dhs", "-p", "delta1=0.2", "--gantt", "{out}/g"],
+        ["schedule", str(problem_path), "-a", "portfolio", "-p", "members=heft,peft"],
+        [
+            "simulate",
+            "dhs-paper",
+            "-n",
+            "1",
+            "-c",
+            "B-L",
+            "-a",
+            "heft,dhs",
+            "--seed",
+            "3",
+            "--no-plots",
+            "--out",
+            "{out}",
+        ],
+        ["export", "dhs-paper", "-c", "U-H", "-o", "{out}/p.json"],
+        [
+            "sweep",
+            "dhs-paper",
+            "--cameras",
+            "2,3",
+            "--bandwidth-scale",
+            "1",
+            "--mix",
+            "B-L",
+            "-n",
+            "1",
+            "--workers",
+            "1",
+            "-a",
+            "heft,dhs",
+            "--no-plots",
+            "--out",
+            "{out}",
+        ],
+        [
+            "calibrate",
+            "dhs-paper",
+            "--problems",
+            "2",
+            "-n",
+            "1",
+            "--workers",
+            "1",
+            "--delta1",
+            "0.1",
+            "--delta2",
+            "1",
+            "--seed",
+            "1",
+            "--no-plots",
+            "--out",
+            "{out}",
+        ],
+        ["presets", "rpi4b", "--json"],
+        ["dnn", "alexnet", "-g", "block", "--json"],
+        ["certs", "{out}/certs", "--host", "edge.local", "--days", "30"],
+    ]
     return [
         Format(
             "problem",
@@ -212,6 +357,8 @@ def formats(work: Path) -> list[Format]:
             lambda p: _cli(["simulate", str(p), "--no-plots", "--out", str(out)]),
         ),
         Format("topology", ".yaml", topology, _yaml_text, _load_topology),
+        Format("cluster", ".json", cluster, _json_text, _load_cluster),
+        Format("cli", ".argv", offline, _argv_text, lambda p: _cli_file(p, work), mutate_argv),
     ]
 
 
@@ -300,6 +447,7 @@ def _preload() -> None:
     and all run the same code, even if the sources change during a long run."""
     import edgeoffload.cli
     import edgeoffload.netem.topology
+    import edgeoffload.runtime.client.calibration
     import edgeoffload.simulation
     import edgeoffload.workloads.scenarios
 
@@ -314,7 +462,7 @@ def fuzz(cases: int, seed: int, names: list[str], work: Path) -> list[Outcome]:
     outcomes = []
     for case in range(cases):
         fmt = chosen[case % len(chosen)]
-        text = fmt.render(mutate(fmt.seed, rng), rng)
+        text = fmt.render(fmt.mutator(fmt.seed, rng), rng)
         path = work / f"{fmt.name}-{case}{fmt.suffix}"
         path.write_text(text)
         outcome = run_case(fmt, path, case)
@@ -329,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--formats", default="problem,scenario,topology")
+    parser.add_argument("--formats", default="problem,scenario,topology,cluster,cli")
     parser.add_argument("--out", default=str(ROOT / "results"))
     args = parser.parse_args(argv)
     out = Path(args.out)

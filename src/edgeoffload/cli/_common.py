@@ -15,7 +15,16 @@ from rich.console import Console
 from edgeoffload.errors import EdgeOffloadError, ModelError
 from edgeoffload.model.reading import parse_json
 
-__all__ = ["console", "ensure_parent", "err_console", "parse_params", "require_extra"]
+__all__ = [
+    "console",
+    "ensure_parent",
+    "err_console",
+    "output_folder",
+    "output_path",
+    "parse_params",
+    "require_extra",
+    "whole",
+]
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False)
@@ -87,6 +96,23 @@ def output_path(path: str | Path, suffix: str, flag: str) -> Path:
     if not writable:
         raise ModelError(f"cannot write {str(target)[:200]}: permission denied", flag)
     return target
+
+
+def output_folder(path: str | Path, flag: str) -> Path:
+    """The folder a command will write its files to for ``flag``, made now, before any
+    work starts; a path that is not a folder, or cannot be made or written, is refused in
+    one line naming ``flag``."""
+    folder = Path(path)
+    shown = str(folder)[:200]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ModelError(f"{shown} exists and is not a folder", flag) from None
+    except OSError as exc:
+        raise ModelError(f"cannot make {shown}: {exc.strerror}", flag) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ModelError(f"cannot write in {shown}: permission denied", flag)
+    return folder
 
 
 def ensure_parent(path: str | Path) -> Path:

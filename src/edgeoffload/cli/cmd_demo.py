@@ -104,11 +104,12 @@ DEMO_STEPS: list[Callable[[Path | None], None]] = [step_schedule, step_simulate,
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    out = None if args.no_plots else Path(args.out)
-    if out is not None:
-        from edgeoffload.cli._common import require_extra
+    out = None
+    if not args.no_plots:
+        from edgeoffload.cli._common import output_folder, require_extra
 
         require_extra("matplotlib", "plot")
+        out = output_folder(args.out, "--out")
     for step in DEMO_STEPS:
         step(out)
     return 0

@@ -12,7 +12,7 @@ from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgeoffload.cli._common import console, ensure_parent, require_extra, whole
+from edgeoffload.cli._common import console, ensure_parent, output_folder, require_extra, whole
 from edgeoffload.errors import ModelError
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ def run_experiment_cofa(args: argparse.Namespace) -> int:
     from edgeoffload.experiments.cofa import run_cofa
 
     config = config_from_args(args)
-    out = Path(args.out) if args.out else None
+    out = output_folder(args.out, "--out") if args.out else None
     if out is not None and not args.no_plots:
         require_extra("matplotlib", "plot")
     if args.json:

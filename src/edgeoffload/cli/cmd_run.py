@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from edgeoffload.cli._common import console, ensure_parent, err_console, require_extra, whole
+from edgeoffload.cli._common import (
+    console,
+    err_console,
+    output_folder,
+    output_path,
+    require_extra,
+    whole,
+)
 from edgeoffload.errors import ModelError
 
 if TYPE_CHECKING:
@@ -183,7 +190,7 @@ def run_run(args: argparse.Namespace) -> int:
     if not args.scale > 0:
         raise ModelError(f"must be > 0, got {args.scale}", "--scale")
     cluster = load_cluster_file(args.cluster_file) if args.cluster_file else None
-    out = Path(args.out)
+    out = output_folder(args.out, "--out")
 
     def say(line: str) -> None:
         if not args.json:
@@ -204,7 +211,7 @@ def run_run(args: argparse.Namespace) -> int:
         repeat=args.repeat,
         progress=say,
     )
-    saved = ensure_parent(out / "run.json")
+    saved = out / "run.json"
     result.save(saved)
     if result.calibration is not None:
         result.calibration.save(out / "cluster.json")
@@ -290,6 +297,10 @@ def run_calibrate_cluster(args: argparse.Namespace) -> int:
     if (args.scenario_out or args.check) and scenario is None:
         raise ModelError("--scenario-out and --check need a SCENARIO", "arguments")
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    output = output_path(args.output, ".json", "--output")
+    scenario_out = (
+        output_path(args.scenario_out, ".yaml", "--scenario-out") if args.scenario_out else None
+    )
     notes: list[str] = []
     quotas: dict[str, float] = {}
     if scenario is not None:
@@ -309,7 +320,7 @@ def run_calibrate_cluster(args: argparse.Namespace) -> int:
             repeats=args.repeats,
             progress=lambda line: err_console.print(line),
         )
-        path = calibration.save(ensure_parent(args.output))
+        path = calibration.save(output)
         for note in notes:
             console.print(f"note: {note}")
         if quotas:
@@ -319,8 +330,8 @@ def run_calibrate_cluster(args: argparse.Namespace) -> int:
             )
         print_calibration(calibration)
         console.print(f"wrote {path} (in {calibration.seconds:.3g} s)")
-        if args.scenario_out:
-            out = save_calibrated_scenario(args.scenario, calibration.cluster, args.scenario_out)
+        if scenario_out is not None:
+            out = save_calibrated_scenario(args.scenario, calibration.cluster, scenario_out)
             console.print(f"wrote {out}: 'edgeoffload simulate {out}' predicts this cluster")
         if args.check:
             assert scenario is not None

@@ -23,6 +23,7 @@ from typing import Any
 
 from edgeoffload.cli._common import console, require_extra, whole
 from edgeoffload.errors import ModelError
+from edgeoffload.model.checks import shown
 
 __all__ = ["register"]
 
@@ -197,8 +198,22 @@ def run_certs(args: argparse.Namespace) -> int:
     """Make or complete the set in DIR, or add ``--client`` certificates; print each file."""
     require_extra("cryptography", "runtime")
     from edgeoffload.errors import SecurityError
-    from edgeoffload.runtime.wire.security import add_client_certificate, check_client_name
+    from edgeoffload.runtime.wire.security import (
+        add_client_certificate,
+        check_client_name,
+        check_hosts,
+    )
 
+    try:
+        check_hosts(args.host)
+    except SecurityError as exc:
+        raise ModelError(exc.message, "--host") from None
+    folder = Path(args.directory)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise ModelError(f"{shown(str(folder))} exists and is not a folder", "DIR")
+    except OSError as exc:
+        raise ModelError(f"cannot use {shown(str(folder))}: {exc.strerror}", "DIR") from None
     for name in args.client:
         try:
             check_client_name(name)
@@ -206,7 +221,6 @@ def run_certs(args: argparse.Namespace) -> int:
             raise ModelError(exc.message, "--client") from None
         if args.client.count(name) > 1:
             raise ModelError(f"{name!r} is given twice", "--client")
-    folder = Path(args.directory)
     if not args.client:
         _certificate_set(folder, args.host, args.days, args.force)
         return 0

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from edgeoffload.cli._common import console, ensure_parent, err_console, require_extra, whole
+from edgeoffload.cli._common import (
+    console,
+    err_console,
+    output_folder,
+    output_path,
+    require_extra,
+    whole,
+)
 from edgeoffload.errors import ModelError
 from edgeoffload.experiments.simulation_files import (
     save_calibration,
@@ -44,18 +51,21 @@ def _floats(text: str) -> list[float]:
         values = [math.nan]
     if not all(math.isfinite(v) for v in values):
         raise argparse.ArgumentTypeError(
-            f"expected finite numbers separated by commas, got {text!r}"
+            f"expected finite numbers separated by commas, got {text[:40]!r}"
         )
     return values
 
 
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected integers separated by commas, got {text!r}"
-        ) from None
+MAX_CAMERAS = 100
+"""Most cameras a sweep point may have (each adds requests and a node to every problem)."""
+
+
+def _cameras(text: str) -> list[int]:
+    parse = whole(1, MAX_CAMERAS)
+    values = [parse(x) for x in text.split(",") if x.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError("expected camera counts separated by commas")
+    return values
 
 
 def _names(text: str) -> list[str]:
@@ -142,7 +152,11 @@ def register(subparsers: Any) -> None:
         help="factors on every link's bandwidth (default 0.25..8)",
     )
     s.add_argument(
-        "--cameras", type=_ints, default=[4], metavar="N,M", help="camera counts (default 4)"
+        "--cameras",
+        type=_cameras,
+        default=[4],
+        metavar="N,M",
+        help=f"camera counts, 1 to {MAX_CAMERAS} (default 4)",
     )
     s.add_argument(
         "--mix",
@@ -230,7 +244,11 @@ def register(subparsers: Any) -> None:
 
 # -- helpers ------------------------------------------------------------------------------------
 @contextmanager
-def _progress(description: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+def _progress(
+    description: str, enabled: bool = True, announce: str | None = None
+) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar; ``announce`` is printed (to stderr) at its first update, which the
+    library makes once every input has been checked and the work starts."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -252,7 +270,12 @@ def _progress(description: str, enabled: bool = True) -> Iterator[Callable[[int,
     ) as bar:
         task = bar.add_task(description, total=None)
 
+        said = [announce is None]
+
         def update(done: int, total: int) -> None:
+            if not said[0]:
+                said[0] = True
+                err_console.print(announce, highlight=False, soft_wrap=True)
             bar.update(task, completed=done, total=total)
 
         yield update
@@ -290,15 +313,15 @@ def run_simulate(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     if args.condition and not scenario.conditions:
         raise ModelError("stream scenarios have no conditions", "--condition")
-    out = Path(args.out)
     plots = _plots_wanted(args)
     conditions = args.condition or None
-    estimate = estimate_work(
+    estimate = estimate_work(  # checks the conditions and algorithms too
         scenario,
         repetitions=args.repetitions,
         conditions=conditions,
         algorithms=args.algorithms,
     )
+    out = output_folder(args.out, "--out")
     err_console.print(f"{scenario.name}: {estimate.describe()}", highlight=False, soft_wrap=True)
     interrupted = False
     if scenario.conditions:
@@ -454,6 +477,7 @@ def run_export(args: argparse.Namespace) -> int:
     from edgeoffload.workloads.scenarios import load_scenario
 
     scenario = load_scenario(args.scenario)
+    output = output_path(args.output, "", "--output") if args.output else None
     condition = args.condition
     if condition is None and len(scenario.condition_names) > 1:
         print(
@@ -463,8 +487,8 @@ def run_export(args: argparse.Namespace) -> int:
         )
     problem = scenario.problem(condition)
     text = json.dumps(problem_to_dict(problem), indent=1) + "\n"
-    if args.output:
-        ensure_parent(args.output).write_text(text)
+    if output is not None:
+        output.write_text(text)
     else:
         sys.stdout.write(text)
     return 0
@@ -477,9 +501,6 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     from edgeoffload.workloads.scenarios import load_scenario
 
     load_scenario(args.scenario)  # one-line error on a bad scenario before any process starts
-    for name, values in (("--bandwidth-scale", args.bandwidth_scale), ("--cameras", args.cameras)):
-        if not values or min(values) <= 0:
-            raise ModelError("needs positive values", name)
     plots = _plots_wanted(args)
     points = sweep_points(
         bandwidth_scales=args.bandwidth_scale,
@@ -488,14 +509,12 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         delta1=args.delta1,
         delta2=args.delta2,
     )
-    out = Path(args.out)
-    err_console.print(
+    out = output_folder(args.out, "--out")
+    start = (
         f"sweeping {len(points)} points × {args.repetitions} repetitions "
-        "(Ctrl-C stops it and keeps the points done)",
-        highlight=False,
-        soft_wrap=True,
+        "(Ctrl-C stops it and keeps the points done)"
     )
-    with _progress(f"sweeping {len(points)} points") as update:
+    with _progress(f"sweeping {len(points)} points", announce=start) as update:
         result = run_sweep(
             args.scenario,
             points,
@@ -564,11 +583,11 @@ def run_calibrate(args: argparse.Namespace) -> int:
         grid["delta1"] = args.delta1
     if args.delta2:
         grid["delta2"] = args.delta2
-    err_console.print(
-        f"calibrating on {args.problems} problems (Ctrl-C stops it and scores the problems done)",
-        highlight=False,
+    out = output_folder(args.out, "--out")
+    start = (
+        f"calibrating on {args.problems} problems (Ctrl-C stops it and scores the problems done)"
     )
-    with _progress(f"calibrating on {args.problems} problems") as update:
+    with _progress(f"calibrating on {args.problems} problems", announce=start) as update:
         result = calibrate(
             args.scenario,
             problems=args.problems,
@@ -578,7 +597,6 @@ def run_calibrate(args: argparse.Namespace) -> int:
             progress=update,
             **grid,
         )
-    out = Path(args.out)
     save_calibration(result, out, plots)
     table = Table(
         "δ1 \\ δ2",

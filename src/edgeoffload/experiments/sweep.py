@@ -35,6 +35,7 @@ from edgeoffload.experiments.simulated import (
     sim_config,
 )
 from edgeoffload.model import Cluster, Link, Node, mean_latency
+from edgeoffload.model.checks import check_number, shown
 from edgeoffload.schedulers import classify_load
 from edgeoffload.schedulers.dhs import PAPER_DELTA1, PAPER_DELTA2, dhs_choice
 from edgeoffload.simulation.batch import simulate
@@ -200,7 +201,26 @@ def sweep_points(
     delta1: Iterable[float] = (PAPER_DELTA1,),
     delta2: Iterable[float] = (PAPER_DELTA2,),
 ) -> list[SweepPoint]:
-    """The full grid of the given values, in a fixed order."""
+    """The full grid of the given values, in a fixed order.
+
+    Raises
+    ------
+    ModelError
+        An unknown mix, a bandwidth factor or camera count that is not positive, or a
+        threshold that is negative or not finite.
+    """
+    mixes = list(mixes)
+    for mix in mixes:
+        if mix not in MIXES:
+            raise ModelError(f"must be one of {', '.join(MIXES)}; got {shown(mix)}", "mix")
+    bandwidth_scales, cameras = list(bandwidth_scales), list(cameras)
+    if not all(math.isfinite(b) and b > 0 for b in bandwidth_scales):
+        raise ModelError("needs positive values", "bandwidth_scale")
+    if not all(c > 0 for c in cameras):
+        raise ModelError("needs positive values", "cameras")
+    delta1, delta2 = list(delta1), list(delta2)
+    if not all(math.isfinite(d) and d >= 0 for d in (*delta1, *delta2)):
+        raise ModelError("needs finite values >= 0", "delta1/delta2")
     return [
         SweepPoint(float(b), int(c), m, float(d1), float(d2))
         for b in bandwidth_scales
@@ -282,6 +302,8 @@ def _parallel(
     those not run, and whether Ctrl-C stopped it. On Ctrl-C the jobs not started are
     cancelled and those under way finish (each is one point or problem: seconds)."""
     results: list[Any] = [None] * len(jobs)
+    if progress is not None:
+        progress(0, len(jobs))  # every check has passed: the work starts
     if workers <= 1 or len(jobs) <= 1:
         try:
             for k, (fn, args) in enumerate(jobs):
@@ -352,7 +374,7 @@ def run_sweep(
         raise ModelError(f"must be >= 1, got {repetitions}", "repetitions")
     for point in points:
         if point.mix not in MIXES:
-            raise ModelError(f"must be one of {', '.join(MIXES)}; got {point.mix!r}", "mix")
+            raise ModelError(f"must be one of {', '.join(MIXES)}; got {shown(point.mix)}", "mix")
     jobs = [(_run_point, (source, k, point, algos, repetitions)) for k, point in enumerate(points)]
     nested, interrupted = _parallel(jobs, workers or default_workers(), progress)
     ran = [rows for rows in nested if rows is not None]
@@ -481,6 +503,11 @@ def calibrate(
     """
     if problems < 1:
         raise ModelError(f"must be >= 1, got {problems}", "problems")
+    for name, values in (("delta1", delta1), ("delta2", delta2)):
+        if not values:
+            raise ModelError("needs at least one value", name)
+        for value in values:
+            check_number(value, name)
     jobs = [
         (_calibration_problem, (source, k, seed, repetitions, cameras, bandwidth))
         for k in range(problems)

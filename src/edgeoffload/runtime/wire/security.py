@@ -50,6 +50,7 @@ __all__ = [
     "TLSMaterial",
     "add_client_certificate",
     "check_client_name",
+    "check_hosts",
     "complete_certificates",
     "ensure_user_certificates",
     "ephemeral_material",
@@ -127,11 +128,10 @@ def _identity(cert: x509.Certificate) -> PeerIdentity:
     subject = cert.subject
     unit = _attribute(subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
     ours = _attribute(subject, NameOID.ORGANIZATION_NAME) == _ORGANIZATION and unit in ROLES
-    der = cert.public_bytes(serialization.Encoding.DER)
     return PeerIdentity(
         role=unit if ours else None,
         name=_attribute(subject, NameOID.COMMON_NAME) or subject.rfc4514_string(),
-        fingerprint=hashlib.sha256(der).hexdigest(),
+        fingerprint=hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest(),
     )
 
 
@@ -443,12 +443,12 @@ class TLSMaterial:
         return cls(data["role"], data["ca"], data["cert"], data["key"])
 
 
-def _check_hosts(hosts: Sequence[str]) -> list[str]:
+def check_hosts(hosts: Sequence[str]) -> list[str]:
     out = []
     for host in hosts:
         text = host.strip().strip("[]") if isinstance(host, str) else ""
         if not text or not text.isascii() or any(c.isspace() or c in "/@" for c in text):
-            raise SecurityError(f"not a host name or IP address: {host!r}")
+            raise SecurityError(f"not a host name or IP address: {str(host)[:60]!r}")
         out.append(text)
     return out
 
@@ -669,7 +669,7 @@ def complete_certificates(
     empty when the set was complete). Raises as :func:`make_certificates` does."""
     _require()
     folder = Path(directory)
-    clean = _check_hosts(hosts)
+    clean = check_hosts(hosts)
     _check_days(days)
     _make_folder(folder)
     try:
@@ -739,7 +739,7 @@ def ephemeral_material(hosts: Sequence[str] = ()) -> dict[str, TLSMaterial]:
         Bad ``hosts``.
     """
     _require()
-    clean = _check_hosts(hosts)
+    clean = check_hosts(hosts)
     ca_key = _new_key()
     ca = ca_key, _sign(ca_key, None, _CA_NAME, _EPHEMERAL_DAYS)
     out = {}

@@ -1,0 +1,101 @@
+"""Where commands write: checked before any work starts, refused in one line naming the
+flag (exit 2), never a traceback."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from edgeoffload.cli import main
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str, *words: str) -> None:
+    assert err.count("\n") == 1 and err.startswith("edgeoffload: error: "), err
+    for word in words:
+        assert word in err, (word, err)
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["simulate", "-n", "1", "-c", "B-L", "--no-plots"],
+        ["sweep", "--cameras", "2", "--mix", "B-L", "-n", "1", "--no-plots"],
+        ["calibrate", "--problems", "1", "-n", "1", "--no-plots"],
+    ],
+    ids=["simulate", "sweep", "calibrate"],
+)
+@pytest.mark.parametrize("where", ["file", "long", "under-a-file"])
+def test_out_folders_are_checked_before_the_work(
+    command: list[str], where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("kept\n")
+    out = {
+        "file": a_file,
+        "long": tmp_path / ("x" * 300),
+        "under-a-file": a_file / "sub",
+    }[where]
+    code, stdout, err = run([*command, "--out", str(out)], capsys)
+    assert code == 2
+    one_line_error(err, "--out")
+    assert stdout == ""  # nothing ran: no table, no estimate on stdout
+    assert "simulated runs" not in err and "sweeping" not in err and "calibrating" not in err
+    assert a_file.read_text() == "kept\n"
+
+
+def test_export_output_is_checked(
+    fifo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["export", "dhs-paper", "-c", "U-H", "-o", str(fifo)], capsys)
+    assert code == 2
+    one_line_error(err, "--output", "not a regular file")
+    code, _, err = run(["export", "dhs-paper", "-c", "U-H", "-o", str(tmp_path)], capsys)
+    assert code == 2
+    one_line_error(err, "--output")
+
+
+def test_certs_refuses_a_fifo_and_a_bad_host(
+    fifo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("cryptography")
+    code, _, err = run(["certs", str(fifo)], capsys)
+    assert code == 2
+    one_line_error(err, "DIR", "exists and is not a folder")
+    code, _, err = run(["certs", str(tmp_path / "c"), "--host", "a/b"], capsys)
+    assert code == 2
+    one_line_error(err, "--host", "not a host name")
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["sweep", "--cameras", "1000000"], ["--cameras", "between 1 and 100"]),
+        (["sweep", "--bandwidth-scale", "nan"], ["--bandwidth-scale", "finite"]),
+        (["sweep", "--bandwidth-scale", "-1"], ["bandwidth_scale", "positive"]),
+        (["sweep", "--mix", "1e400"], ["mix", "U-H"]),
+        (["calibrate", "--delta1", "-1"], ["delta1", ">= 0"]),
+    ],
+    ids=["cameras", "nan", "negative", "mix", "delta1"],
+)
+def test_sweep_and_calibrate_values(
+    args: list[str], words: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run([*args, "--no-plots", "--out", str(tmp_path / "out")], capsys)
+    assert code == 2
+    one_line_error(err, *words)
