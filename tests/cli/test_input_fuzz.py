@@ -1,7 +1,8 @@
 """A fixed budget of the seeded input fuzzer (``make fuzz`` runs thousands): every mutated
 problem file, scenario, netem topology, cluster file and command line either works or is
-refused in one line with exit code 2, within 20 s and 1 GiB each. The fuzzer forks a child per case, so it runs in
-a process of its own, not in pytest's (whose other tests leave threads behind)."""
+refused in one line with exit code 2, within 20 s and 1 GiB each. The fuzzer forks a
+child per case, so it runs in a process of its own, not in pytest's (whose other tests
+leave threads behind)."""
 
 from __future__ import annotations
 
