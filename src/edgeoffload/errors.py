@@ -12,12 +12,17 @@ Every error the package raises on purpose derives from :class:`EdgeOffloadError`
       x NetemError                        an emulated network could not be built or changed
       x OffloadError                      runtime; wraps distributed.* errors
         + WorkerUnavailableError          no usable worker (dead, refused, unreachable)
+          - PeerSilentError               a worker sent nothing for a call's liveness
+                                          period (also ConnectionError; wire-internal)
         + RemoteTaskError                 the offloaded function raised; see __cause__
         + OffloadTimeoutError             a call passed its deadline (also TimeoutError)
+          - DeadlineError                 a wire call's deadline passed (wire-internal)
+        + MessageError (also ValueError)  a message between processes is malformed
         + BundleError                     a code bundle is missing, tampered or unusable
         + SecurityError                   TLS material missing or a peer refused
         + ThrottleError                   a process could not be throttled or released
 
+The wire-internal ones are turned into their parents before they leave the wire layer.
 The command line maps a user's bad input (:class:`ModelError`) to one line and exit code 2,
 and any other :class:`EdgeOffloadError` to one line and exit code 1.
 """
@@ -26,13 +31,16 @@ from __future__ import annotations
 
 __all__ = [
     "BundleError",
+    "DeadlineError",
     "EdgeOffloadError",
     "InfeasibleScheduleError",
     "InvalidScheduleError",
+    "MessageError",
     "ModelError",
     "NetemError",
     "OffloadError",
     "OffloadTimeoutError",
+    "PeerSilentError",
     "ProblemFileError",
     "RemoteTaskError",
     "SchedulingError",
@@ -126,6 +134,18 @@ class RemoteTaskError(OffloadError):
 
 class OffloadTimeoutError(OffloadError, TimeoutError):
     """A call did not finish before its deadline (also a :class:`TimeoutError`)."""
+
+
+class PeerSilentError(WorkerUnavailableError, ConnectionError):
+    """The worker sent nothing (no beat, no reply) for the call's liveness period."""
+
+
+class DeadlineError(OffloadTimeoutError):
+    """The deadline passed before the reply; the worker was told to cancel (best effort)."""
+
+
+class MessageError(OffloadError, ValueError):
+    """A header that is not a well-formed message; the text names the field."""
 
 
 class BundleError(OffloadError):

@@ -31,7 +31,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from edgeoffload.errors import OffloadTimeoutError, SecurityError, WorkerUnavailableError
+from edgeoffload.errors import (
+    DeadlineError,
+    OffloadTimeoutError,
+    PeerSilentError,
+    SecurityError,
+    WorkerUnavailableError,
+)
 from edgeoffload.runtime.wire.addresses import split_address
 from edgeoffload.runtime.wire.ops import Op
 from edgeoffload.runtime.wire.protocol import Reader, recv_message, send_message
@@ -62,14 +68,6 @@ _ESTABLISHED = frozenset({"first", "parked", "active"})
 _Header = dict[str, Any]
 _Reply = tuple[_Header, list[bytearray], int, int]  # header, frames, bytes sent, received
 _OnBeat = Callable[[_Header], None] | None
-
-
-class PeerSilentError(ConnectionError):
-    """The worker sent nothing (no beat, no reply) for the call's liveness period."""
-
-
-class DeadlineError(TimeoutError):
-    """The deadline passed before the reply; the worker was told to cancel (best effort)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+from edgeoffload.errors import MessageError
+
 __all__ = [
     "CLIENT_OPS",
     "DAG_OPS",
@@ -120,10 +122,6 @@ CLIENT_OPS = frozenset(Op) - {Op.DAG_PUT}
 OFFLOADED_MARK = "__edgeoffload_offloaded__"
 """Attribute set (true) on ``@offload`` wrappers: a worker finding one runs the function
 it wraps (``__wrapped__``), so a task is never offloaded a second time."""
-
-
-class MessageError(ValueError):
-    """A header that is not a well-formed message; the text names the field."""
 
 
 M = TypeVar("M", bound="Message")
