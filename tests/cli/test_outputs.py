@@ -90,8 +90,10 @@ def test_certs_refuses_a_fifo_and_a_bad_host(
         (["sweep", "--bandwidth-scale", "-1"], ["bandwidth_scale", "positive"]),
         (["sweep", "--mix", "1e400"], ["mix", "U-H"]),
         (["calibrate", "--delta1", "-1"], ["delta1", ">= 0"]),
+        (["sweep", "-a="], ["algorithms", "at least one"]),
+        (["simulate", "-a="], ["algorithms", "at least one"]),
     ],
-    ids=["cameras", "nan", "negative", "mix", "delta1"],
+    ids=["cameras", "nan", "negative", "mix", "delta1", "no-algorithm", "simulate-none"],
 )
 def test_sweep_and_calibrate_values(
     args: list[str], words: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]

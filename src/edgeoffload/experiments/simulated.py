@@ -86,7 +86,10 @@ PAPER = PaperFigures(
 
 
 def check_algorithms(names: Sequence[str], where: str = "algorithms") -> None:
-    """Raise a :class:`ModelError` naming the first unknown scheduler in ``names``."""
+    """Raise a :class:`ModelError` naming the first unknown scheduler in ``names``, or
+    saying there is none."""
+    if not names:
+        raise ModelError("give at least one algorithm", where)
     for k, name in enumerate(names):
         check_scheduler_name(name, f"{where}[{k}]")
 
