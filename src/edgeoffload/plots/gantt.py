@@ -47,7 +47,8 @@ def plot_gantt(
     Each node is a row (in cluster order, or ``nodes``); each task a bar coloured by its
     request (or by task, without requests); each dependency that crosses nodes a thin
     grey bar on the receiving row from the sender's finish to the data's arrival, with an
-    arrow from sender to receiver when there are few enough. Request arrivals are marked
+    arrow from sender to receiver when there are at most 150 such transfers (all or none:
+    a chart with some of its arrows would mislead). Request arrivals are marked
     with a triangle on the node they arrive at. Nothing is shown or saved.
     """
     ax = ax or new_axes(11, 1.2 + 0.7 * len(problem.cluster))
@@ -63,22 +64,26 @@ def plot_gantt(
             bars.append((y[a.node], a.start, a.duration, colours.get(key, "C0"), task.id))
     draw_tasks(ax, bars, span=span)
 
-    crossing = 0
     transfers = []
+    arrows = []
     for dep in graph.dependencies:
         src, dst = schedule.assignment(dep.source), schedule.assignment(dep.target)
         if src.node == dst.node or src.node not in y or dst.node not in y:
             continue
         transfer = costs.transfer_time(dep.data, src.node, dst.node)
         transfers.append((y[dst.node], src.finish, transfer))
-        if crossing < _MAX_ARROWS:
+        arrows.append(
+            ((src.finish + transfer, y[dst.node] + 0.3), (src.finish, y[src.node] + 0.28))
+        )
+    crossing = len(transfers)
+    if crossing <= _MAX_ARROWS:  # more would hide the bars (and some would mislead)
+        for head, tail in arrows:
             ax.annotate(
                 "",
-                xy=(src.finish + transfer, y[dst.node] + 0.3),
-                xytext=(src.finish, y[src.node] + 0.28),
+                xy=head,
+                xytext=tail,
                 arrowprops={"arrowstyle": "->", "color": "0.45", "lw": 0.6},
             )
-        crossing += 1
     draw_transfers(ax, transfers)
 
     for k, request in enumerate(problem.requests):
