@@ -228,34 +228,38 @@ def _cli_file(path: Path, work: Path) -> int:
     return _cli(argv)
 
 
-def _load_cluster(path: Path) -> int:
-    from edgeoffload.errors import ModelError
-    from edgeoffload.runtime.client.calibration import load_cluster_file
-
-    try:
-        load_cluster_file(path)
-    except ModelError as exc:
-        print(f"edgeoffload: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
 def _cli(args: list[str]) -> int:
     from edgeoffload.cli import main
 
     return main(args)
 
 
-def _load_topology(path: Path) -> int:
-    from edgeoffload.errors import ModelError
+def _reader(read: Callable[[Path], object]) -> Callable[[Path], int]:
+    """A library reader run as the command line runs it: a ModelError is one line, exit 2."""
+
+    def run(path: Path) -> int:
+        from edgeoffload.errors import ModelError
+
+        try:
+            read(path)
+        except ModelError as exc:
+            print(f"edgeoffload: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+
+    return run
+
+
+def _load_topology(path: Path) -> object:
     from edgeoffload.netem.topology import load_topology
 
-    try:
-        load_topology(path)
-    except ModelError as exc:
-        print(f"edgeoffload: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return load_topology(path)
+
+
+def _load_cluster(path: Path) -> object:
+    from edgeoffload.runtime.client.calibration import load_cluster_file
+
+    return load_cluster_file(path)
 
 
 def formats(work: Path) -> list[Format]:
@@ -356,8 +360,8 @@ def formats(work: Path) -> list[Format]:
             _yaml_text,
             lambda p: _cli(["simulate", str(p), "--no-plots", "--out", str(out)]),
         ),
-        Format("topology", ".yaml", topology, _yaml_text, _load_topology),
-        Format("cluster", ".json", cluster, _json_text, _load_cluster),
+        Format("topology", ".yaml", topology, _yaml_text, _reader(_load_topology)),
+        Format("cluster", ".json", cluster, _json_text, _reader(_load_cluster)),
         Format("cli", ".argv", offline, _argv_text, lambda p: _cli_file(p, work), mutate_argv),
     ]
 
