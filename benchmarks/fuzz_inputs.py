@@ -25,6 +25,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import signal
 import sys
 import tempfile
@@ -91,7 +92,7 @@ NASTY_ARGS: list[str] = [
     "--",
     "/dev/zero",
     "/dev/null",
-    "/nonexistent/folder/file",
+    "{fifo}/sub",
     "{fifo}",
     "{out}",
     "{out}/sub/../../x",
@@ -388,12 +389,15 @@ def _vm_size() -> int:
 
 def run_case(fmt: Format, path: Path, case: int) -> Outcome:
     """Run one input in a forked child under the time and memory caps."""
-    err_file = path.with_suffix(".err")
+    err_file = path.with_suffix(".err").resolve()
     started = time.perf_counter()
     pid = os.fork()
-    if pid == 0:  # the child: caps, then the command
+    if pid == 0:  # the child: caps, then the command, in a folder of its own
         code = 70
         try:
+            sandbox = path.parent / "cwd"
+            sandbox.mkdir(exist_ok=True)
+            os.chdir(sandbox)  # relative outputs ("--out 0", "certs =") land here
             limit = _vm_size() + MEMORY_LIMIT
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             with (
@@ -443,7 +447,7 @@ def run_case(fmt: Format, path: Path, case: int) -> Outcome:
     return Outcome(fmt.name, case, "not-one-line", seconds, " | ".join(lines)[:300])
 
 
-FAILURES = ("internal", "traceback", "hang", "memory", "signal", "not-one-line")
+FAILURES = ("internal", "traceback", "hang", "memory", "signal", "not-one-line", "outside")
 
 
 def _preload() -> None:
@@ -470,6 +474,7 @@ def fuzz(cases: int, seed: int, names: list[str], work: Path) -> list[Outcome]:
         path = work / f"{fmt.name}-{case}{fmt.suffix}"
         path.write_text(text)
         outcome = run_case(fmt, path, case)
+        shutil.rmtree(work / "cwd", ignore_errors=True)  # what the case wrote
         outcomes.append(outcome)
         if outcome.kind not in FAILURES:
             path.unlink()
@@ -488,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     failures_dir = out / "fuzz-failures"
     failures_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    here = set(os.listdir())
     with tempfile.TemporaryDirectory() as tmp:
         outcomes = fuzz(args.cases, args.seed, args.formats.split(","), Path(tmp))
         for o in outcomes:
@@ -504,6 +510,10 @@ def main(argv: list[str] | None = None) -> int:
     failures = [o for o in outcomes if o.kind in FAILURES]
     for o in failures[:20]:
         print(f"  FAIL {o.format} #{o.case} {o.kind}: {o.message[:160]}")
+    stray = sorted(set(os.listdir()) - here)  # each case runs in a folder of its own
+    if stray:
+        print(f"  FAIL wrote outside its folder, into {os.getcwd()}: {', '.join(stray)[:300]}")
+        failures.append(Outcome("all", -1, "outside", 0.0, ", ".join(stray)))
     (out / "fuzz.json").write_text(
         json.dumps([o.__dict__ for o in outcomes], indent=0, default=str)
     )
