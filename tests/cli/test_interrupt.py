@@ -70,7 +70,7 @@ def test_ctrl_c_stops_a_parallel_sweep_with_the_points_done(tmp_path: Path) -> N
     seconds = interrupt(proc, log, "sweeping 216 points", after=4.0)
     text = read_log(log)
     assert proc.returncode == 130, text
-    assert seconds < 30, text  # the points under way finish, nothing new starts
+    assert seconds < 10, text  # the points under way are abandoned at once
     assert "Traceback" not in text and "KeyboardInterrupt" not in text
     match = [line for line in text.splitlines() if line.startswith("Interrupted after")]
     assert match, text
@@ -78,3 +78,17 @@ def test_ctrl_c_stops_a_parallel_sweep_with_the_points_done(tmp_path: Path) -> N
     assert 0 < done < 216
     rows = list(csv.DictReader((out / "sweep.csv").open()))
     assert len({r["point"] for r in rows}) == done
+
+
+def test_ctrl_c_before_calibrate_has_a_problem_done_exits_130(tmp_path: Path) -> None:
+    """Nothing to score: one line, exit 130, nothing written but the folder."""
+    log = tmp_path / "log"
+    out = tmp_path / "out"
+    args = ["calibrate", "--problems", "500", "-n", "200", "--workers", "2", "--no-plots"]
+    proc = start([*args, "--out", str(out)], log)
+    interrupt(proc, log, "calibrating on 500 problems", after=0.2)
+    text = read_log(log)
+    assert proc.returncode == 130, text
+    assert "Traceback" not in text
+    assert text.strip().splitlines()[-1] == "edgeoffload: interrupted"
+    assert list(out.iterdir()) == []

@@ -87,17 +87,45 @@ def test_certs_refuses_a_fifo_and_a_bad_host(
     [
         (["sweep", "--cameras", "1000000"], ["--cameras", "between 1 and 100"]),
         (["sweep", "--bandwidth-scale", "nan"], ["--bandwidth-scale", "finite"]),
-        (["sweep", "--bandwidth-scale", "-1"], ["bandwidth_scale", "positive"]),
-        (["sweep", "--mix", "1e400"], ["mix", "U-H"]),
-        (["calibrate", "--delta1", "-1"], ["delta1", ">= 0"]),
-        (["sweep", "-a="], ["algorithms", "at least one"]),
-        (["simulate", "-a="], ["algorithms", "at least one"]),
+        (["sweep", "--bandwidth-scale", "-1"], ["--bandwidth-scale:", "positive"]),
+        (["sweep", "--mix", "1e400"], ["--mix:", "U-H"]),
+        (["sweep", "--mix", ""], ["--mix:", "at least one"]),
+        (["sweep", "--delta1", ""], ["--delta1", "finite numbers"]),
+        (["calibrate", "--delta1", "-1"], ["--delta1:", ">= 0"]),
+        (["calibrate", "--delta2", "0", "--problems", "0"], ["--problems", "between 1"]),
+        (["sweep", "-a="], ["--algorithms:", "at least one"]),
+        (["sweep", "-a", "heft,nosuch"], ["--algorithms[1]:", "unknown scheduler"]),
+        (["simulate", "-a="], ["--algorithms:", "at least one"]),
+        (["simulate", "-a", "heft,heft"], ["--algorithms[1]:", "given twice"]),
+        (["simulate", "-c", "U-H", "-c", "U-H"], ["--condition:", "given twice"]),
+        (["simulate", "camera-streams", "-n", "3"], ["--repetitions:", "runs each algorithm once"]),
+        (["simulate", "camera-streams", "-c", "U-H"], ["--condition:", "only streams"]),
+        (["simulate", "--out", ""], ["--out:", "give a folder"]),
     ],
-    ids=["cameras", "nan", "negative", "mix", "delta1", "no-algorithm", "simulate-none"],
+    ids=[
+        "cameras",
+        "nan",
+        "negative",
+        "mix",
+        "no-mix",
+        "no-delta",
+        "delta1",
+        "problems",
+        "no-algorithm",
+        "unknown-algorithm",
+        "simulate-none",
+        "twice",
+        "condition-twice",
+        "streams-repetitions",
+        "streams-condition",
+        "empty-out",
+    ],
 )
 def test_sweep_and_calibrate_values(
     args: list[str], words: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run([*args, "--no-plots", "--out", str(tmp_path / "out")], capsys)
+    out = [] if "--out" in args else ["--out", str(tmp_path / "out")]
+    code, _, err = run([*args, "--no-plots", *out], capsys)
     assert code == 2
     one_line_error(err, *words)
+    assert not (tmp_path / "out").exists()  # refused before the output folder was made

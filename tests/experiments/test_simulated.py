@@ -13,7 +13,11 @@ from edgeoffload.experiments.simulated import (
     run_experiment,
     run_streams,
 )
-from edgeoffload.experiments.simulation_files import save_experiment, save_streams
+from edgeoffload.experiments.simulation_files import (
+    EXPERIMENT_COLUMNS,
+    save_experiment,
+    save_streams,
+)
 from edgeoffload.workloads.scenarios import load_scenario
 
 pytest.importorskip("simpy")
@@ -94,7 +98,8 @@ def test_interrupt_inside_the_first_simulation_keeps_nothing(
     assert result.interrupted
     assert result.conditions == () and result.cases == () and not result.loads
     save_experiment(result, scenario, tmp_path, plots=False)
-    assert (tmp_path / "dhs-paper.csv").read_text() == ""
+    header = (tmp_path / "dhs-paper.csv").read_text().splitlines()
+    assert header == [",".join(EXPERIMENT_COLUMNS)]  # the columns, no rows
     assert "Repetitions done per condition: none" in (tmp_path / "report.md").read_text()
 
 
@@ -110,3 +115,65 @@ def test_interrupted_streams_keep_the_algorithms_done(tmp_path: Path) -> None:
     assert [r.split(",")[0] for r in rows[1:]] == ["local", "heft"]
     report = (tmp_path / "report.md").read_text()
     assert "Interrupted (Ctrl-C)" in report and "local, heft" in report
+
+
+def test_ctrl_c_while_figures_are_drawn_keeps_the_report(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("matplotlib")
+    import edgeoffload.plots as plots
+
+    scenario = load_scenario("dhs-paper")
+    result = run_experiment(scenario, repetitions=1, conditions=["B-L"], algorithms=["local"])
+    drawn: list[str] = []
+    real = plots.save_figure
+
+    def second_figure_interrupted(ax: object, path: Path, **kwargs: object) -> Path:
+        if drawn:
+            raise KeyboardInterrupt
+        drawn.append(Path(path).name)
+        return real(ax, path)
+
+    monkeypatch.setattr(plots, "save_figure", second_figure_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_experiment(result, scenario, tmp_path, plots=True)
+    report = (tmp_path / "report.md").read_text()
+    assert drawn == ["fig1_latency.png"] and "fig1_latency.png" in report
+    assert "gantt_B-L_local.png" not in report  # only the figures that were written
+
+
+def test_a_scenario_with_conditions_and_streams_keeps_both_csv(tmp_path: Path) -> None:
+    import yaml
+
+    from edgeoffload.experiments.simulated import check_conditions
+    from edgeoffload.workloads.scenarios import scenario_from_dict
+
+    document = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "src/edgeoffload/workloads/data/scenarios")
+        .joinpath("dhs-paper.yaml")
+        .read_text()
+    )
+    document["streams"] = [
+        {"name": "s1", "model": "alexnet", "camera": "cam1", "rate": 4, "duration": 1}
+    ]
+    scenario = scenario_from_dict(document)
+    assert check_conditions(scenario, ["B-L"]) == ("B-L",)
+    batch = run_experiment(scenario, repetitions=1, conditions=["B-L"], algorithms=["heft"])
+    streams = run_streams(scenario, algorithms=["heft"])
+    save_experiment(batch, scenario, tmp_path, plots=False)
+    save_streams(streams, scenario, tmp_path, plots=False)
+    batch_rows = (tmp_path / f"{scenario.name}.csv").read_text().splitlines()
+    stream_rows = (tmp_path / f"{scenario.name}-streams.csv").read_text().splitlines()
+    assert batch_rows[0].startswith("condition,") and len(batch_rows) == 2
+    assert stream_rows[0].startswith("algorithm,frames") and len(stream_rows) == 2
+    assert (tmp_path / "report.md").exists() and (tmp_path / "streams.md").exists()
+
+
+def test_calibrate_scores_a_zero_threshold() -> None:
+    from edgeoffload.experiments.sweep import calibrate
+
+    result = calibrate("dhs-paper", problems=2, repetitions=1, workers=1, delta2=(0.0, 1.0))
+    assert result.delta2 == (0.0, 1.0)
+    # δ2 = 0 makes every problem heavy: DHS always picks PEFT
+    always_peft = result.always["peft"]
+    assert result.accuracy[0][0] == pytest.approx(always_peft)

@@ -6,7 +6,8 @@ import argparse
 import json
 import os
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from edgeoffload.errors import EdgeOffloadError, ModelError
 from edgeoffload.model.reading import parse_json
 
 __all__ = [
+    "as_flags",
     "console",
     "ensure_parent",
     "err_console",
@@ -75,6 +77,8 @@ def output_path(path: str | Path, suffix: str, flag: str) -> Path:
     ``x.png``); the folder is made; a path that is not a regular file (``/dev/full``, a
     FIFO, a folder) or cannot be written is refused in one line naming ``flag``.
     """
+    if not str(path).strip():
+        raise ModelError("give a file name", flag)
     given = Path(path)
     target = given if given.suffix else given.with_name(given.name + suffix)
     mode = None
@@ -98,10 +102,27 @@ def output_path(path: str | Path, suffix: str, flag: str) -> Path:
     return target
 
 
+@contextmanager
+def as_flags(names: Mapping[str, str]) -> Iterator[None]:
+    """Re-raise a library :class:`ModelError` about parameter ``name`` (``where`` is the
+    name, or starts with it and ``[`` or ``.``) as one naming the command-line flag
+    ``names[name]``, so that the user reads ``--algorithms[1]: ...`` for what they typed."""
+    try:
+        yield
+    except ModelError as exc:
+        for name, flag in names.items():
+            rest = exc.where[len(name) :]
+            if exc.where.startswith(name) and (not rest or rest[0] in "[."):
+                raise ModelError(exc.reason, flag + rest) from None
+        raise
+
+
 def output_folder(path: str | Path, flag: str) -> Path:
     """The folder a command will write its files to for ``flag``, made now, before any
     work starts; a path that is not a folder, or cannot be made or written, is refused in
     one line naming ``flag``."""
+    if not str(path).strip():
+        raise ModelError("give a folder", flag)
     folder = Path(path)
     shown = str(folder)[:200]
     try:

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgeoffload.cli._common import console, require_extra, whole
+from edgeoffload.cli._common import console, output_folder, require_extra, whole
 from edgeoffload.errors import ModelError
 from edgeoffload.model.checks import shown
 
@@ -208,12 +208,15 @@ def run_certs(args: argparse.Namespace) -> int:
         check_hosts(args.host)
     except SecurityError as exc:
         raise ModelError(exc.message, "--host") from None
+    if not args.directory.strip():
+        raise ModelError("give a folder", "DIR")
     folder = Path(args.directory)
     try:
         if folder.exists() and not folder.is_dir():
             raise ModelError(f"{shown(str(folder))} exists and is not a folder", "DIR")
     except OSError as exc:
         raise ModelError(f"cannot use {shown(str(folder))}: {exc.strerror}", "DIR") from None
+    output_folder(folder.parent, "DIR")  # the set's own folder is made private (0700) later
     for name in args.client:
         try:
             check_client_name(name)

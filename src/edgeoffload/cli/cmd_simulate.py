@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from edgeoffload.cli._common import (
+    as_flags,
     console,
     err_console,
     output_folder,
@@ -26,7 +27,6 @@ from edgeoffload.cli._common import (
     require_extra,
     whole,
 )
-from edgeoffload.errors import ModelError
 from edgeoffload.experiments.simulation_files import (
     save_calibration,
     save_experiment,
@@ -49,7 +49,7 @@ def _floats(text: str) -> list[float]:
         values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         values = [math.nan]
-    if not all(math.isfinite(v) for v in values):
+    if not values or not all(math.isfinite(v) for v in values):
         raise argparse.ArgumentTypeError(
             f"expected finite numbers separated by commas, got {text[:40]!r}"
         )
@@ -245,10 +245,14 @@ def register(subparsers: Any) -> None:
 # -- helpers ------------------------------------------------------------------------------------
 @contextmanager
 def _progress(
-    description: str, enabled: bool = True, announce: str | None = None
+    description: str,
+    enabled: bool = True,
+    announce: str | None = None,
+    on_start: Callable[[], object] | None = None,
 ) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar; ``announce`` is printed (to stderr) at its first update, which the
-    library makes once every input has been checked and the work starts."""
+    """A progress bar (on stderr). Its first update, which the library makes once every
+    input has been checked and the work starts, first calls ``on_start`` (which may still
+    refuse, e.g. an output folder) and prints ``announce``."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -264,18 +268,21 @@ def _progress(
         TimeElapsedColumn(),
         "left",
         TimeRemainingColumn(),
-        console=console,
+        console=err_console,
         transient=True,
-        disable=not enabled,
+        disable=not enabled or not err_console.is_terminal,  # a bar only for a person
     ) as bar:
         task = bar.add_task(description, total=None)
 
-        said = [announce is None]
+        started = [False]
 
         def update(done: int, total: int) -> None:
-            if not said[0]:
-                said[0] = True
-                err_console.print(announce, highlight=False, soft_wrap=True)
+            if not started[0]:
+                started[0] = True
+                if on_start is not None:
+                    on_start()
+                if announce is not None:
+                    err_console.print(announce, highlight=False, soft_wrap=True)
             bar.update(task, completed=done, total=total)
 
         yield update
@@ -305,22 +312,29 @@ INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT), with what was done written."""
 
 
+SIMULATE_FLAGS = {
+    "condition": "--condition",
+    "algorithms": "--algorithms",
+    "repetitions": "--repetitions",
+}
+
+
 def run_simulate(args: argparse.Namespace) -> int:
     require_extra("simpy", "sim")
     from edgeoffload.experiments.simulated import estimate_work
     from edgeoffload.workloads.scenarios import load_scenario
 
     scenario = load_scenario(args.scenario)
-    if args.condition and not scenario.conditions:
-        raise ModelError("stream scenarios have no conditions", "--condition")
     plots = _plots_wanted(args)
     conditions = args.condition or None
-    estimate = estimate_work(  # checks the conditions and algorithms too
-        scenario,
-        repetitions=args.repetitions,
-        conditions=conditions,
-        algorithms=args.algorithms,
-    )
+    with as_flags(SIMULATE_FLAGS):
+        estimate = estimate_work(  # checks the conditions and algorithms too
+            scenario,
+            repetitions=args.repetitions,
+            conditions=conditions,
+            algorithms=args.algorithms,
+            plots=plots,
+        )
     out = output_folder(args.out, "--out")
     err_console.print(f"{scenario.name}: {estimate.describe()}", highlight=False, soft_wrap=True)
     interrupted = False
@@ -495,6 +509,18 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 # -- sweep ----------------------------------------------------------------------------------------
+SWEEP_FLAGS = {
+    "bandwidth_scale": "--bandwidth-scale",
+    "cameras": "--cameras",
+    "mix": "--mix",
+    "delta1": "--delta1",
+    "delta2": "--delta2",
+    "algorithms": "--algorithms",
+    "repetitions": "--repetitions",
+    "problems": "--problems",
+}
+
+
 def run_sweep_command(args: argparse.Namespace) -> int:
     require_extra("simpy", "sim")
     from edgeoffload.experiments.sweep import run_sweep, sweep_points
@@ -502,27 +528,32 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
     load_scenario(args.scenario)  # one-line error on a bad scenario before any process starts
     plots = _plots_wanted(args)
-    points = sweep_points(
-        bandwidth_scales=args.bandwidth_scale,
-        cameras=args.cameras,
-        mixes=args.mix,
-        delta1=args.delta1,
-        delta2=args.delta2,
-    )
-    out = output_folder(args.out, "--out")
-    start = (
-        f"sweeping {len(points)} points × {args.repetitions} repetitions "
-        "(Ctrl-C stops it and keeps the points done)"
-    )
-    with _progress(f"sweeping {len(points)} points", announce=start) as update:
-        result = run_sweep(
-            args.scenario,
-            points,
-            algorithms=args.algorithms,
-            repetitions=args.repetitions,
-            workers=args.workers,
-            progress=update,
+    out = Path(args.out)
+    with as_flags(SWEEP_FLAGS):
+        points = sweep_points(
+            bandwidth_scales=args.bandwidth_scale,
+            cameras=args.cameras,
+            mixes=args.mix,
+            delta1=args.delta1,
+            delta2=args.delta2,
         )
+        start = (
+            f"sweeping {len(points)} points × {args.repetitions} repetitions "
+            "(Ctrl-C stops it and keeps the points done)"
+        )
+        with _progress(
+            f"sweeping {len(points)} points",
+            announce=start,
+            on_start=lambda: output_folder(out, "--out"),
+        ) as update:
+            result = run_sweep(
+                args.scenario,
+                points,
+                algorithms=args.algorithms,
+                repetitions=args.repetitions,
+                workers=args.workers,
+                progress=update,
+            )
     written = save_sweep(result, out, plots)
     if result.rows:
         _print_sweep(result.rows)
@@ -583,11 +614,18 @@ def run_calibrate(args: argparse.Namespace) -> int:
         grid["delta1"] = args.delta1
     if args.delta2:
         grid["delta2"] = args.delta2
-    out = output_folder(args.out, "--out")
+    out = Path(args.out)
     start = (
         f"calibrating on {args.problems} problems (Ctrl-C stops it and scores the problems done)"
     )
-    with _progress(f"calibrating on {args.problems} problems", announce=start) as update:
+    with (
+        as_flags(SWEEP_FLAGS),
+        _progress(
+            f"calibrating on {args.problems} problems",
+            announce=start,
+            on_start=lambda: output_folder(out, "--out"),
+        ) as update,
+    ):
         result = calibrate(
             args.scenario,
             problems=args.problems,

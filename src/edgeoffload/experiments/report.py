@@ -160,9 +160,14 @@ def experiment_markdown(
             "the figures below are over those.",
             "",
         ]
+    simulated = (
+        f"to be simulated {result.repetitions} times"
+        if result.interrupted
+        else f"simulated {result.repetitions} times"
+    )
     lines += [
         f"{len(result.conditions)} conditions × {len(result.algorithms)} algorithms; each "
-        f"schedule simulated {result.repetitions} times (seed {result.seed}). Latency is the "
+        f"schedule {simulated} (seed {result.seed}). Latency is the "
         "mean over a condition's requests of (finish of its last layer − arrival); figures "
         "are means over the repetitions, ± their standard deviation. *Predicted* is the "
         "scheduler's own estimate (the cost model: no contention, no variation).",

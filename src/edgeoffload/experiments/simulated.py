@@ -38,6 +38,7 @@ from edgeoffload.simulation.variability import LognormalVariability
 from edgeoffload.workloads.scenarios import Scenario
 
 __all__ = [
+    "GANTT_ALGORITHMS",
     "LIST_SCHEDULERS",
     "PAPER",
     "CaseResult",
@@ -47,6 +48,7 @@ __all__ = [
     "StreamExperiment",
     "WorkEstimate",
     "check_algorithms",
+    "check_conditions",
     "estimate_work",
     "frame_streams",
     "paper_comparison",
@@ -92,6 +94,27 @@ def check_algorithms(names: Sequence[str], where: str = "algorithms") -> None:
         raise ModelError("give at least one algorithm", where)
     for k, name in enumerate(names):
         check_scheduler_name(name, f"{where}[{k}]")
+        if name in names[:k]:
+            raise ModelError(f"{name!r} is given twice", f"{where}[{k}]")
+
+
+def check_conditions(scenario: Scenario, names: Sequence[str] | None) -> tuple[str, ...]:
+    """The conditions to run: ``names`` (default: all of the scenario's), checked.
+
+    Raises
+    ------
+    ModelError
+        The scenario has only streams, or a condition is unknown or given twice.
+    """
+    if names is None:
+        return scenario.condition_names
+    if names and not scenario.conditions:
+        raise ModelError("this scenario has no request conditions, only streams", "condition")
+    for k, name in enumerate(names):
+        scenario.requests(name)  # raises on an unknown condition
+        if name in names[:k]:
+            raise ModelError(f"{name!r} is given twice", "condition")
+    return tuple(names)
 
 
 def sim_config(scenario: Scenario, *, record_trace: bool = False) -> SimConfig:
@@ -298,11 +321,9 @@ def run_experiment(
     if reps < 1:
         raise ModelError(f"must be >= 1, got {reps}", "repetitions")
     base_seed = scenario.seed if seed is None else seed
-    names = tuple(conditions) if conditions is not None else scenario.condition_names
+    names = check_conditions(scenario, conditions)
     algos = tuple(algorithms) if algorithms is not None else scenario.algorithms
     check_algorithms(algos)
-    for name in names:
-        scenario.requests(name)  # raises on an unknown condition
     config = config or sim_config(scenario)
     total = len(names) * reps
     done = 0
@@ -498,6 +519,9 @@ def run_streams(
 # planned one by one as they arrive); measured with ``dhs-paper`` and ``camera-streams``
 _BATCH_TASK_SECONDS = 27e-6
 _STREAM_TASK_SECONDS = 64e-6
+_FIGURE_SECONDS = 0.3  # a figure drawn and written as PNG (14 of dhs-paper's took 4.1 s)
+GANTT_ALGORITHMS = ("dhs", "local", "edge")
+"""The algorithms whose simulated runs get a Gantt chart per condition, when run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -512,22 +536,27 @@ class WorkEstimate:
     task_runs
         Task executions over all those runs (requests' tasks and streams' frames' tasks).
     frames
-        Stream frames per algorithm (expected, for Poisson arrivals).
+        Stream frames per algorithm (expected: Poisson arrivals vary around it).
+    figures
+        Figures the files will have (with plots).
     seconds
-        Rough wall-clock time on a machine like the project's 2-core reference; a
-        progress bar refines it as the run goes.
+        Rough wall-clock time, simulating and drawing, on a machine like the project's
+        2-core reference; a progress bar refines it as the run goes.
     """
 
     runs: int
     task_runs: int
     frames: int
+    figures: int
     seconds: float
 
     def describe(self) -> str:
         """One line for a person: what will run and about how long it takes."""
         parts = [f"{self.runs:,} simulated runs", f"{self.task_runs:,} task executions"]
         if self.frames:
-            parts.append(f"{self.frames:,} frames per algorithm")
+            parts.append(f"about {self.frames:,} frames per algorithm")
+        if self.figures:
+            parts.append(f"{self.figures} figures")
         return (
             f"{', '.join(parts)}: about {_duration(self.seconds)} "
             "(Ctrl-C stops it and keeps what is done)"
@@ -550,10 +579,11 @@ def estimate_work(
     repetitions: int | None = None,
     conditions: Sequence[str] | None = None,
     algorithms: Sequence[str] | None = None,
+    plots: bool = False,
 ) -> WorkEstimate:
     """What :func:`run_experiment` and :func:`run_streams` will simulate for ``scenario``
     with these overrides, counted without simulating (stream frames are counted from
-    their rates and durations).
+    their rates and durations), and with ``plots`` the figures the files will have.
 
     Raises
     ------
@@ -563,9 +593,9 @@ def estimate_work(
     reps = scenario.repetitions if repetitions is None else repetitions
     algos = tuple(algorithms) if algorithms is not None else scenario.algorithms
     check_algorithms(algos)
-    names = tuple(conditions) if conditions is not None else scenario.condition_names
-    for name in names:
-        scenario.requests(name)  # raises on an unknown condition
+    names = check_conditions(scenario, conditions)
+    if repetitions is not None and not scenario.conditions:
+        raise ModelError("a stream scenario runs each algorithm once", "repetitions")
     batch_tasks = sum(len(scenario.problem(c).graph) for c in names) if scenario.conditions else 0
     batch = batch_tasks * reps * len(algos)
     frames = sum(math.ceil(s.rate * s.duration) for s in scenario.streams)
@@ -573,8 +603,15 @@ def estimate_work(
     stream *= len(algos)
     runs = len(names) * len(algos) * reps if scenario.conditions else 0
     runs += len(algos) if scenario.streams else 0
+    figures = 0
+    if plots and names:
+        figures += 1 + ("local" in algos)  # Fig. 1, and Fig. 2 against Local
+        figures += len(names) * sum(a in algos for a in GANTT_ALGORITHMS)
+    if plots and scenario.streams:
+        figures += 1
     seconds = batch * _BATCH_TASK_SECONDS + stream * _STREAM_TASK_SECONDS
-    return WorkEstimate(runs, batch + stream, frames, seconds)
+    seconds += figures * _FIGURE_SECONDS
+    return WorkEstimate(runs, batch + stream, frames, figures, seconds)
 
 
 def _misses(result: SimResult, deadlines: Mapping[str, float]) -> int:

@@ -23,7 +23,15 @@ if TYPE_CHECKING:
     from edgeoffload.experiments.sweep import CalibrationResult, SweepResult
     from edgeoffload.workloads.scenarios import Scenario
 
-__all__ = ["save_calibration", "save_experiment", "save_streams", "save_sweep", "write_csv"]
+__all__ = [
+    "EXPERIMENT_COLUMNS",
+    "STREAM_COLUMNS",
+    "save_calibration",
+    "save_experiment",
+    "save_streams",
+    "save_sweep",
+    "write_csv",
+]
 
 
 def ensure_parent(path: Path) -> Path:
@@ -32,15 +40,57 @@ def ensure_parent(path: Path) -> Path:
     return path
 
 
-def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
-    """Write ``rows`` (dicts with the same keys, in order) as CSV to ``path``; the path."""
+def write_csv(
+    path: Path, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None
+) -> Path:
+    """Write ``rows`` (dicts with the same keys, in order) as CSV to ``path``; the path.
+    ``columns`` names the header when there may be no rows (an interrupted run)."""
     ensure_parent(path)
+    fields = list(rows[0]) if rows else list(columns or ())
     with path.open("w", newline="") as handle:
-        if rows:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        if fields:
+            writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
     return path
+
+
+EXPERIMENT_COLUMNS = (
+    "condition",
+    "dhs_class",
+    "algorithm",
+    "chosen",
+    "predicted_latency_s",
+    "latency_s",
+    "latency_sd_s",
+    "latency_min_s",
+    "latency_max_s",
+    "predicted_makespan_s",
+    "makespan_s",
+    "energy_j",
+    "completed_runs",
+    "deadline_misses_per_run",
+    "repetitions",
+)
+"""The columns of a batch experiment's CSV, one row per condition × algorithm."""
+
+STREAM_COLUMNS = (
+    "algorithm",
+    "frames",
+    "completed",
+    "dropped",
+    "deadline_misses",
+    "latency_mean_s",
+    "latency_p50_s",
+    "latency_p95_s",
+    "latency_p99_s",
+    "throughput_fps",
+    "offered_fps",
+    "max_in_flight",
+    "mean_in_flight",
+    "energy_j",
+)
+"""The columns of a stream experiment's CSV, one row per algorithm."""
 
 
 def save_experiment(
@@ -48,91 +98,119 @@ def save_experiment(
     scenario: Scenario,
     out: Path,
     plots: bool,
-    gantt: Sequence[str] = ("dhs", "local", "edge"),
+    gantt: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write a batch experiment's files to ``out``: ``SCENARIO.csv`` (one row per
     condition × algorithm), the figures (with ``plots``: the paper's Fig. 1 and 2 and a
-    simulated Gantt chart per condition for each of ``gantt``) and ``report.md``."""
+    simulated Gantt chart per condition for each of ``gantt``, by default
+    :data:`~edgeoffload.experiments.simulated.GANTT_ALGORITHMS`) and ``report.md``.
+
+    Ctrl-C while the figures are drawn stops the drawing: the report is still written
+    (with the figures done), then the interrupt goes on."""
     from edgeoffload.experiments.report import experiment_markdown
-    from edgeoffload.experiments.simulated import PAPER
+    from edgeoffload.experiments.simulated import GANTT_ALGORITHMS
 
-    rows = []
-    for case in result.cases:
-        load = result.loads[case.condition]
-        rows.append(
-            {
-                "condition": case.condition,
-                "dhs_class": load.condition,
-                "algorithm": case.algorithm,
-                "chosen": case.chosen or "",
-                "predicted_latency_s": case.predicted_latency,
-                "latency_s": case.latency,
-                "latency_sd_s": case.latency_std,
-                "latency_min_s": case.latency_min,
-                "latency_max_s": case.latency_max,
-                "predicted_makespan_s": case.predicted_makespan,
-                "makespan_s": case.makespan,
-                "energy_j": case.energy,
-                "completed_runs": case.completed,
-                "deadline_misses_per_run": case.deadline_misses,
-                "repetitions": case.runs,
-            }
-        )
-    written = [write_csv(out / f"{scenario.name}.csv", rows)]
-    figures: dict[str, str] = {}
-    if plots:
-        from edgeoffload.plots import save_figure
-        from edgeoffload.plots.simulation import (
-            plot_latency_by_condition,
-            plot_percent_of_local,
-            plot_sim_gantt,
-        )
-
-        save_figure(
-            plot_latency_by_condition(
-                result.table("latency"),
-                predicted=result.table("predicted_latency"),
-                errors=result.table("latency_std"),
-                title=f"{scenario.name}: latency per algorithm and condition (cf. paper Fig. 1)",
-            ),
-            ensure_parent(out / "fig1_latency.png"),
-        )
-        figures["Fig. 1: latency per algorithm and condition"] = "fig1_latency.png"
-        percent = result.percent_of_local()
-        if percent:
-            shown = [a for a in ("dhs", "edge") if a in result.algorithms]
-            paper = {c: 100.0 - v for c, v in PAPER.improvement.items()}
-            save_figure(
-                plot_percent_of_local(
-                    percent,
-                    algorithms=shown,
-                    paper=paper,
-                    title=f"{scenario.name}: latency as % of Local (cf. paper Fig. 2)",
+    rows = [
+        dict(
+            zip(
+                EXPERIMENT_COLUMNS,
+                (
+                    case.condition,
+                    result.loads[case.condition].condition,
+                    case.algorithm,
+                    case.chosen or "",
+                    case.predicted_latency,
+                    case.latency,
+                    case.latency_std,
+                    case.latency_min,
+                    case.latency_max,
+                    case.predicted_makespan,
+                    case.makespan,
+                    case.energy,
+                    case.completed,
+                    case.deadline_misses,
+                    case.runs,
                 ),
-                out / "fig2_percent_of_local.png",
+                strict=True,
             )
-            figures["Fig. 2: DHS and Edge latency as % of Local"] = "fig2_percent_of_local.png"
-        for condition in result.conditions:
-            for algorithm in gantt:
-                if algorithm not in result.algorithms:
-                    continue
-                run = result.case(condition, algorithm).first_run
-                name = f"gantt_{condition}_{algorithm}.png"
-                save_figure(
-                    plot_sim_gantt(
-                        run,
-                        title=(
-                            f"{condition}, {algorithm}: simulated run 1, makespan "
-                            f"{run.makespan:.3g} s (predicted {run.predicted_makespan:.3g} s, "
-                            "dashed)"
-                        ),
-                    ),
-                    out / name,
-                )
-                figures[f"Gantt chart, {condition}, {algorithm} (simulated)"] = name
+        )
+        for case in result.cases
+    ]
+    written = [write_csv(out / f"{scenario.name}.csv", rows, EXPERIMENT_COLUMNS)]
+    figures: dict[str, str] = {}
+    interrupted = False
+    try:
+        if plots:
+            _experiment_figures(result, scenario, out, gantt or GANTT_ALGORITHMS, figures)
+    except KeyboardInterrupt:
+        interrupted = True
     report = ensure_parent(out / "report.md")
     report.write_text(experiment_markdown(result, scenario, figures))
-    return [*written, *(out / name for name in figures.values()), report]
+    written += [*(out / name for name in figures.values()), report]
+    if interrupted:
+        raise KeyboardInterrupt
+    return written
+
+
+def _experiment_figures(
+    result: ExperimentResult,
+    scenario: Scenario,
+    out: Path,
+    gantt: Sequence[str],
+    figures: dict[str, str],
+) -> None:
+    """Draw the experiment's figures into ``out``, adding each to ``figures`` (title: file
+    name) as it is written."""
+    from edgeoffload.experiments.simulated import PAPER
+    from edgeoffload.plots import save_figure
+    from edgeoffload.plots.simulation import (
+        plot_latency_by_condition,
+        plot_percent_of_local,
+        plot_sim_gantt,
+    )
+
+    save_figure(
+        plot_latency_by_condition(
+            result.table("latency"),
+            predicted=result.table("predicted_latency"),
+            errors=result.table("latency_std"),
+            title=f"{scenario.name}: latency per algorithm and condition (cf. paper Fig. 1)",
+        ),
+        ensure_parent(out / "fig1_latency.png"),
+    )
+    figures["Fig. 1: latency per algorithm and condition"] = "fig1_latency.png"
+    percent = result.percent_of_local()
+    if percent:
+        shown = [a for a in ("dhs", "edge") if a in result.algorithms]
+        paper = {c: 100.0 - v for c, v in PAPER.improvement.items()}
+        save_figure(
+            plot_percent_of_local(
+                percent,
+                algorithms=shown,
+                paper=paper,
+                title=f"{scenario.name}: latency as % of Local (cf. paper Fig. 2)",
+            ),
+            out / "fig2_percent_of_local.png",
+        )
+        figures["Fig. 2: DHS and Edge latency as % of Local"] = "fig2_percent_of_local.png"
+    for condition in result.conditions:
+        for algorithm in gantt:
+            if algorithm not in result.algorithms:
+                continue
+            run = result.case(condition, algorithm).first_run
+            name = f"gantt_{condition}_{algorithm}.png"
+            save_figure(
+                plot_sim_gantt(
+                    run,
+                    title=(
+                        f"{condition}, {algorithm}: simulated run 1, makespan "
+                        f"{run.makespan:.3g} s (predicted {run.predicted_makespan:.3g} s, "
+                        "dashed)"
+                    ),
+                ),
+                out / name,
+            )
+            figures[f"Gantt chart, {condition}, {algorithm} (simulated)"] = name
 
 
 def save_streams(
@@ -144,45 +222,58 @@ def save_streams(
 
     results = experiment.results
     rows = [
-        {
-            "algorithm": r.algorithm,
-            "frames": r.frames,
-            "completed": r.completed,
-            "dropped": r.dropped,
-            "deadline_misses": r.deadline_misses,
-            "latency_mean_s": r.latency_mean,
-            "latency_p50_s": r.latency_p50,
-            "latency_p95_s": r.latency_p95,
-            "latency_p99_s": r.latency_p99,
-            "throughput_fps": r.throughput,
-            "offered_fps": r.offered_rate,
-            "max_in_flight": r.max_in_flight,
-            "mean_in_flight": r.mean_in_flight,
-            "energy_j": r.sim.energy,
-        }
-        for r in results
-    ]
-    written = [write_csv(out / f"{scenario.name}.csv", rows)]
-    text = stream_markdown(results, scenario, interrupted=experiment.interrupted)
-    if plots and results:
-        from edgeoffload.plots import save_figure
-        from edgeoffload.plots.simulation import plot_latency_cdf
-
-        deadlines = {s.deadline for s in scenario.streams}
-        written.append(
-            save_figure(
-                plot_latency_cdf(
-                    {r.algorithm: r.sim.latencies for r in results},
-                    deadline=deadlines.pop() if len(deadlines) == 1 else None,
-                    title=f"{scenario.name}: frame latency",
+        dict(
+            zip(
+                STREAM_COLUMNS,
+                (
+                    r.algorithm,
+                    r.frames,
+                    r.completed,
+                    r.dropped,
+                    r.deadline_misses,
+                    r.latency_mean,
+                    r.latency_p50,
+                    r.latency_p95,
+                    r.latency_p99,
+                    r.throughput,
+                    r.offered_rate,
+                    r.max_in_flight,
+                    r.mean_in_flight,
+                    r.sim.energy,
                 ),
-                ensure_parent(out / "stream_latency_cdf.png"),
+                strict=True,
             )
         )
-        text += "\n![frame latency distribution](stream_latency_cdf.png)\n"
-    name = "report.md" if not scenario.conditions else "streams.md"
-    report = ensure_parent(out / name)
+        for r in results
+    ]
+    # beside a batch experiment's SCENARIO.csv (a scenario may have both), its own name
+    csv_name = f"{scenario.name}-streams.csv" if scenario.conditions else f"{scenario.name}.csv"
+    written = [write_csv(out / csv_name, rows, STREAM_COLUMNS)]
+    text = stream_markdown(results, scenario, interrupted=experiment.interrupted)
+    interrupted = False
+    try:
+        if plots and results:
+            from edgeoffload.plots import save_figure
+            from edgeoffload.plots.simulation import plot_latency_cdf
+
+            deadlines = {s.deadline for s in scenario.streams}
+            written.append(
+                save_figure(
+                    plot_latency_cdf(
+                        {r.algorithm: r.sim.latencies for r in results},
+                        deadline=deadlines.pop() if len(deadlines) == 1 else None,
+                        title=f"{scenario.name}: frame latency",
+                    ),
+                    ensure_parent(out / "stream_latency_cdf.png"),
+                )
+            )
+            text += "\n![frame latency distribution](stream_latency_cdf.png)\n"
+    except KeyboardInterrupt:  # the report is still written, then the interrupt goes on
+        interrupted = True
+    report = ensure_parent(out / ("report.md" if not scenario.conditions else "streams.md"))
     report.write_text(text)
+    if interrupted:
+        raise KeyboardInterrupt
     return [*written, report]
 
 

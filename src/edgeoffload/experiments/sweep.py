@@ -19,10 +19,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,25 +209,34 @@ def sweep_points(
         An unknown mix, a bandwidth factor or camera count that is not positive, or a
         threshold that is negative or not finite.
     """
-    mixes = list(mixes)
-    for mix in mixes:
+    scales, counts, mix_names = list(bandwidth_scales), list(cameras), list(mixes)
+    d1s, d2s = list(delta1), list(delta2)
+    for name, values in (
+        ("bandwidth_scale", scales),
+        ("cameras", counts),
+        ("mix", mix_names),
+        ("delta1", d1s),
+        ("delta2", d2s),
+    ):
+        if not values:
+            raise ModelError("needs at least one value", name)
+    for mix in mix_names:
         if mix not in MIXES:
             raise ModelError(f"must be one of {', '.join(MIXES)}; got {shown(mix)}", "mix")
-    bandwidth_scales, cameras = list(bandwidth_scales), list(cameras)
-    if not all(math.isfinite(b) and b > 0 for b in bandwidth_scales):
+    if not all(math.isfinite(b) and b > 0 for b in scales):
         raise ModelError("needs positive values", "bandwidth_scale")
-    if not all(c > 0 for c in cameras):
+    if not all(c > 0 for c in counts):
         raise ModelError("needs positive values", "cameras")
-    delta1, delta2 = list(delta1), list(delta2)
-    if not all(math.isfinite(d) and d >= 0 for d in (*delta1, *delta2)):
-        raise ModelError("needs finite values >= 0", "delta1/delta2")
+    for name, values in (("delta1", d1s), ("delta2", d2s)):
+        if not all(math.isfinite(d) and d >= 0 for d in values):
+            raise ModelError("needs finite values >= 0", name)
     return [
         SweepPoint(float(b), int(c), m, float(d1), float(d2))
-        for b in bandwidth_scales
-        for c in cameras
-        for m in mixes
-        for d1 in delta1
-        for d2 in delta2
+        for b in scales
+        for c in counts
+        for m in mix_names
+        for d1 in d1s
+        for d2 in d2s
     ]
 
 
@@ -293,14 +302,23 @@ def _quiet_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _job(item: tuple[int, Callable[..., Any], tuple[Any, ...]]) -> tuple[int, Any]:
+    k, fn, args = item
+    return k, fn(*args)
+
+
 def _parallel(
     jobs: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]],
     workers: int,
     progress: Callable[[int, int], None] | None,
 ) -> tuple[list[Any], bool]:
     """Run ``jobs`` (in ``workers`` processes); their results in job order, ``None`` for
-    those not run, and whether Ctrl-C stopped it. On Ctrl-C the jobs not started are
-    cancelled and those under way finish (each is one point or problem: seconds)."""
+    those not run, and whether Ctrl-C stopped it.
+
+    ``progress(0, n)`` is called once every input has been checked, just before the work
+    starts; then after each job. On Ctrl-C the jobs under way are abandoned at once (their
+    processes are terminated) and the results of those done are returned.
+    """
     results: list[Any] = [None] * len(jobs)
     if progress is not None:
         progress(0, len(jobs))  # every check has passed: the work starts
@@ -313,21 +331,19 @@ def _parallel(
         except KeyboardInterrupt:
             return results, True
         return results, False
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_quiet_worker)
-    futures = {pool.submit(fn, *args): k for k, (fn, args) in enumerate(jobs)}
+    pool = multiprocessing.Pool(min(workers, len(jobs)), initializer=_quiet_worker)
     try:
-        for done, future in enumerate(as_completed(futures), start=1):
-            results[futures[future]] = future.result()
+        items = [(k, fn, args) for k, (fn, args) in enumerate(jobs)]
+        for done, (k, result) in enumerate(pool.imap_unordered(_job, items), start=1):
+            results[k] = result
             if progress is not None:
                 progress(done, len(jobs))
     except KeyboardInterrupt:
-        pool.shutdown(wait=True, cancel_futures=True)
-        for future, k in futures.items():
-            if future.done() and not future.cancelled() and future.exception() is None:
-                results[k] = future.result()
         return results, True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.terminate()  # quick: the workers hold nothing worth waiting for
+        pool.join()
+    pool.close()
     return results, False
 
 
@@ -515,8 +531,8 @@ def calibrate(
     _scenario(source)  # fail here, once, on a bad scenario
     ran, interrupted = _parallel(jobs, workers or default_workers(), progress)
     rows: list[dict[str, Any]] = [row for row in ran if row is not None]
-    if not rows:
-        raise ModelError("interrupted before any problem was simulated", "calibrate")
+    if not rows:  # interrupted before a problem was done: nothing to score
+        raise KeyboardInterrupt
 
     def score(d1: float, d2: float) -> tuple[float, float]:
         hits, regret = 0, 0.0
@@ -533,7 +549,8 @@ def calibrate(
         (
             accuracy[i][j],
             -regret[i][j],
-            -abs(math.log((d1 + 1e-3) / (PAPER_DELTA1 + 1e-3))) - abs(math.log(d2 / PAPER_DELTA2)),
+            -abs(math.log((d1 + 1e-3) / (PAPER_DELTA1 + 1e-3)))
+            - abs(math.log((d2 + 1e-3) / (PAPER_DELTA2 + 1e-3))),
             d1,
             d2,
         )
