@@ -176,3 +176,15 @@ class TestFiles:
         path.write_bytes(b"\xff\xfe\x00garbage")
         with pytest.raises(ProblemFileError, match="not UTF-8 text"):
             load_problem(path)
+
+
+def test_problem_text_reads_back_as_the_same_problem(tmp_path: Path) -> None:
+    from edgeoffload.model import problem_text
+    from edgeoffload.workloads import builtin_problem
+
+    problem = builtin_problem("camera_cluster")
+    path = tmp_path / "p.json"
+    path.write_text(problem_text(problem))
+    again = load_problem(path)
+    assert problem_to_dict(again) == problem_to_dict(problem)
+    assert path.read_text().endswith("}\n") and path.read_text().startswith('{\n "format"')

@@ -8,7 +8,6 @@ a command runs.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -487,7 +486,7 @@ def _print_streams(experiment: StreamExperiment, scenario: Scenario) -> None:
 
 # -- export ---------------------------------------------------------------------------------------
 def run_export(args: argparse.Namespace) -> int:
-    from edgeoffload.model import problem_to_dict
+    from edgeoffload.model import problem_text
     from edgeoffload.workloads.scenarios import load_scenario
 
     scenario = load_scenario(args.scenario)
@@ -500,7 +499,7 @@ def run_export(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     problem = scenario.problem(condition)
-    text = json.dumps(problem_to_dict(problem), indent=1) + "\n"
+    text = problem_text(problem)
     if output is not None:
         output.write_text(text)
     else:

@@ -14,6 +14,7 @@ from edgeoffload.model.problem_file import (
     FORMAT_VERSION,
     load_problem,
     problem_from_dict,
+    problem_text,
     problem_to_dict,
 )
 from edgeoffload.model.report import (
@@ -55,6 +56,7 @@ __all__ = [
     "mean_latency",
     "merge_requests",
     "problem_from_dict",
+    "problem_text",
     "problem_to_dict",
     "request_outcomes",
     "schedule_report",

@@ -7,6 +7,7 @@ back, so ``problem_from_dict(problem_to_dict(p))`` describes the same problem.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,13 @@ from edgeoffload.model.problem import Problem, Request
 from edgeoffload.model.reading import parse_json, read_text
 from edgeoffload.model.task_graph import Dependency, NodeId, Task, TaskGraph
 
-__all__ = ["FORMAT_VERSION", "load_problem", "problem_from_dict", "problem_to_dict"]
+__all__ = [
+    "FORMAT_VERSION",
+    "load_problem",
+    "problem_from_dict",
+    "problem_text",
+    "problem_to_dict",
+]
 
 FORMAT_VERSION = 1
 
@@ -284,3 +291,9 @@ def load_problem(path: str | Path) -> Problem:
         return problem_from_dict(data)
     except ModelError as exc:
         raise ModelError(exc.reason, f"{path}: {exc.where}" if exc.where else str(path)) from None
+
+
+def problem_text(problem: Problem) -> str:
+    """``problem`` as the text of a problem file (JSON, one level of indent, a final
+    newline): what ``edgeoffload export`` writes and :func:`load_problem` reads back."""
+    return json.dumps(problem_to_dict(problem), indent=1) + "\n"
