@@ -12,7 +12,7 @@ from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgeoffload.cli._common import console, ensure_parent, output_folder, require_extra, whole
+from edgeoffload.cli._common import console, output_folder, require_extra, whole
 from edgeoffload.errors import ModelError
 
 if TYPE_CHECKING:
@@ -132,11 +132,6 @@ def config_from_args(args: argparse.Namespace) -> CofaConfig:
     return CofaConfig(**changes)
 
 
-def _total_steps(config: CofaConfig) -> int:
-    per_run = {"reversi": config.plies, "linpack": 1}
-    return sum(per_run[a] * 3 * config.runs for a in config.apps)
-
-
 def run_experiment_cofa(args: argparse.Namespace) -> int:
     from edgeoffload.experiments.cofa import run_cofa
 
@@ -160,7 +155,7 @@ def run_experiment_cofa(args: argparse.Namespace) -> int:
             console=console,
             transient=True,
         ) as progress:
-            task = progress.add_task("starting the phone", total=_total_steps(config))
+            task = progress.add_task("starting the phone", total=config.steps)
 
             def on_event(event: Mapping[str, Any]) -> None:
                 kind = event.get("event")
@@ -236,14 +231,13 @@ def step_offload(out: Path | None) -> None:
     Skipped, in one line saying why, where Dask is not installed or no process can be
     throttled (not root, no cgroup v1 and no signals).
     """
-    import importlib.util
+    from edgeoffload.experiments.demo import (
+        offload_demo,
+        offload_demo_unavailable,
+        save_offload_figure,
+    )
 
-    from edgeoffload.experiments.demo import offload_demo
-    from edgeoffload.runtime.host.throttle import throttle_available
-
-    reason = throttle_available("auto")
-    if importlib.util.find_spec("distributed") is None:
-        reason = "Dask is not installed (pip install 'edgeoffload[runtime]')"
+    reason = offload_demo_unavailable()
     if reason is not None:
         console.print(f"\nOffloading demo skipped: {reason}")
         return
@@ -279,12 +273,4 @@ def step_offload(out: Path | None) -> None:
     console.print(table)
     console.print(f"First decision: {rows[0].reason}")
     if out is not None:
-        from edgeoffload.plots import save_figure
-        from edgeoffload.plots.offload import plot_speedups
-
-        ax = plot_speedups(
-            {r.app: r.speedup for r in rows},
-            ylabel="speedup from offloading (×)",
-            title="Throttled phone (0.1 core): offloading speedup",
-        )
-        save_figure(ax, ensure_parent(out / "offload_speedup.png"))
+        save_offload_figure(rows, out)

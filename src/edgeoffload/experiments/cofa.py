@@ -172,6 +172,13 @@ class CofaConfig:
         """CPU quota of ``target`` in cores; ``None`` for the unthrottled server."""
         return {"phone": self.phone_quota, "nearby": self.nearby_quota}.get(target)
 
+    @property
+    def steps(self) -> int:
+        """How many ``step`` events :func:`run_cofa` reports, a progress bar's total: one
+        per Reversi ply and one per Linpack solve, on every target, in every run (a game
+        that ends before ``plies`` moves reports fewer)."""
+        return sum(i["plies"] if i["kind"] == "game" else 1 for i in build_plan(self)["items"])
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["apps"] = list(self.apps)

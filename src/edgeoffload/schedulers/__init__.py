@@ -8,7 +8,7 @@ your own with :func:`register_scheduler` or the ``edgeoffload.schedulers`` entry
 from __future__ import annotations
 
 from edgeoffload.model import Problem, Schedule
-from edgeoffload.schedulers.base import Scheduler
+from edgeoffload.schedulers.base import Scheduler, chosen_scheduler
 from edgeoffload.schedulers.baselines import EdgeScheduler, LocalScheduler
 from edgeoffload.schedulers.cpop import CPOPScheduler
 from edgeoffload.schedulers.dhs import DHSScheduler, LoadClass, classify_load
@@ -41,6 +41,7 @@ __all__ = [
     "Scheduler",
     "available_schedulers",
     "check_scheduler_name",
+    "chosen_scheduler",
     "classify_load",
     "get_scheduler",
     "holder",

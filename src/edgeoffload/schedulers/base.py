@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from edgeoffload.model import Problem, Schedule
 
-__all__ = ["Scheduler"]
+__all__ = ["Scheduler", "chosen_scheduler"]
 
 
 class Scheduler(ABC):
@@ -50,6 +50,32 @@ class Scheduler(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+_SELECTORS = ("dhs", "portfolio")
+"""Schedulers that pick a list scheduler and record it in ``details[name]["chosen"]``."""
+
+
+def chosen_scheduler(schedule: Schedule) -> str | None:
+    """The list scheduler that DHS or the portfolio picked to make ``schedule``.
+
+    Read from ``schedule.details["dhs"]["chosen"]``, else
+    ``schedule.details["portfolio"]["chosen"]``; ``None`` for a schedule that no
+    selecting scheduler made (HEFT's, say).
+
+    Examples
+    --------
+    >>> from edgeoffload.model import Schedule
+    >>> chosen_scheduler(Schedule("dhs", [], {"dhs": {"chosen": "peft"}}))
+    'peft'
+    >>> chosen_scheduler(Schedule("heft", [])) is None
+    True
+    """
+    for name in _SELECTORS:
+        report = schedule.details.get(name)
+        if isinstance(report, Mapping) and "chosen" in report:
+            return str(report["chosen"])
+    return None
 
 
 SHIFT_FROM = 1e6
