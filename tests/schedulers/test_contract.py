@@ -63,3 +63,27 @@ def test_pins_are_honoured(algorithm: str) -> None:
     result = get_scheduler(algorithm).schedule(problem)
     assert result.assignment("a").node == "cam1"
     assert result.assignment("d").node == "edge"
+
+
+def test_checked_schedule_refuses_and_validates() -> None:
+    """One line when a scheduler does not apply; a buggy schedule never comes out."""
+    from typing import ClassVar
+
+    from edgeoffload.errors import InvalidScheduleError, ModelError
+    from edgeoffload.model import Assignment, Cluster, Node, Problem, Schedule, Task, TaskGraph
+    from edgeoffload.schedulers import Scheduler, get_scheduler
+
+    problem = Problem(TaskGraph([Task("a", 4.0)]), Cluster([Node("n1", 1.0), Node("n2", 2.0)]))
+
+    class TooFast(Scheduler):
+        name: ClassVar[str] = "too-fast"
+
+        def schedule(self, problem: Problem) -> Schedule:  # finishes before its work is done
+            return Schedule(self.name, [Assignment("a", "n2", 0.0, 1.0)])
+
+    with pytest.raises(InvalidScheduleError):
+        TooFast().checked_schedule(problem)
+    with pytest.raises(ModelError, match=r"^edge: .*edge") as caught:
+        get_scheduler("edge").checked_schedule(problem, "edge")
+    assert caught.value.where == "edge"
+    assert get_scheduler("heft").checked_schedule(problem).makespan == 2.0

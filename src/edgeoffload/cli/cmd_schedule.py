@@ -9,8 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from edgeoffload.cli._common import console, output_path, parse_params, require_extra
-from edgeoffload.errors import ModelError
-from edgeoffload.model import Problem, Schedule, schedule_report, validate_schedule
+from edgeoffload.model import Problem, Schedule, schedule_report
 from edgeoffload.schedulers import available_schedulers, get_scheduler, plugin_errors
 from edgeoffload.workloads import builtin_problem_names, resolve_problem
 
@@ -64,11 +63,7 @@ def run_schedule(args: argparse.Namespace) -> int:
         gantt = output_path(args.gantt, ".png", "--gantt")
     problem = resolve_problem(args.problem)
     scheduler = get_scheduler(args.algorithm, **parse_params(args.param))
-    reason = scheduler.applies_to(problem)
-    if reason is not None:
-        raise ModelError(reason, args.algorithm)
-    result = scheduler.schedule(problem)
-    validate_schedule(problem, result)  # a scheduler bug must never reach the user as output
+    result = scheduler.checked_schedule(problem, args.algorithm)
     result = result.renamed(args.algorithm, result.details)
     report = schedule_report(problem, result)
     if args.json:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeoffload.experiments.runner import Event, run_phone
-from edgeoffload.model import Problem, Schedule, mean_latency, validate_schedule
+from edgeoffload.model import Problem, Schedule, mean_latency
 from edgeoffload.schedulers import chosen_scheduler, get_scheduler
 
 __all__ = [
@@ -119,9 +119,7 @@ def schedule_all(
     for name in algorithms:
         scheduler = get_scheduler(name)
         if scheduler.applies_to(problem) is None:
-            result = scheduler.schedule(problem)
-            validate_schedule(problem, result)
-            results[name] = result
+            results[name] = scheduler.checked_schedule(problem, name)
     return results
 
 

@@ -23,8 +23,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgeoffload.errors import ModelError
-from edgeoffload.model import Problem, Schedule, mean_latency, validate_schedule
-from edgeoffload.schedulers import LoadClass, Scheduler, check_scheduler_name, classify_load
+from edgeoffload.model import Problem, Schedule, mean_latency
+from edgeoffload.schedulers import (
+    LoadClass,
+    Scheduler,
+    check_scheduler_name,
+    chosen_scheduler,
+    classify_load,
+)
 from edgeoffload.simulation.batch import simulate
 from edgeoffload.simulation.config import Medium, Network, NodeFailure, SimConfig
 from edgeoffload.simulation.records import SimResult
@@ -344,12 +350,7 @@ def run_experiment(
         try:
             for name in algos:
                 scheduler = schedulers[name] = scenario.scheduler(name)
-                reason = scheduler.applies_to(problem)
-                if reason is not None:
-                    raise ModelError(reason, f"algorithms: {name}")
-                schedule = scheduler.schedule(problem)
-                validate_schedule(problem, schedule)
-                schedules[name] = schedule
+                schedules[name] = scheduler.checked_schedule(problem, f"algorithms: {name}")
             replanners = _replanners(scenario, config, schedulers)
             for rep in range(reps):
                 for name in algos:
@@ -421,15 +422,10 @@ def _case(
     """One case's figures from its simulated runs."""
     means = np.array([r.mean_latency for r in results], dtype=float)
     finite = means[np.isfinite(means)]
-    chosen = None
-    if "dhs" in schedule.details:
-        chosen = str(schedule.details["dhs"]["chosen"])
-    elif "portfolio" in schedule.details:
-        chosen = str(schedule.details["portfolio"]["chosen"])
     return CaseResult(
         condition=condition,
         algorithm=algorithm,
-        chosen=chosen,
+        chosen=chosen_scheduler(schedule),
         predicted_latency=mean_latency(problem, schedule),
         predicted_makespan=schedule.makespan,
         latency=float(finite.mean()) if finite.size else math.nan,

@@ -36,7 +36,7 @@ from edgeoffload.experiments.simulated import (
 )
 from edgeoffload.model import Cluster, Link, Node, mean_latency
 from edgeoffload.model.checks import check_number, shown
-from edgeoffload.schedulers import classify_load
+from edgeoffload.schedulers import chosen_scheduler, classify_load
 from edgeoffload.schedulers.dhs import PAPER_DELTA1, PAPER_DELTA2, dhs_choice
 from edgeoffload.simulation.batch import simulate
 from edgeoffload.workloads.dnn import load_dnn
@@ -261,18 +261,14 @@ def _run_point(
     for name in algorithms:
         scheduler = scenario.scheduler(name)
         if scheduler.applies_to(problem) is not None:
-            continue
-        schedule = scheduler.schedule(problem)
+            continue  # e.g. Edge on a point without an edge server: no row
+        schedule = scheduler.checked_schedule(problem, f"algorithms: {name}")
         runs = [
             simulate(problem, schedule, config, rng=np.random.default_rng([base.seed, index, rep]))
             for rep in range(repetitions)
         ]
         latencies = np.array([r.mean_latency for r in runs])
-        chosen = ""
-        if "dhs" in schedule.details:
-            chosen = schedule.details["dhs"]["chosen"]
-        elif "portfolio" in schedule.details:
-            chosen = schedule.details["portfolio"]["chosen"]
+        chosen = chosen_scheduler(schedule) or ""
         rows.append(
             {
                 "point": index,

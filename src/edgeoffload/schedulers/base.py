@@ -7,7 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from edgeoffload.model import Problem, Schedule
+from edgeoffload.errors import ModelError
+from edgeoffload.model import Problem, Schedule, validate_schedule
 
 __all__ = ["Scheduler", "chosen_scheduler"]
 
@@ -47,6 +48,24 @@ class Scheduler(ABC):
     def applies_to(self, problem: Problem) -> str | None:
         """Why this scheduler cannot schedule ``problem``, or ``None`` if it can."""
         return None
+
+    def checked_schedule(self, problem: Problem, where: str = "algorithm") -> Schedule:
+        """:meth:`schedule`, refused in one line when it does not apply and checked by
+        the validator after, so that no scheduler's bug reaches a user as a result.
+
+        Raises
+        ------
+        ModelError
+            The scheduler does not apply to ``problem`` (named by ``where``).
+        InvalidScheduleError
+            The schedule breaks a rule of the problem (a bug).
+        """
+        reason = self.applies_to(problem)
+        if reason is not None:
+            raise ModelError(reason, where)
+        result = self.schedule(problem)
+        validate_schedule(problem, result)
+        return result
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
