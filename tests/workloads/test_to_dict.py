@@ -16,6 +16,7 @@ from edgeoffload.workloads.devices import (
     DevicePreset,
     device_preset,
     link_preset,
+    presets_to_dict,
 )
 from edgeoffload.workloads.dnn import DNN_KINDS, GRANULARITIES, dnn_names, dnn_summary, load_dnn
 
@@ -44,6 +45,7 @@ SUMMARY_KEYS = [
     "reference_gmacs",
     "flops",
     "param_bytes",
+    "parameters",
     "input_bytes",
     "largest_output_bytes",
 ]
@@ -179,6 +181,7 @@ def test_alexnet_summary_values() -> None:
     assert s["reference_gmacs"] == 0.714
     assert s["flops"] == layer.total_flops == 1_429_674_240.0
     assert s["param_bytes"] == layer.total_param_bytes == 244_403_360
+    assert s["parameters"] == layer.total_parameters == 61_100_840  # FP32: 4 bytes each
     assert s["input_bytes"] == 3 * 224 * 224 * 4
     assert s["largest_output_bytes"] == max(layer.output_bytes.values()) == 774_400
     assert roundtrip(s) == s
@@ -215,6 +218,7 @@ def test_model_to_dict_lists_every_task_and_dependency(name: str, granularity: s
         "macs",
         "flops",
         "param_bytes",
+        "parameters",
         "input_bytes",
         "provenance",
         "tasks",
@@ -227,6 +231,7 @@ def test_model_to_dict_lists_every_task_and_dependency(name: str, granularity: s
         model.total_param_bytes,
         model.input_bytes,
     )
+    assert d["parameters"] == model.total_parameters == model.total_param_bytes // 4
     assert d["provenance"] == dict(model.provenance)
     tasks = model.graph.tasks
     assert [t["id"] for t in d["tasks"]] == [t.id for t in tasks]
@@ -289,3 +294,30 @@ def test_cli_json_is_the_library_dicts(capsys: pytest.CaptureFixture[str]) -> No
     assert _printed(["dnn", "googlenet", "-g", "block", "--json"], capsys) == dumped(
         load_dnn("googlenet", "block").to_dict()
     )
+
+
+def test_presets_to_dict_is_what_presets_json_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = presets_to_dict()
+    assert list(doc) == ["devices", "links", "references"]
+    assert [d["name"] for d in doc["devices"]] == list(DEVICE_PRESETS)
+    assert [link["name"] for link in doc["links"]] == list(LINK_PRESETS)
+    assert doc["devices"][0] == device_preset("rpi4b").to_dict()
+    assert doc["references"] == dict(REFERENCES)
+    assert roundtrip(doc) == doc
+    assert _printed(["presets", "--json"], capsys) == json.dumps(doc, indent=2) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters"),
+    [("alexnet", 61_100_840), ("googlenet", 6_624_904), ("resnet50", 25_557_032)],
+)
+def test_parameters_are_counted_from_fp32_bytes(name: str, parameters: int) -> None:
+    """torchvision's parameter counts, from the shipped float32 graphs' bytes."""
+    for granularity in GRANULARITIES:
+        model = load_dnn(name, granularity)
+        assert model.provenance["dtype"] == "float32"
+        assert model.total_parameters == parameters == model.total_param_bytes // 4
+        assert model.total_parameters / 1e6 == pytest.approx(
+            model.provenance["measured_params_millions"], abs=1e-6
+        )
+    assert dnn_summary(name)["parameters"] == parameters

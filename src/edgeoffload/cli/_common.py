@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,8 +20,8 @@ from edgeoffload.model.reading import parse_json
 __all__ = [
     "as_flags",
     "console",
-    "ensure_parent",
     "err_console",
+    "number",
     "output_folder",
     "output_path",
     "parse_params",
@@ -47,6 +48,30 @@ def whole(low: int, high: int) -> Callable[[str], int]:
         return value
 
     parse.__name__ = "whole number"  # argparse names the type in its messages
+    return parse
+
+
+def number(low: float, high: float, *, strict_low: bool = True) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number in ``(low, high]`` (``[low, high]`` without
+    ``strict_low``); anything else (``nan``, ``inf``, ``1e400``, out of range, not a
+    number) is a one-line usage error. ``high`` keeps a command's work bounded."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text[:40]!r}")
+        too_low = value <= low if strict_low else value < low
+        if too_low or value > high:
+            bound = ">" if strict_low else ">="
+            raise argparse.ArgumentTypeError(
+                f"must be {bound} {low:g} and <= {high:g}, got {value:g}"
+            )
+        return value
+
+    parse.__name__ = "number"  # argparse names the type in its messages
     return parse
 
 
@@ -134,16 +159,6 @@ def output_folder(path: str | Path, flag: str) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ModelError(f"cannot write in {shown}: permission denied", flag)
     return folder
-
-
-def ensure_parent(path: str | Path) -> Path:
-    """``path`` as a Path, after creating its folder."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EdgeOffloadError(f"cannot create {path.parent}: {exc}") from None
-    return path
 
 
 def require_extra(module: str, extra: str) -> None:

@@ -20,17 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from edgeoffload.cli._common import console, whole
 from edgeoffload.errors import ModelError
+from edgeoffload.netem.topology import BUILTIN_TOPOLOGIES
 
 __all__ = ["register"]
-
-BUILTIN_TOPOLOGIES = ("camera-cluster",)
 
 
 def register(subparsers: Any) -> None:
@@ -114,14 +112,6 @@ def register(subparsers: Any) -> None:
     c.set_defaults(handler=run_measure)
 
 
-def _load(spec: str) -> Any:
-    from edgeoffload.netem import camera_cluster_topology, load_topology
-
-    if spec == "camera-cluster" and not Path(spec).exists():
-        return camera_cluster_topology("demo")
-    return load_topology(spec)
-
-
 def run_check(args: argparse.Namespace) -> int:
     from edgeoffload.netem import check_support, netem_available
 
@@ -142,9 +132,9 @@ def run_check(args: argparse.Namespace) -> int:
 def run_up(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from edgeoffload.netem import EmulatedNetwork
+    from edgeoffload.netem import EmulatedNetwork, load_topology
 
-    topology = _load(args.topology)
+    topology = load_topology(args.topology)
     if args.name:
         topology = replace(topology, name=args.name)
     net = EmulatedNetwork(topology, cleanup_at_exit=False, shaper=args.shaper)
@@ -265,22 +255,10 @@ def run_exec(args: argparse.Namespace) -> int:
 
 def run_measure(args: argparse.Namespace) -> int:
     from edgeoffload.netem import EmulatedNetwork
-    from edgeoffload.netem.measure import measure_rtt, measure_throughput, probe_server
+    from edgeoffload.netem.measure import measure_link
 
     net = EmulatedNetwork.attach(args.name)
-    configured = net.topology.link_between(args.src, args.dst)
-    with probe_server(net, args.dst):
-        rtt = measure_rtt(net, args.src, args.dst, count=args.count)
-        tput = measure_throughput(net, args.src, args.dst, nbytes=args.bytes)
-    result = {
-        "src": args.src,
-        "dst": args.dst,
-        "configured": {"rtt": 2 * configured.latency, "bandwidth": configured.bandwidth},
-        "rtt_median": rtt["median"],
-        "rtt_min": min(rtt["rtts"]),
-        "throughput": tput["bandwidth"],
-        "throughput_second_half": tput["second_half_bandwidth"],
-    }
+    result = measure_link(net, args.src, args.dst, nbytes=args.bytes, count=args.count)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
@@ -288,16 +266,18 @@ def run_measure(args: argparse.Namespace) -> int:
     table.add_column("")
     table.add_column("configured", justify="right")
     table.add_column("measured", justify="right")
+    configured = result["configured"]
     table.add_row(
         "round trip",
-        f"{2 * configured.latency * 1e3:.1f} ms",
-        f"{rtt['median'] * 1e3:.1f} ms (median of {args.count}, min {min(rtt['rtts']) * 1e3:.1f})",
+        f"{configured['rtt'] * 1e3:.1f} ms",
+        f"{result['rtt_median'] * 1e3:.1f} ms "
+        f"(median of {args.count}, min {result['rtt_min'] * 1e3:.1f})",
     )
     table.add_row(
         "TCP goodput",
-        f"{configured.bandwidth * 8 / 1e6:.1f} Mbit/s (frames)",
-        f"{tput['bandwidth'] * 8 / 1e6:.1f} Mbit/s "
-        f"(second half {tput['second_half_bandwidth'] * 8 / 1e6:.1f})",
+        f"{configured['bandwidth'] * 8 / 1e6:.1f} Mbit/s (frames)",
+        f"{result['throughput'] * 8 / 1e6:.1f} Mbit/s "
+        f"(second half {result['throughput_second_half'] * 8 / 1e6:.1f})",
     )
     console.print(table)
     return 0

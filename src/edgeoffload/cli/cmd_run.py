@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
@@ -25,6 +25,7 @@ from rich.table import Table
 from edgeoffload.cli._common import (
     console,
     err_console,
+    number,
     output_folder,
     output_path,
     require_extra,
@@ -34,8 +35,14 @@ from edgeoffload.errors import ModelError
 
 if TYPE_CHECKING:
     from edgeoffload.experiments.dag_run import ScenarioRun
+    from edgeoffload.runtime.client.calibration import Calibration
+    from edgeoffload.runtime.dag import DagRun
 
-__all__ = ["register"]
+__all__ = ["number", "register"]
+
+
+MAX_SCALE = 100.0
+"""The largest work factor ``--scale`` and ``--check-scale`` take."""
 
 
 def _address_args(p: argparse.ArgumentParser) -> None:
@@ -48,7 +55,7 @@ def _address_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls", metavar="DIR", help="client TLS material for a tls:// cluster")
     p.add_argument(
         "--cores",
-        type=float,
+        type=number(0, 4096),
         metavar="N",
         help="cores the local cluster's workers may use together (default: 80%% of them)",
     )
@@ -57,7 +64,7 @@ def _address_args(p: argparse.ArgumentParser) -> None:
 def _calibration_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seconds",
-        type=float,
+        type=number(0, 60),
         default=0.2,
         metavar="S",
         help="length of one calibration kernel run, seconds (default 0.2)",
@@ -102,10 +109,10 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--scale",
-        type=float,
+        type=number(0, MAX_SCALE),
         default=1.0,
         metavar="F",
-        help="multiply every task's work by F (default 1)",
+        help=f"multiply every task's work by F, at most {MAX_SCALE:g} (default 1)",
     )
     p.add_argument(
         "--cluster-file",
@@ -163,10 +170,10 @@ def register(subparsers: Any) -> None:
     )
     q.add_argument(
         "--check-scale",
-        type=float,
+        type=number(0, MAX_SCALE),
         default=1.0,
         metavar="F",
-        help="work factor of the --check run (default 1)",
+        help=f"work factor of the --check run, at most {MAX_SCALE:g} (default 1)",
     )
     q.set_defaults(handler=run_calibrate_cluster)
 
@@ -180,15 +187,13 @@ def _scenario(name: str) -> Any:
 def run_run(args: argparse.Namespace) -> int:
     require_extra("distributed", "runtime")
     require_extra("simpy", "sim")
-    from edgeoffload.experiments.dag_run import run_scenario, save_gantts
+    from edgeoffload.experiments.dag_run import run_scenario, save_run
     from edgeoffload.runtime.client.calibration import load_cluster_file
 
     scenario = _scenario(args.scenario)
     algorithms = [a.strip() for a in args.algorithms.split(",") if a.strip()]
     if not algorithms:
         raise ModelError("give at least one algorithm", "--algorithms")
-    if not args.scale > 0:
-        raise ModelError(f"must be > 0, got {args.scale}", "--scale")
     cluster = load_cluster_file(args.cluster_file) if args.cluster_file else None
     out = output_folder(args.out, "--out")
 
@@ -211,22 +216,15 @@ def run_run(args: argparse.Namespace) -> int:
         repeat=args.repeat,
         progress=say,
     )
-    saved = out / "run.json"
-    result.save(saved)
-    if result.calibration is not None:
-        result.calibration.save(out / "cluster.json")
-    figures: list[Path] = []
-    if not args.no_plots:
-        try:
-            require_extra("matplotlib", "plot")
-            figures = save_gantts(result, out)
-        except Exception as exc:  # plots are a by-product: the run itself succeeded
-            say(f"no Gantt charts: {exc}")
+    files = save_run(result, out, plots=not args.no_plots)
+    for note in files.notes:
+        say(note)
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
     print_run(result)
-    console.print(f"wrote {saved}" + (f" and {len(figures)} Gantt charts" if figures else ""))
+    charts = f" and {len(files.gantts)} Gantt charts" if files.gantts else ""
+    console.print(f"wrote {files.run}{charts}")
     return 0
 
 
@@ -239,9 +237,7 @@ def print_run(result: ScenarioRun) -> None:
         )
     for note in result.notes:
         console.print(f"note: {note}")
-    conditions = list(dict.fromkeys(c.condition for c in result.cases))
-    for condition in conditions:
-        cases = [c for c in result.cases if c.condition == condition]
+    for condition in result.conditions:
         table = Table(
             title=f"{result.scenario} {condition}: makespan and mean latency (s), "
             "predicted / simulated / measured"
@@ -259,15 +255,10 @@ def print_run(result: ScenarioRun) -> None:
             "% Local",
         ):
             table.add_column(column, justify="left" if column == "algorithm" else "right")
-        local = next((c for c in cases if c.algorithm == "local"), None)
-        base = local.mean_latency("measured") if local is not None else None
-        for case in cases:
+        for case in result.cases_of(condition):
             mean = {k: case.mean_latency(k) for k in ("predicted", "simulated", "measured")}
-            share = (
-                f"{100 * mean['measured'] / base:.1f}"
-                if base and mean["measured"] is not None
-                else "-"
-            )
+            ratio = result.latency_vs_local(case)
+            share = f"{100 * ratio:.1f}" if ratio is not None else "-"
             table.add_row(
                 case.algorithm,
                 f"{case.predicted_makespan:.4g}",
@@ -283,13 +274,7 @@ def print_run(result: ScenarioRun) -> None:
 
 def run_calibrate_cluster(args: argparse.Namespace) -> int:
     require_extra("distributed", "runtime")
-    from edgeoffload.experiments.dag_run import (
-        condition_problem,
-        save_calibrated_scenario,
-        scenario_session,
-    )
-    from edgeoffload.runtime import connect
-    from edgeoffload.runtime.client.calibration import calibrate_cluster
+    from edgeoffload.experiments.dag_run import calibrate_for_scenario
 
     scenario = _scenario(args.scenario) if args.scenario else None
     if scenario is None and args.cluster is None:
@@ -301,48 +286,41 @@ def run_calibrate_cluster(args: argparse.Namespace) -> int:
     scenario_out = (
         output_path(args.scenario_out, ".yaml", "--scenario-out") if args.scenario_out else None
     )
-    notes: list[str] = []
-    quotas: dict[str, float] = {}
-    if scenario is not None:
-        problems = [condition_problem(scenario, c) for c in scenario.condition_names]
-        context: Any = scenario_session(
-            scenario, problems, args.cluster, args.tls, args.cores, notes, quotas
+    done = calibrate_for_scenario(
+        output,
+        scenario,
+        source=args.scenario,
+        address=args.cluster,
+        security=args.tls,
+        budget=args.cores,
+        kinds=kinds,
+        seconds=args.seconds,
+        repeats=args.repeats,
+        scenario_out=scenario_out,
+        check=args.check,
+        check_scale=args.check_scale,
+        progress=lambda line: err_console.print(line),
+    )
+    for note in done.notes:
+        console.print(f"note: {note}")
+    if done.quotas:
+        console.print(
+            "local workers' CPU quotas (cores): "
+            + ", ".join(f"{n} {q:.3g}" for n, q in done.quotas.items())
         )
-    else:
-        context = connect(args.cluster, security=args.tls)
-    with context as session:
-        calibration = calibrate_cluster(
-            session,
-            nodes=list(scenario.cluster.node_ids) if scenario is not None else None,
-            base=scenario.cluster if scenario is not None else None,
-            kinds=kinds,
-            seconds=args.seconds,
-            repeats=args.repeats,
-            progress=lambda line: err_console.print(line),
-        )
-        path = calibration.save(output)
-        for note in notes:
-            console.print(f"note: {note}")
-        if quotas:
-            console.print(
-                "local workers' CPU quotas (cores): "
-                + ", ".join(f"{n} {q:.3g}" for n, q in quotas.items())
-            )
-        print_calibration(calibration)
-        console.print(f"wrote {path} (in {calibration.seconds:.3g} s)")
-        if scenario_out is not None:
-            out = save_calibrated_scenario(args.scenario, calibration.cluster, scenario_out)
-            console.print(f"wrote {out}: 'edgeoffload simulate {out}' predicts this cluster")
-        if args.check:
-            assert scenario is not None
-            _check(session, scenario, calibration.cluster, args.check_scale)
+    print_calibration(done.calibration)
+    console.print(f"wrote {done.path} (in {done.calibration.seconds:.3g} s)")
+    if done.scenario_path is not None:
+        out = done.scenario_path
+        console.print(f"wrote {out}: 'edgeoffload simulate {out}' predicts this cluster")
+    if args.check:
+        assert scenario is not None
+        print_check(scenario, done.check)
     return 0
 
 
-def _check(session: Any, scenario: Any, cluster: Any, scale: float) -> None:
-    from edgeoffload.experiments.dag_run import prediction_check
-
-    runs = prediction_check(session, scenario, cluster, scale=scale)
+def print_check(scenario: Any, runs: Sequence[DagRun]) -> None:
+    """The prediction check's table: each algorithm's predicted and measured makespan."""
     table = Table(
         title=f"prediction error after calibration: {scenario.name} {scenario.condition_names[0]}"
     )
@@ -358,7 +336,7 @@ def _check(session: Any, scenario: Any, cluster: Any, scale: float) -> None:
     console.print(table)
 
 
-def print_calibration(calibration: Any) -> None:
+def print_calibration(calibration: Calibration) -> None:
     nodes = Table(title="measured speeds (GFLOP/s)")
     nodes.add_column("node")
     kernels = sorted({k for v in calibration.kernel_speeds.values() for k in v})

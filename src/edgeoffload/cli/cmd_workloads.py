@@ -10,7 +10,7 @@ from rich.table import Table
 
 from edgeoffload.cli._common import console
 from edgeoffload.errors import ModelError
-from edgeoffload.workloads.devices import DEVICE_PRESETS, LINK_PRESETS, REFERENCES, DevicePreset
+from edgeoffload.workloads.devices import DEVICE_PRESETS, LINK_PRESETS, presets_to_dict
 from edgeoffload.workloads.dnn import GRANULARITIES, dnn_names, dnn_summary, load_dnn
 
 __all__ = ["register"]
@@ -61,25 +61,11 @@ def _gflops(rate: float) -> str:
     return f"{rate / 1e9:.4g}"
 
 
-def _basis_tag(p: DevicePreset) -> str:
-    """A one-word form of the speed basis for the table (``presets NAME`` has the rest)."""
-    if "ESTIMATE" in p.speed_basis:
-        return "estimate"
-    if "Linpack" in p.speed_basis:
-        return "Linpack"
-    return "measured"
-
-
 def run_presets(args: argparse.Namespace) -> int:
     if args.name is not None:
         return _show_preset(args.name, as_json=args.json)
     if args.json:
-        doc = {
-            "devices": [p.to_dict() for p in DEVICE_PRESETS.values()],
-            "links": [p.to_dict() for p in LINK_PRESETS.values()],
-            "references": dict(REFERENCES),
-        }
-        print(json.dumps(doc, indent=2))
+        print(json.dumps(presets_to_dict(), indent=2))
         return 0
     devices = Table(title="Device presets", title_justify="left", box=None, pad_edge=False)
     devices.add_column("name", no_wrap=True)
@@ -88,7 +74,7 @@ def run_presets(args: argparse.Namespace) -> int:
     devices.add_column("DNN GFLOP/s", justify="right", no_wrap=True)
     devices.add_column("GiB", justify="right", no_wrap=True)
     devices.add_column("W idle/busy/tx", no_wrap=True)
-    devices.add_column("basis")
+    devices.add_column("basis")  # one word: 'presets NAME' has the rest
     for p in DEVICE_PRESETS.values():
         conv = p.speed_by_kind.get("conv", p.speed)
         power = (
@@ -97,9 +83,7 @@ def run_presets(args: argparse.Namespace) -> int:
             else f"{p.power.idle:.3g}/{p.power.busy:.3g}/{p.power.transmit:.3g}"
         )
         memory = "-" if p.memory is None else f"{p.memory / GIB:g}"
-        devices.add_row(
-            p.name, p.role, _gflops(p.speed), _gflops(conv), memory, power, _basis_tag(p)
-        )
+        devices.add_row(p.name, p.role, _gflops(p.speed), _gflops(conv), memory, power, p.basis_tag)
     console.print(devices)
     console.print()
     links = Table(title="Link presets", title_justify="left", box=None, pad_edge=False)
@@ -186,7 +170,7 @@ def run_dnn(args: argparse.Namespace) -> int:
                 f"{s['macs'] / 1e9:.3f}",
                 f"{s['reference_gmacs']}",
                 f"{s['flops'] / 1e9:.3f}",
-                f"{s['param_bytes'] / 4e6:.2f}",
+                f"{s['parameters'] / 1e6:.2f}",
                 f"{s['largest_output_bytes'] / 1e6:.2f}",
             )
         console.print(table)
@@ -201,7 +185,7 @@ def run_dnn(args: argparse.Namespace) -> int:
         f"[bold]{model.name}[/bold] ({model.granularity}): {len(model.graph)} tasks, "
         f"{len(model.graph.dependencies)} dependencies, {model.total_macs / 1e9:.4f} GMACs "
         f"(reference {prov['reference_gmacs']}), {model.total_flops / 1e9:.4f} GFLOP, "
-        f"{model.total_param_bytes / 4e6:.2f} M parameters, input {model.input_bytes:.0f} bytes"
+        f"{model.total_parameters / 1e6:.2f} M parameters, input {model.input_bytes:.0f} bytes"
     )
     console.print(
         f"generated {prov['generated']} by {prov['tool']} with torch {prov['torch']}, "

@@ -15,16 +15,23 @@ The cluster model the schedulers plan on is, by default, measured first
 presets' figures say nothing about a loopback cluster. Without an address, a local
 cluster is started whose workers are made heterogeneous by CPU quotas in the ratio of the
 scenario nodes' speeds on the scenario's workload (:func:`preset_quotas`).
+
+:func:`save_run` writes what ``edgeoffload run`` leaves in its folder (``run.json``, the
+measured ``cluster.json``, Gantt charts), and :func:`calibrate_for_scenario` is
+``edgeoffload calibrate-cluster``: calibrate, write the cluster file and the calibrated
+scenario, check the prediction.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import json
+import math
 import os
 import statistics
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from edgeoffload.errors import ModelError
 from edgeoffload.model import Cluster, Problem, merge_requests
 from edgeoffload.model.task_graph import NodeId
-from edgeoffload.workloads.scenarios import Scenario
+from edgeoffload.workloads.scenarios import Scenario, load_scenario
 
 if TYPE_CHECKING:
     from edgeoffload.runtime.client.calibration import Calibration
@@ -42,8 +49,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_RUN_ALGORITHMS",
+    "ClusterCalibration",
     "RunCase",
+    "RunFiles",
     "ScenarioRun",
+    "calibrate_for_scenario",
     "calibrated_scenario",
     "condition_problem",
     "prediction_check",
@@ -51,6 +61,7 @@ __all__ = [
     "run_scenario",
     "save_calibrated_scenario",
     "save_gantts",
+    "save_run",
     "scenario_document",
     "scenario_session",
     "throttle_workers",
@@ -210,6 +221,32 @@ class ScenarioRun:
                 return c
         raise KeyError((condition, algorithm))
 
+    @property
+    def conditions(self) -> list[str]:
+        """The conditions run, in the order of :attr:`cases`."""
+        return list(dict.fromkeys(c.condition for c in self.cases))
+
+    def cases_of(self, condition: str) -> list[RunCase]:
+        """The cases of ``condition``, one per algorithm, in run order."""
+        return [c for c in self.cases if c.condition == condition]
+
+    def latency_vs_local(self, case: RunCase) -> float | None:
+        """``case``'s mean measured latency over Local's on the same condition (1.0 for
+        Local itself; the ``% Local`` column of ``edgeoffload run`` is 100 times this).
+
+        ``None`` when the condition was not run with ``"local"``, or either mean latency
+        is unknown, or Local's is 0.
+        """
+        local = next(
+            (c for c in self.cases_of(case.condition) if c.algorithm == "local"),
+            None,
+        )
+        base = local.mean_latency("measured") if local is not None else None
+        mean = case.mean_latency("measured")
+        if not base or mean is None:
+            return None
+        return mean / base
+
     def to_dict(self) -> dict[str, Any]:
         from edgeoffload.runtime.client.calibration import cluster_file_dict
 
@@ -325,6 +362,8 @@ def run_scenario(
     from edgeoffload.simulation import NoVariability, simulate
 
     say = progress or (lambda line: None)
+    if not (math.isfinite(scale) and scale > 0):
+        raise ModelError(f"must be a finite number > 0, got {scale!r}", "scale")
     check_algorithms(list(algorithms))
     if "edge" in algorithms and not scenario.cluster.nodes_with_role("edge"):
         raise ModelError("the Edge baseline needs a node with role 'edge'", "algorithms")
@@ -386,6 +425,64 @@ def run_scenario(
                 simulated = simulate(on_model, runs[0].schedule, config)
                 cases.append(RunCase(condition, algorithm, tuple(runs), simulated))
     return ScenarioRun(scenario.name, model, tuple(cases), calibration, quotas, tuple(notes))
+
+
+@dataclass(frozen=True, slots=True)
+class RunFiles:
+    """What :func:`save_run` wrote.
+
+    Attributes
+    ----------
+    run
+        ``run.json``: :meth:`ScenarioRun.to_dict`.
+    cluster
+        ``cluster.json``, the calibration's cluster file (``None`` without a calibration).
+    gantts
+        The Gantt charts (none when plots were not asked for or could not be drawn).
+    notes
+        Why charts are missing (a chart is a by-product: failing to draw one is no error).
+    """
+
+    run: Path
+    cluster: Path | None = None
+    gantts: tuple[Path, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def paths(self) -> list[Path]:
+        """Every file written, ``run.json`` first."""
+        return [self.run, *([self.cluster] if self.cluster is not None else []), *self.gantts]
+
+
+def save_run(result: ScenarioRun, folder: str | Path, *, plots: bool = True) -> RunFiles:
+    """Write a run's files to ``folder`` (made if missing), as ``edgeoffload run`` does.
+
+    ``run.json`` (:meth:`ScenarioRun.save`); ``cluster.json`` when the workers were
+    calibrated (:meth:`~edgeoffload.runtime.client.calibration.Calibration.save`: the
+    cluster file ``--cluster-file`` reads); with ``plots``, predicted-vs-measured Gantt
+    charts (:func:`save_gantts`). A chart that cannot be drawn (no matplotlib, a plotting
+    error) becomes a note in the result instead of an exception: the run succeeded.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    run = result.save(folder / "run.json")
+    cluster = (
+        result.calibration.save(folder / "cluster.json") if result.calibration is not None else None
+    )
+    gantts: list[Path] = []
+    notes: list[str] = []
+    if plots:
+        if importlib.util.find_spec("matplotlib") is None:
+            notes.append(
+                "no Gantt charts: this needs matplotlib, which is not installed: "
+                "pip install 'edgeoffload[plot]'"
+            )
+        else:
+            try:
+                gantts = save_gantts(result, folder)
+            except Exception as exc:  # plots are a by-product: the run itself succeeded
+                notes.append(f"no Gantt charts: {exc}")
+    return RunFiles(run, cluster, tuple(gantts), tuple(notes))
 
 
 def save_gantts(result: ScenarioRun, folder: str | Path) -> list[Path]:
@@ -537,3 +634,137 @@ def throttle_workers(session: Session, quotas: Mapping[NodeId, float]) -> Iterat
         for handle in handles:
             with contextlib.suppress(Exception):
                 handle.release()
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterCalibration:
+    """What :func:`calibrate_for_scenario` did.
+
+    Attributes
+    ----------
+    calibration
+        The measurements and the calibrated cluster model.
+    path
+        The cluster file written.
+    scenario_path
+        The calibrated scenario written, if one was asked for.
+    check
+        The prediction check's runs (:func:`prediction_check`), if one was asked for.
+    quotas
+        CPU quotas (cores) of a local cluster's workers (empty on a running cluster).
+    notes
+        What could not be done as asked (workers not throttled ...).
+    """
+
+    calibration: Calibration
+    path: Path
+    scenario_path: Path | None = None
+    check: tuple[DagRun, ...] = ()
+    quotas: Mapping[NodeId, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+def calibrate_for_scenario(
+    output: str | Path,
+    scenario: Scenario | str | Path | None = None,
+    *,
+    source: str | Path | None = None,
+    address: str | None = None,
+    security: Any = None,
+    budget: float | None = None,
+    kinds: Iterable[str] | None = None,
+    seconds: float = 0.2,
+    repeats: int = 3,
+    scenario_out: str | Path | None = None,
+    check: bool = False,
+    check_scale: float = 1.0,
+    progress: Callable[[str], None] | None = None,
+) -> ClusterCalibration:
+    """Measure a cluster's workers into a cluster file: ``edgeoffload calibrate-cluster``.
+
+    With a scenario, its nodes are measured: on the running cluster at ``address``
+    (whose workers are named after them), or on a local cluster started for them,
+    throttled in the ratio of their speeds on the scenario's workload (``budget`` cores in
+    all, see :func:`scenario_session`); the scenario gives the nodes' roles and power.
+    Without one, every worker of the cluster at ``address`` is measured.
+
+    Parameters
+    ----------
+    output
+        The cluster file to write (JSON; its folder is made).
+    scenario
+        A scenario, or its file or shipped name.
+    source
+        The scenario's file or shipped name when ``scenario`` is a :class:`Scenario`
+        (needed for ``scenario_out``: the calibrated scenario keeps the file's layout).
+    address, security
+        A running cluster and its TLS material (a folder or ``Security``).
+    budget
+        Cores a local cluster's workers may use together (default 80 % of this machine's).
+    kinds, seconds, repeats
+        Passed to :func:`~edgeoffload.runtime.client.calibration.calibrate_cluster`
+        (``kinds`` default: the DNN graphs' kinds).
+    scenario_out
+        Also write the scenario with the measured speeds and links here
+        (:func:`save_calibrated_scenario`).
+    check, check_scale
+        Then run the scenario's first condition with Local and DHS, work scaled by
+        ``check_scale``, on the same workers (:func:`prediction_check`).
+    progress
+        Called with a line of text as the work goes on.
+
+    Raises
+    ------
+    ModelError
+        Without a scenario and an address, or with ``scenario_out`` or ``check`` and no
+        scenario, or ``scenario_out`` with a :class:`Scenario` but no ``source``.
+    """
+    from edgeoffload.runtime import connect
+    from edgeoffload.runtime.client.calibration import calibrate_cluster
+
+    say = progress or (lambda line: None)
+    if isinstance(scenario, (str, Path)):
+        source = scenario if source is None else source
+        scenario = load_scenario(scenario)
+    if scenario is None and address is None:
+        raise ModelError("give a scenario or the address of a cluster to calibrate", "scenario")
+    if scenario is None and (scenario_out is not None or check):
+        raise ModelError("a calibrated scenario and a check need a scenario", "scenario")
+    if scenario_out is not None and source is None:
+        raise ModelError("writing the calibrated scenario needs its file or name", "source")
+    if not (math.isfinite(check_scale) and check_scale > 0):
+        raise ModelError(f"must be a finite number > 0, got {check_scale!r}", "check_scale")
+    notes: list[str] = []
+    quotas: dict[NodeId, float] = {}
+    context: contextlib.AbstractContextManager[Session]
+    if scenario is not None:
+        problems = [condition_problem(scenario, c) for c in scenario.condition_names]
+        context = scenario_session(scenario, problems, address, security, budget, notes, quotas)
+    else:
+        context = connect(address, security=security)
+    options: dict[str, Any] = {"seconds": seconds, "repeats": repeats}
+    if kinds is not None:
+        options["kinds"] = list(kinds)
+    check_runs: list[DagRun] = []
+    scenario_path = None
+    with context as session:
+        calibration = calibrate_cluster(
+            session,
+            nodes=list(scenario.cluster.node_ids) if scenario is not None else None,
+            base=scenario.cluster if scenario is not None else None,
+            progress=say,
+            **options,
+        )
+        path = Path(output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path = calibration.save(path)
+        if scenario_out is not None:
+            assert source is not None
+            scenario_path = save_calibrated_scenario(source, calibration.cluster, scenario_out)
+        if check:
+            assert scenario is not None
+            say(f"checking the prediction on {scenario.name} {scenario.condition_names[0]} ...")
+            check_runs = prediction_check(session, scenario, calibration.cluster, scale=check_scale)
+    return ClusterCalibration(
+        calibration, path, scenario_path, tuple(check_runs), quotas, tuple(notes)
+    )

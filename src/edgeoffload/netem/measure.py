@@ -19,7 +19,9 @@ which on Linux is one clock for every process, so a client's events can be compa
 the moment a test cut a link.
 
 :func:`measure_rtt`, :func:`measure_throughput`, :func:`measure_udp_loss` and
-:func:`probe_server` drive them on an :class:`~edgeoffload.netem.network.EmulatedNetwork`.
+:func:`probe_server` drive them on an :class:`~edgeoffload.netem.network.EmulatedNetwork`;
+:func:`measure_link` measures a pair of hosts against their configured link (what
+``edgeoffload netem measure`` prints).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PORT",
     "main",
+    "measure_link",
     "measure_rtt",
     "measure_throughput",
     "measure_udp_loss",
@@ -298,6 +301,65 @@ def measure_udp_loss(
     """UDP datagrams sent from ``src`` and received by ``dst``'s probe server."""
     args = ("udp", net.address(dst), "--port", str(port), "--count", str(count))
     return dict(_run_json(net, src, *args, "--interval", str(interval)))
+
+
+def measure_link(
+    net: EmulatedNetwork,
+    src: str,
+    dst: str,
+    *,
+    nbytes: int = 8_000_000,
+    count: int = 20,
+    port: int = DEFAULT_PORT,
+) -> dict[str, Any]:
+    """Measure the round trip and TCP goodput from ``src`` to ``dst`` beside the figures
+    the topology configures between them (what ``edgeoffload netem measure`` prints).
+
+    A probe server is started on ``dst`` for the measurement and stopped after it.
+
+    Parameters
+    ----------
+    net
+        An emulated network that is up.
+    src, dst
+        Host names.
+    nbytes
+        Bytes to send for the goodput.
+    count
+        Round trips to time.
+    port
+        TCP and UDP port of the probe server.
+
+    Returns
+    -------
+    dict
+        A new JSON-ready dict with, in this order:
+
+        ``src``, ``dst``
+            The host names.
+        ``configured``
+            ``{"rtt": s, "bandwidth": bytes/s}``: twice the configured one-way latency
+            between the hosts, and their configured bandwidth
+            (:meth:`~edgeoffload.netem.topology.Topology.link_between`).
+        ``rtt_median``, ``rtt_min``
+            Median and least of the ``count`` round trips, seconds.
+        ``throughput``, ``throughput_second_half``
+            Goodput received by ``dst``, bytes/s, over the whole transfer and over its
+            second half (after TCP's slow start).
+    """
+    configured = net.topology.link_between(src, dst)
+    with probe_server(net, dst, port):
+        rtt = measure_rtt(net, src, dst, count=count, port=port)
+        tput = measure_throughput(net, src, dst, nbytes=nbytes, port=port)
+    return {
+        "src": src,
+        "dst": dst,
+        "configured": {"rtt": 2 * configured.latency, "bandwidth": configured.bandwidth},
+        "rtt_median": rtt["median"],
+        "rtt_min": min(rtt["rtts"]),
+        "throughput": tput["bandwidth"],
+        "throughput_second_half": tput["second_half_bandwidth"],
+    }
 
 
 # --------------------------------------------------------------------------- command line

@@ -27,6 +27,9 @@ Numbers are SI (bandwidth in bytes/s, delay and jitter in seconds, loss a probab
 strings may carry units (``50Mbit/s``, ``6MB/s``, ``20ms``, ``1%``). A link ``preset``
 (``wifi-n``, ``wifi-ac``, ``ethernet``; see :mod:`edgeoffload.workloads.devices`) fills
 ``bandwidth`` and ``delay``, and keys given next to it override it.
+
+:func:`load_topology` also takes the name of a built-in topology
+(:data:`BUILTIN_TOPOLOGIES`): ``camera-cluster`` is :func:`camera_cluster_topology`.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from edgeoffload.errors import ModelError
 from edgeoffload.model import Link
 
 __all__ = [
+    "BUILTIN_TOPOLOGIES",
     "DEFAULT_SUBNET",
     "SHAPERS",
     "HostSpec",
@@ -60,6 +64,9 @@ __all__ = [
 DEFAULT_SUBNET = "10.77.0.0/24"
 Shaper = Literal["auto", "netem", "forwarder"]
 SHAPERS: tuple[Shaper, ...] = ("auto", "netem", "forwarder")
+BUILTIN_TOPOLOGIES: tuple[str, ...] = ("camera-cluster",)
+"""Names :func:`load_topology` accepts instead of a file: ``camera-cluster`` is
+``camera_cluster_topology("demo")``."""
 
 _NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 _HOST = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
@@ -474,7 +481,14 @@ def topology_from_dict(data: object) -> Topology:
 
 
 def load_topology(path: str | Path) -> Topology:
-    """Read a topology YAML (or JSON) file.
+    """Read a topology YAML (or JSON) file, or make a built-in topology by name.
+
+    Parameters
+    ----------
+    path
+        A topology file, or one of :data:`BUILTIN_TOPOLOGIES` (``"camera-cluster"``: the
+        topology :func:`camera_cluster_topology` makes, named ``demo``). A path that exists
+        is read as a file, even when it is spelled like a built-in name.
 
     Raises
     ------
@@ -482,9 +496,16 @@ def load_topology(path: str | Path) -> Topology:
         If the file is missing, not a regular file, too large, or not strict YAML.
     ModelError
         If its content is invalid (the message names the key).
+
+    Examples
+    --------
+    >>> load_topology("camera-cluster") == camera_cluster_topology("demo")
+    True
     """
     from edgeoffload.model.reading import parse_yaml, read_text
 
+    if str(path) in BUILTIN_TOPOLOGIES and not Path(path).exists():
+        return camera_cluster_topology("demo")
     path = Path(path)
     data = parse_yaml(read_text(path, what="topology file"), str(path))
     try:

@@ -52,6 +52,7 @@ __all__ = [
     "effective_speed",
     "link_preset",
     "link_preset_names",
+    "presets_to_dict",
 ]
 
 GIB = 1024**3  # bytes
@@ -239,6 +240,23 @@ class DevicePreset:
             power=self.power,
             available_from=available_from,
         )
+
+    @property
+    def basis_tag(self) -> str:
+        """A one-word form of :attr:`speed_basis`: ``"estimate"`` (the basis says
+        ``ESTIMATE``), ``"Linpack"`` (a Linpack result) or ``"measured"`` (an effective
+        rate from measured latencies).
+
+        Examples
+        --------
+        >>> device_preset("rpi4b").basis_tag, device_preset("nexus7").basis_tag
+        ('measured', 'Linpack')
+        """
+        if "ESTIMATE" in self.speed_basis:
+            return "estimate"
+        if "Linpack" in self.speed_basis:
+            return "Linpack"
+        return "measured"
 
     def numeric_fields(self) -> dict[str, float]:
         """Every number this preset carries, by the key its source is filed under."""
@@ -639,6 +657,35 @@ def device_preset_names() -> list[str]:
 def link_preset_names() -> list[str]:
     """Names of the link presets, in the order they are listed."""
     return list(LINK_PRESETS)
+
+
+def presets_to_dict() -> dict[str, Any]:
+    """Every preset and reference as a JSON-ready dict (what ``edgeoffload presets --json``
+    prints).
+
+    Returns
+    -------
+    dict
+        A new dict with, in this order:
+
+        ``devices``
+            :meth:`DevicePreset.to_dict` of every device preset, in listing order.
+        ``links``
+            :meth:`LinkPreset.to_dict` of every link preset, in listing order.
+        ``references``
+            Short key → full reference (:data:`REFERENCES`).
+
+    Examples
+    --------
+    >>> d = presets_to_dict()
+    >>> list(d), d["devices"][0]["name"], d["links"][-1]["name"]
+    (['devices', 'links', 'references'], 'rpi4b', 'ethernet')
+    """
+    return {
+        "devices": [p.to_dict() for p in DEVICE_PRESETS.values()],
+        "links": [p.to_dict() for p in LINK_PRESETS.values()],
+        "references": dict(REFERENCES),
+    }
 
 
 def device_preset(name: str) -> DevicePreset:

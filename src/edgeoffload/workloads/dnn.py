@@ -84,6 +84,11 @@ DNN_KINDS: tuple[str, ...] = ("conv", "fc", "pool", "add", "concat", "flatten")
 
 _PACKAGE = "edgeoffload.workloads.data.dnn"
 
+_DTYPE_BYTES: Mapping[str, int] = types.MappingProxyType(
+    {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
+)
+"""Bytes per parameter of each ``provenance.dtype`` a graph file may name."""
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class DNNModel:
@@ -142,6 +147,18 @@ class DNNModel:
         """Bytes of all parameters (FP32)."""
         return sum(self.param_bytes.values())
 
+    @property
+    def total_parameters(self) -> int:
+        """Number of parameters: :attr:`total_param_bytes` over the bytes per parameter of
+        the graph's ``provenance["dtype"]`` (4 for the shipped FP32 graphs).
+
+        Examples
+        --------
+        >>> load_dnn("alexnet").total_parameters
+        61100840
+        """
+        return self.total_param_bytes // _DTYPE_BYTES[str(self.provenance["dtype"])]
+
     def request(self, request_id: RequestId, camera: NodeId, arrival: float = 0.0) -> AppRequest:
         """One inference of this model arriving at ``camera`` at ``arrival`` seconds.
 
@@ -165,6 +182,8 @@ class DNNModel:
                 FLOP of one inference (:attr:`total_flops`).
             ``param_bytes``
                 Parameters, bytes (:attr:`total_param_bytes`).
+            ``parameters``
+                Number of parameters (:attr:`total_parameters`).
             ``input_bytes``
                 Input image, bytes.
             ``provenance``
@@ -188,6 +207,7 @@ class DNNModel:
             "macs": self.total_macs,
             "flops": self.total_flops,
             "param_bytes": self.total_param_bytes,
+            "parameters": self.total_parameters,
             "input_bytes": self.input_bytes,
             "provenance": dict(self.provenance),
             "tasks": [
@@ -244,6 +264,8 @@ def dnn_summary(name: str) -> dict[str, Any]:
             FLOP of one inference.
         ``param_bytes``
             Parameters, bytes.
+        ``parameters``
+            Number of parameters (``param_bytes`` over the bytes of the graph's dtype).
         ``input_bytes``
             Input image, bytes.
         ``largest_output_bytes``
@@ -273,6 +295,7 @@ def dnn_summary(name: str) -> dict[str, Any]:
         "reference_gmacs": layer.provenance["reference_gmacs"],
         "flops": layer.total_flops,
         "param_bytes": layer.total_param_bytes,
+        "parameters": layer.total_parameters,
         "input_bytes": layer.input_bytes,
         "largest_output_bytes": max(layer.output_bytes.values()),
     }
@@ -363,6 +386,16 @@ def _parse(doc: Mapping[str, Any], name: str, granularity: str) -> DNNModel:
     for key, (got, want) in checks.items():
         if got != want:
             raise ModelError(f"sum {got} differs from the recorded total {want}", f"totals.{key}")
+    dtype = doc["provenance"].get("dtype")
+    if dtype not in _DTYPE_BYTES:
+        raise ModelError(
+            f"unknown dtype {dtype!r}; known: {', '.join(_DTYPE_BYTES)}", "provenance.dtype"
+        )
+    if totals["param_bytes"] % _DTYPE_BYTES[dtype]:
+        raise ModelError(
+            f"{totals['param_bytes']} bytes is no whole number of {dtype} parameters",
+            "totals.param_bytes",
+        )
     for dep in dependencies:
         if dep.data != outputs[dep.source]:
             raise ModelError(
