@@ -126,3 +126,22 @@ def problem_cases() -> dict[str, Callable[[], Problem]]:
             random_layered_dag(40, seed), random_cluster(5, seed)
         )
     return cases
+
+
+SMALL_SCENARIO = """\
+format: 1
+name: small
+description: two cameras and an edge server
+granularity: block
+devices:
+  - {id: cam1, preset: rpi4b, role: camera}
+  - {id: cam2, preset: jetson-tx2, role: camera}
+  - {id: edge, preset: edge-server, role: edge}
+network:
+  default_link: {preset: wifi-ac}
+requests:
+  - {model: alexnet, camera: cam1}
+  - {model: alexnet, camera: cam2, arrival: 0.01}
+"""
+"""A scenario file small enough to run for real on local workers in seconds: two
+AlexNet requests (block granularity) on two cameras and an edge server."""

@@ -10,32 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from cases import SMALL_SCENARIO
 from edgeoffload.cli import main
 
 pytest.importorskip("distributed")
 
-SCENARIO = """\
-format: 1
-name: small
-description: two cameras and an edge server
-granularity: block
-devices:
-  - {id: cam1, preset: rpi4b, role: camera}
-  - {id: cam2, preset: jetson-tx2, role: camera}
-  - {id: edge, preset: edge-server, role: edge}
-network:
-  default_link: {preset: wifi-ac}
-requests:
-  - {model: alexnet, camera: cam1}
-  - {model: alexnet, camera: cam2, arrival: 0.01}
-"""
 QUICK = ["--seconds", "0.02", "--repeats", "1"]
 
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("run") / "small.yaml"
-    path.write_text(SCENARIO)
+    path.write_text(SMALL_SCENARIO)
     return path
 
 

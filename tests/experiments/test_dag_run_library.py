@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from cases import SMALL_SCENARIO
 from edgeoffload.errors import ModelError
 from edgeoffload.experiments.dag_run import (
     RunCase,
@@ -155,23 +156,6 @@ class TestCalibrateForScenarioChecks:
             calibrate_for_scenario(tmp_path / "c.json", "no-such-scenario")
 
 
-SMALL = """\
-format: 1
-name: small
-description: two cameras and an edge server
-granularity: block
-devices:
-  - {id: cam1, preset: rpi4b, role: camera}
-  - {id: cam2, preset: jetson-tx2, role: camera}
-  - {id: edge, preset: edge-server, role: edge}
-network:
-  default_link: {preset: wifi-ac}
-requests:
-  - {model: alexnet, camera: cam1}
-  - {model: alexnet, camera: cam2, arrival: 0.01}
-"""
-
-
 def test_calibrate_for_scenario_on_a_local_cluster(tmp_path: Path) -> None:
     """The whole procedure: a local cluster for the scenario's nodes, calibrated, the
     cluster file and the calibrated scenario written, the prediction checked."""
@@ -179,7 +163,7 @@ def test_calibrate_for_scenario_on_a_local_cluster(tmp_path: Path) -> None:
     from edgeoffload.runtime.client.calibration import load_cluster_file
 
     source = tmp_path / "small.yaml"
-    source.write_text(SMALL)
+    source.write_text(SMALL_SCENARIO)
     lines: list[str] = []
     done = calibrate_for_scenario(
         tmp_path / "sub" / "cluster.json",
