@@ -129,3 +129,27 @@ def test_sweep_and_calibrate_values(
     assert code == 2
     one_line_error(err, *words)
     assert not (tmp_path / "out").exists()  # refused before the output folder was made
+
+
+@pytest.mark.parametrize(("columns", "cut"), [(None, False), ("60", True)])
+def test_tables_keep_their_columns_when_piped(
+    columns: str | None, cut: bool, tmp_path: Path
+) -> None:
+    """Piped output is 160 columns wide (COLUMNS overrides it): no header cut to 'plann…'."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    if columns is not None:
+        env["COLUMNS"] = columns
+    args = ["simulate", "camera-streams", "-a", "local", "--no-plots", "--out", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, "-m", "edgeoffload", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    header = done.stdout.splitlines()[2]  # the title, a blank line, the header
+    assert ("planner" not in header) is cut, header

@@ -7,10 +7,11 @@ import json
 import math
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 
@@ -29,8 +30,21 @@ __all__ = [
     "whole",
 ]
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False)
+PIPED_WIDTH = 160
+"""Columns of the tables when the output goes to a file or a pipe (``COLUMNS`` overrides
+it): wide enough that no column is cut to "plann…", as rich's default 80 would."""
+
+
+def _width(stream: TextIO) -> int | None:
+    """``None`` (rich measures the terminal) on a terminal or with ``COLUMNS`` set; else
+    :data:`PIPED_WIDTH`."""
+    if os.environ.get("COLUMNS") or stream.isatty():
+        return None
+    return PIPED_WIDTH
+
+
+console = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
+err_console = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 
 def whole(low: int, high: int) -> Callable[[str], int]:
