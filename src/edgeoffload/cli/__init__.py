@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgeoffload.cli.cmd_simulate",
     "edgeoffload.cli.cmd_netem",
     "edgeoffload.cli.cmd_run",
+    "edgeoffload.cli.cmd_import",
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2

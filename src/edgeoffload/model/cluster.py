@@ -19,7 +19,7 @@ from edgeoffload.model.task_graph import NodeId
 
 __all__ = ["ROLES", "Cluster", "Link", "Node", "PowerProfile", "Role"]
 
-Role = Literal["camera", "edge", "device"]
+Role = Literal["camera", "edge", "device", "storage"]
 ROLES: tuple[str, ...] = get_args(Role)
 
 
@@ -50,8 +50,10 @@ class Node:
         Rates for particular task kinds, FLOP/s, overriding ``speed`` for tasks of that
         kind (a GPU that is fast at ``conv``).
     role
-        ``"camera"``, ``"edge"`` or ``"device"`` (default): DHS classifies the load of the
-        cameras, the Edge baseline ships work to the edge node.
+        ``"camera"``, ``"edge"``, ``"device"`` (default) or ``"storage"``: DHS classifies
+        the load of the cameras, the Edge baseline ships work to the edge node, and a
+        storage node (where a workflow's input and output files live) runs only the tasks
+        pinned to it: no scheduler places an unpinned task there.
     cores
         Tasks the node can run at once in the simulator; the list schedulers treat every
         node as one processor, as their papers do. Default 1.
@@ -209,6 +211,11 @@ class Cluster:
 
     def nodes_with_role(self, role: Role) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.role == role)
+
+    def storage_mask(self) -> np.ndarray:
+        """Boolean array over :attr:`nodes`: which have role ``storage`` (nodes that run
+        only the tasks pinned to them)."""
+        return np.array([n.role == "storage" for n in self.nodes], dtype=bool)
 
     def link_matrices(self) -> tuple[np.ndarray, np.ndarray]:
         """Latency (s) and bandwidth (bytes/s) of every ordered pair, as P×P arrays.

@@ -17,7 +17,7 @@ from edgeoffload.model.checks import check_id, check_number
 from edgeoffload.model.cluster import ROLES, Cluster, Link, Node, PowerProfile
 from edgeoffload.model.problem import Problem, Request
 from edgeoffload.model.reading import parse_json, read_text
-from edgeoffload.model.task_graph import Dependency, NodeId, Task, TaskGraph
+from edgeoffload.model.task_graph import Dependency, NodeId, Task, TaskGraph, check_cores
 
 __all__ = [
     "FORMAT_VERSION",
@@ -39,7 +39,7 @@ _TOP_KEYS = {
     "requests",
     "exec_times",
 }
-_TASK_KEYS = {"id", "work", "kind", "pinned", "request"}
+_TASK_KEYS = {"id", "work", "kind", "pinned", "request", "cores", "memory"}
 _DEP_KEYS = {"from", "to", "data"}
 _NODE_KEYS = {"id", "speed", "speed_by_kind", "role", "cores", "memory", "power", "available_from"}
 _LINK_KEYS = {"between", "bandwidth", "latency"}
@@ -94,6 +94,8 @@ def problem_from_dict(data: Any) -> Problem:
         item = _object(raw, where, _TASK_KEYS, ("id",))
         task_id = check_id(item["id"], f"{where}.id")
         work = item.get("work")
+        cores = item.get("cores")
+        memory = item.get("memory")
         tasks.append(
             Task(
                 task_id,
@@ -101,6 +103,8 @@ def problem_from_dict(data: Any) -> Problem:
                 kind=_optional_id(item, "kind", where),
                 pinned=_optional_id(item, "pinned", where),
                 request=_optional_id(item, "request", where),
+                cores=None if cores is None else check_cores(cores, f"{where}.cores"),
+                memory=None if memory is None else check_number(memory, f"{where}.memory"),
             )
         )
     dependencies = []
@@ -226,7 +230,7 @@ def problem_to_dict(problem: Problem) -> dict[str, Any]:
         item: dict[str, Any] = {"id": t.id}
         if t.work is not None:
             item["work"] = t.work
-        for key in ("kind", "pinned", "request"):
+        for key in ("kind", "pinned", "request", "cores", "memory"):
             if getattr(t, key) is not None:
                 item[key] = getattr(t, key)
         tasks.append(item)

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from edgeoffload.errors import ModelError
-from edgeoffload.model.checks import check_id, check_number, is_plain_number
+from edgeoffload.model.checks import check_id, check_number, is_plain_number, shown
 
-__all__ = ["Dependency", "NodeId", "RequestId", "Task", "TaskGraph", "TaskId"]
+__all__ = ["Dependency", "NodeId", "RequestId", "Task", "TaskGraph", "TaskId", "check_cores"]
 
 TaskId = str
 NodeId = str
@@ -41,6 +41,11 @@ class Task:
         Id of the only node the task may run on (a camera's input exists only there).
     request
         Id of the request (application instance) the task belongs to.
+    cores
+        Cores the task used when it was traced (a whole number >= 1); kept as data, not
+        enforced by the schedulers yet.
+    memory
+        Memory the task used, bytes (>= 0); kept as data, not enforced yet.
     """
 
     id: TaskId
@@ -48,6 +53,8 @@ class Task:
     kind: str | None = None
     pinned: NodeId | None = None
     request: RequestId | None = None
+    cores: int | None = None
+    memory: float | None = None
 
     def __post_init__(self) -> None:
         check_id(self.id, "task id")
@@ -61,6 +68,17 @@ class Task:
             check_id(self.pinned, f"{where}.pinned")
         if self.request is not None:
             check_id(self.request, f"{where}.request")
+        if self.cores is not None:
+            check_cores(self.cores, f"{where}.cores")
+        if self.memory is not None:
+            object.__setattr__(self, "memory", check_number(self.memory, f"{where}.memory"))
+
+
+def check_cores(value: object, where: str) -> int:
+    """Return ``value`` after checking it is a whole number >= 1 (not a bool, not a float)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ModelError(f"must be a whole number >= 1, got {shown(value)}", where)
+    return value
 
 
 @dataclass(frozen=True, slots=True)

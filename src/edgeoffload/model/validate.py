@@ -7,7 +7,8 @@ A schedule is valid for a problem when
 3. each task starts after every input has arrived: predecessor's finish + transfer time;
 4. each task starts no earlier than its request's arrival and its node's
    ``available_from``;
-5. pinned tasks run on their node;
+5. pinned tasks run on their node, and no unpinned task runs on a ``storage`` node (a
+   storage node runs only the tasks pinned to it);
 6. each duration equals the cost model's execution time.
 
 Times are compared with a tolerance of 1e-9 relative (and 1e-9 s absolute), measured
@@ -69,6 +70,11 @@ def schedule_violations(problem: Problem, schedule: Schedule) -> list[str]:
             continue
         if task.pinned is not None and a.node != task.pinned:
             out.append(f"task {task.id!r} is pinned to {task.pinned!r} but runs on {a.node!r}")
+        if task.pinned is None and node.role == "storage":
+            out.append(
+                f"task {task.id!r} is not pinned but runs on storage node {a.node!r}"
+                " (a storage node runs only the tasks pinned to it)"
+            )
         expected = costs.exec_time(task.id, a.node)
         tolerance = max(_ABS, 4 * math.ulp(max(abs(a.start), abs(a.finish))))
         if not math.isclose(a.duration, expected, rel_tol=_REL, abs_tol=tolerance):

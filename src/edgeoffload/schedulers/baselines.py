@@ -37,13 +37,36 @@ class LocalScheduler(Scheduler):
     A request arrives at the node its source is pinned to (see
     :class:`~edgeoffload.model.Problem`); pinned tasks stay on their pins. Several requests
     on one node share it: tasks are taken in upward-rank order (ties topological) and
-    inserted at their earliest start, as HEFT would on that node alone.
+    inserted at their earliest start, as HEFT would on that node alone. It does not apply
+    to a problem where a request with unpinned tasks arrives at a ``storage`` node (an
+    imported workflow's stage-in tasks are pinned there): a storage node runs only pinned
+    tasks, and there is no other node the request could be said to be local to.
     """
 
     name: ClassVar[str] = "local"
     summary: ClassVar[str] = "Baseline: each request runs wholly on the camera where it arrives"
 
+    def applies_to(self, problem: Problem) -> str | None:
+        storage = {n.id for n in problem.cluster.nodes_with_role("storage")}
+        if not storage:
+            return None
+        for i, task in enumerate(problem.graph.tasks):
+            if task.pinned is not None:
+                continue
+            r = problem.request_index_of_task(i)
+            home = problem.arrival_node(r)
+            if home in storage:
+                request = problem.effective_requests[r].id
+                return (
+                    f"the Local baseline would run request {request!r} on {home!r}, a storage"
+                    " node, which runs only pinned tasks"
+                )
+        return None
+
     def schedule(self, problem: Problem) -> Schedule:
+        why = self.applies_to(problem)
+        if why is not None:
+            raise ModelError(why, "nodes")
         costs = problem.costs
         allowed = costs.allowed.copy()
         for i, task in enumerate(problem.graph.tasks):
@@ -59,8 +82,9 @@ class EdgeScheduler(Scheduler):
 
     Notes
     -----
-    The edge node is the fastest node with role ``edge`` (ties by node order). Pinned
-    tasks (a request's source, on its camera) stay where they are. Order as in
+    The edge node is the fastest node with role ``edge`` (ties by node order; never a
+    ``storage`` node, whose role is not ``edge``). Pinned tasks (a request's source, on
+    its camera, or a workflow's stage-in and stage-out on storage) stay where they are. Order as in
     :class:`LocalScheduler`.
     """
 

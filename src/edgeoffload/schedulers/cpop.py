@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeoffload.model import Problem, Schedule
 from edgeoffload.schedulers.base import Scheduler
-from edgeoffload.schedulers.placement import ListSchedule, ready_list
+from edgeoffload.schedulers.placement import ListSchedule, ready_list, usable_nodes
 from edgeoffload.schedulers.ranks import downward_rank, upward_rank
 
 __all__ = ["CPOPScheduler", "critical_path"]
@@ -69,7 +69,8 @@ class CPOPScheduler(Scheduler):
     critical-path sums, by node order.
     (b) O(e·P + v·P·s), as HEFT, plus O(v log v) for the queue.
     (c) Deviations from the paper: a pinned task on the critical path runs on its pin,
-    and the critical-path node is chosen among the nodes every unpinned path task may use;
+    and the critical-path node is chosen among the nodes every unpinned path task may use
+    (never a ``storage`` node);
     with several entry tasks the path starts at the one of highest priority. Arrivals and
     ``available_from`` are honoured as in HEFT. On the paper's Fig. 2 example it gives the
     paper's makespan of 86.
@@ -93,9 +94,10 @@ class CPOPScheduler(Scheduler):
         free = [i for i in path if graph.tasks[i].pinned is None]
         cp_node = None
         if free:
-            usable = costs.allowed[free].all(axis=0)
-            sums = np.where(usable, costs.exec[free].sum(axis=0), np.inf)
-            cp_node = int(np.argmin(sums))
+            usable = usable_nodes(problem)[free].all(axis=0)  # never a storage node
+            if usable.any():
+                sums = np.where(usable, costs.exec[free].sum(axis=0), np.inf)
+                cp_node = int(np.argmin(sums))
 
         state = ListSchedule(problem)
         for i in ready_list(problem, priority):

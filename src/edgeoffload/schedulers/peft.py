@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from edgeoffload.model import Problem, Schedule
 from edgeoffload.schedulers.base import Scheduler
-from edgeoffload.schedulers.placement import ListSchedule, ready_list
+from edgeoffload.schedulers.placement import ListSchedule, ready_list, usable_nodes
 from edgeoffload.schedulers.ranks import optimistic_cost_table
 
 __all__ = ["PEFTScheduler"]
@@ -33,7 +33,8 @@ class PEFTScheduler(Scheduler):
     (c) Deviations from the paper: communication in the table is the mean transfer time
     over ordered pairs of distinct nodes, which is the paper's c̄ with uniform links; a
     pinned task's OCT row allows only its pin, and rank_oct averages over the nodes the
-    task may use. Arrivals and ``available_from`` are honoured in EFT.
+    task may use. Arrivals and ``available_from`` are honoured in EFT. An unpinned task
+    never goes to a ``storage`` node, and the table leaves those out for it.
 
     References
     ----------
@@ -48,7 +49,7 @@ class PEFTScheduler(Scheduler):
 
     def schedule(self, problem: Problem) -> Schedule:
         table = optimistic_cost_table(problem)
-        allowed = problem.costs.allowed
+        allowed = usable_nodes(problem)  # pins; no storage node for an unpinned task
         rank = (table * allowed).sum(axis=1) / allowed.sum(axis=1)
         state = ListSchedule(problem)
         for i in ready_list(problem, rank):

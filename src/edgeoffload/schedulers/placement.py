@@ -52,12 +52,28 @@ import numpy as np
 from edgeoffload.errors import InfeasibleScheduleError
 from edgeoffload.model import Assignment, Problem, Schedule
 
-__all__ = ["Candidate", "ListSchedule", "Timeline", "ready_list"]
+__all__ = ["Candidate", "ListSchedule", "Timeline", "ready_list", "usable_nodes"]
 
 Candidate = tuple[int, float, float, int]
 """Where a task could go: (node index, start s, finish s, slot in the node's timeline)."""
 
 _Keys = tuple[list[float], list[float], list[float], list[int] | None]
+
+
+def usable_nodes(problem: Problem, allowed: np.ndarray | None = None) -> np.ndarray:
+    """T×P boolean array: the nodes each task may be placed on by a scheduler.
+
+    ``allowed`` (default: the cost model's pins) less the ``storage`` nodes for every
+    unpinned task: a storage node runs only the tasks pinned to it. Without storage
+    nodes this is ``allowed`` itself (the same array, not a copy).
+    """
+    mask = problem.costs.allowed if allowed is None else allowed
+    storage = problem.cluster.storage_mask()
+    if not storage.any():
+        return mask
+    unpinned = np.array([t.pinned is None for t in problem.graph.tasks], dtype=bool)
+    out: np.ndarray = mask & ~(unpinned[:, None] & storage[None, :])
+    return out
 
 
 class Timeline:
@@ -211,6 +227,9 @@ class ListSchedule:
         The problem being scheduled.
     allowed
         T×P boolean array: nodes each task may use (default: the cost model's pins).
+        Storage nodes are removed from it for every unpinned task
+        (:func:`usable_nodes`), whatever the caller passes: this is the one place every
+        list scheduler gets its candidate nodes from.
 
     Raises
     ------
@@ -267,7 +286,7 @@ class ListSchedule:
         costs = problem.costs
         graph = problem.graph
         self.problem = problem
-        self.allowed = costs.allowed if allowed is None else allowed
+        self.allowed = usable_nodes(problem, allowed)
         empty = np.flatnonzero(~self.allowed.any(axis=1))
         if empty.size:
             raise InfeasibleScheduleError(f"task {graph.tasks[empty[0]].id!r} may run on no node")

@@ -3,6 +3,9 @@
 All take the averages of the cost model (:meth:`CostModel.mean_exec`,
 :meth:`CostModel.mean_transfer`): w̄ is a task's mean execution time over the nodes it
 may run on, c̄ a dependency's mean transfer time over ordered pairs of distinct nodes.
+With ``storage`` nodes in the cluster (they run only pinned tasks) those averages leave
+them out for unpinned tasks (:func:`mean_exec`, :func:`mean_transfer`); without, they are
+the cost model's, bit for bit.
 
 References
 ----------
@@ -18,8 +21,63 @@ from __future__ import annotations
 import numpy as np
 
 from edgeoffload.model import Problem
+from edgeoffload.schedulers.placement import usable_nodes
 
-__all__ = ["downward_rank", "optimistic_cost_table", "upward_rank", "upward_rank_order"]
+__all__ = [
+    "downward_rank",
+    "mean_exec",
+    "mean_transfer",
+    "optimistic_cost_table",
+    "upward_rank",
+    "upward_rank_order",
+]
+
+
+def mean_exec(problem: Problem) -> np.ndarray:
+    """w̄: each task's mean execution time over the nodes a scheduler may place it on
+    (:func:`~edgeoffload.schedulers.placement.usable_nodes`), seconds."""
+    costs = problem.costs
+    mask = usable_nodes(problem)
+    if mask is costs.allowed:
+        return costs.mean_exec()
+    masked = np.where(mask, costs.exec, 0.0)
+    out: np.ndarray = masked.sum(axis=1) / mask.sum(axis=1)
+    return out
+
+
+def mean_transfer(problem: Problem) -> np.ndarray:
+    """c̄: each dependency's mean transfer time over ordered pairs of distinct nodes,
+    seconds; the end of an unpinned task never on a storage node (data between two
+    unpinned tasks never passes through one)."""
+    costs = problem.costs
+    storage = problem.cluster.storage_mask()
+    if not storage.any():
+        return costs.mean_transfer()
+    n_nodes = len(storage)
+    unpinned = np.array([t.pinned is None for t in problem.graph.tasks], dtype=bool)
+    off_diagonal = ~np.eye(n_nodes, dtype=bool)
+    inverse = 1.0 / costs.bandwidth
+    out = np.empty(len(costs.data))
+    # one mean per kind of dependency: (source unpinned?, target unpinned?)
+    for src_free in (False, True):
+        for dst_free in (False, True):
+            rows = (unpinned[costs.edge_source] == src_free) & (
+                unpinned[costs.edge_target] == dst_free
+            )
+            if not rows.any():
+                continue
+            pairs = off_diagonal.copy()
+            if src_free:
+                pairs[storage, :] = False
+            if dst_free:
+                pairs[:, storage] = False
+            if pairs.any():
+                latency = float(costs.latency[pairs].mean())
+                per_byte = float(inverse[pairs].mean())
+            else:
+                latency = per_byte = 0.0
+            out[rows] = latency + costs.data[rows] * per_byte
+    return out
 
 
 def upward_rank(
@@ -38,8 +96,8 @@ def upward_rank(
     [6.0, 4.0]
     """
     graph, costs = problem.graph, problem.costs
-    w = (costs.mean_exec() if mean_exec is None else mean_exec).tolist()
-    c = (costs.mean_transfer() if mean_transfer is None else mean_transfer).tolist()
+    w = (_mean_exec(problem) if mean_exec is None else mean_exec).tolist()
+    c = (_mean_transfer(problem) if mean_transfer is None else mean_transfer).tolist()
     target = costs.edge_target.tolist()
     rank = [0.0] * len(graph)  # plain floats: the same IEEE sums, without numpy scalars
     for i in reversed(graph.topological_order):
@@ -58,8 +116,8 @@ def downward_rank(
     task, the task itself excluded.
     """
     graph, costs = problem.graph, problem.costs
-    w = (costs.mean_exec() if mean_exec is None else mean_exec).tolist()
-    c = (costs.mean_transfer() if mean_transfer is None else mean_transfer).tolist()
+    w = (_mean_exec(problem) if mean_exec is None else mean_exec).tolist()
+    c = (_mean_transfer(problem) if mean_transfer is None else mean_transfer).tolist()
     source = costs.edge_source.tolist()
     rank = [0.0] * len(graph)
     for i in graph.topological_order:
@@ -77,8 +135,9 @@ def optimistic_cost_table(problem: Problem, allowed: np.ndarray | None = None) -
     tasks. The shortest time from the end of t_i on p_k to an exit, assuming every later
     task finds its best node free.
 
-    ``allowed`` (T×P, default the cost model's pins) restricts p_w to the nodes t_j may
-    run on; without pins this is the paper's table.
+    ``allowed`` (T×P, default the cost model's pins less storage nodes for unpinned
+    tasks, :func:`~edgeoffload.schedulers.placement.usable_nodes`) restricts p_w to the
+    nodes t_j may run on; without pins this is the paper's table.
 
     Notes
     -----
@@ -86,8 +145,8 @@ def optimistic_cost_table(problem: Problem, allowed: np.ndarray | None = None) -
     min_w (A_w + c̄·[w ≠ k]) = min(A_k, min_w A_w + c̄), since c̄ ≥ 0. O(e·P) in all.
     """
     graph, costs = problem.graph, problem.costs
-    mask = costs.allowed if allowed is None else allowed
-    c = costs.mean_transfer()
+    mask = usable_nodes(problem) if allowed is None else allowed
+    c = _mean_transfer(problem)
     target = costs.edge_target
     table = np.zeros((len(graph), costs.exec.shape[1]))
     through = np.where(mask, costs.exec, np.inf)  # w(t_j, p_w), inf where t_j may not run
@@ -114,3 +173,8 @@ def upward_rank_order(problem: Problem) -> list[int]:
     position[list(problem.graph.topological_order)] = np.arange(len(rank))
     order: list[int] = np.lexsort((position, -rank)).tolist()  # by -rank, then position
     return order
+
+
+# the module-level names, for functions whose parameters shadow them
+_mean_exec = mean_exec
+_mean_transfer = mean_transfer

@@ -6,7 +6,8 @@ At a failure the node's running and queued tasks are lost; then, per
 
 - ``"fail"``: they stay lost (reported failed), and what needs them never runs;
 - ``"rerun"``: each lost task, and each finished one whose result lived only on a failed
-  node, is queued again on the surviving node where it would finish first, and its inputs
+  node, is queued again on the surviving node where it would finish first (never a
+  ``storage`` node for an unpinned task: those run only pinned tasks), and its inputs
   are sent again from where they are;
 - ``"replan"``: the survivors finish the tasks they are running and start nothing more;
   then a :class:`Replanner` (built by :func:`~edgeoffload.simulation.simulate`) makes a
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     import numpy as np
     import simpy
 
+    from edgeoffload.model.cluster import Node
     from edgeoffload.model.task_graph import NodeId
     from edgeoffload.simulation.config import SimConfig
     from edgeoffload.simulation.variability import Variability
@@ -110,6 +112,7 @@ class FailureRecovery:
     rng: np.random.Generator
     events: int
     node_ids: tuple[NodeId, ...]
+    _nodes: tuple[Node, ...]
     n_free: list[int]
     n_queue: list[list[int]]
     n_head: list[int]
@@ -232,6 +235,8 @@ class FailureRecovery:
             inputs = [(node[j], self._edge_data(j, t)) for j in preds[t] if status[j] != FAILED]
             best, q, run_time = math.inf, -1, 0.0
             for candidate in range(len(alive)):
+                if pin < 0 and self._nodes[candidate].role == "storage":
+                    continue  # a storage node runs only the tasks pinned to it
                 if alive[candidate] and (pin < 0 or candidate == pin):
                     seconds = float(times[candidate])
                     wait = 0.0
