@@ -66,6 +66,79 @@ def test_table_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert "r4/fc" in out and "latency" in out
 
 
+def test_default_without_requests_is_the_portfolio(capsys: pytest.CaptureFixture[str]) -> None:
+    """No requests: the portfolio runs, the table says so and why, and the JSON names it
+    and the member that won."""
+    code, out, _ = run(["schedule", "topcuoglu2002"], capsys)
+    assert code == 0
+    assert "Scheduler: portfolio (the default for a problem without requests" in out
+    assert "portfolio: makespan 80 s, 95.1 % above the lower bound 41 s" in out
+    code, out, _ = run(["schedule", "topcuoglu2002", "--json"], capsys)
+    report = json.loads(out)
+    assert report["algorithm"] == "portfolio"
+    assert report["chosen"] == report["portfolio"]["chosen"] == "heft"
+    assert report["makespan"] == 80.0 and report["lower_bound"] == 41.0
+
+
+def test_default_with_requests_is_dhs(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["schedule", "camera_cluster", "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0 and report["algorithm"] == "dhs"
+    assert report["chosen"] == report["dhs"]["chosen"]
+    assert 0 < report["lower_bound"] <= report["makespan"]
+    code, out, _ = run(["schedule", "camera_cluster"], capsys)
+    assert "Scheduler: dhs (the default for a problem that lists requests" in out
+    code, out, _ = run(["schedule", "camera_cluster", "-a", "dhs"], capsys)
+    assert "Scheduler:" not in out and "above the lower bound" in out
+
+
+def test_a_named_scheduler_has_no_chosen_key(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["schedule", "topcuoglu2002", "-a", "heft", "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0 and "chosen" not in report and report["lower_bound"] <= report["makespan"]
+
+
+def test_optimal_on_the_paper_example(capsys: pytest.CaptureFixture[str]) -> None:
+    """The minimum of the paper's example is 73 (HEFT's 80 is 9.6 % above it), proven."""
+    pytest.importorskip("ortools")
+    code, out, _ = run(["schedule", "topcuoglu2002", "-a", "optimal", "--json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["algorithm"] == "optimal" and "chosen" not in report
+    assert report["makespan"] == pytest.approx(73.0, rel=1e-9)
+    assert report["optimal"]["proven"] is True
+    assert report["lower_bound"] == report["optimal"]["bound"]
+    assert 73.0 * (1 - 1e-6) <= report["optimal"]["bound"] <= report["makespan"]
+    code, out, _ = run(["schedule", "topcuoglu2002", "-a", "optimal", "-p", "time_limit=5"], capsys)
+    assert "optimal: makespan 73 s, at the lower bound 73 s" in out
+    assert "Optimal: proven optimal" in out
+
+
+def test_optimal_refuses_a_large_problem_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("ortools")
+    from edgeoffload.model import Cluster, Node, Problem, Task, TaskGraph
+
+    problem = Problem(TaskGraph([Task(f"t{i}", 1.0) for i in range(61)]), Cluster([Node("n", 1.0)]))
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(problem_to_dict(problem)))
+    code, out, err = run(["schedule", str(path), "-a", "optimal"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "max_tasks=60" in err and "-p max_tasks=61" in err
+
+
+def test_gantt_title_shows_the_gap() -> None:
+    pytest.importorskip("matplotlib")
+    from edgeoffload.plots import plot_gantt
+    from edgeoffload.schedulers import get_scheduler
+    from edgeoffload.workloads import builtin_problem
+
+    problem = builtin_problem("topcuoglu2002")
+    ax = plot_gantt(problem, get_scheduler("heft").schedule(problem))
+    assert ax.get_title().startswith("heft: makespan 80 s, 95.1 % above the lower bound 41 s")
+
+
 def test_scheduler_parameters(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["schedule", "camera_cluster", "-p", "delta2=10", "--json"], capsys)
     assert code == 0
@@ -87,7 +160,7 @@ def test_gantt_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_schedulers_lists_every_builtin(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["schedulers"], capsys)
     assert code == 0
-    for name in ("heft", "cpop", "peft", "dhs", "portfolio", "local", "edge"):
+    for name in ("heft", "cpop", "peft", "dhs", "portfolio", "local", "edge", "optimal"):
         assert f"\n{name} " in "\n" + out
 
 
@@ -189,7 +262,7 @@ def test_bad_input_is_one_line_and_exit_2(
             ["schedule", "topcuoglu2002", "-p", "delta1"], "expected KEY=VALUE", id="param-syntax"
         ),
         pytest.param(
-            ["schedule", "topcuoglu2002", "-p", "delta1=-2"],
+            ["schedule", "topcuoglu2002", "-a", "dhs", "-p", "delta1=-2"],
             "delta1: must be >= 0",
             id="param-value",
         ),

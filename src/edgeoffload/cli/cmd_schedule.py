@@ -10,7 +10,14 @@ from rich.table import Table
 
 from edgeoffload.cli._common import console, output_path, parse_params, require_extra
 from edgeoffload.model import Problem, Schedule, schedule_report
-from edgeoffload.schedulers import available_schedulers, get_scheduler, plugin_errors
+from edgeoffload.model.report import gap_phrase
+from edgeoffload.schedulers import (
+    available_schedulers,
+    chosen_scheduler,
+    get_scheduler,
+    lower_bound,
+    plugin_errors,
+)
 from edgeoffload.workloads import builtin_problem_names, resolve_problem
 
 __all__ = ["register"]
@@ -23,16 +30,23 @@ def register(subparsers: Any) -> None:
         description=(
             "Schedule PROBLEM (a problem file, see docs/problem-file.md, or a built-in name: "
             f"{', '.join(builtin_problem_names())}) and print the schedule as a table, or as "
-            "the problem file's output JSON with --json. Exit code 2 on bad input."
+            "the problem file's output JSON with --json, with a lower bound of the makespan "
+            "and how far above it the schedule is. Without -a: DHS when the problem lists "
+            "requests (the load-aware choice its paper makes for camera requests), else the "
+            "portfolio (the best of HEFT, CPOP and PEFT). Exit code 2 on bad input."
         ),
     )
     p.add_argument("problem", metavar="PROBLEM", help="problem file (JSON) or built-in name")
     p.add_argument(
         "-a",
         "--algorithm",
-        default="dhs",
+        default=None,
         metavar="NAME",
-        help="scheduler to use (default: dhs; 'edgeoffload schedulers' lists them)",
+        help=(
+            "scheduler to use (default: dhs if the problem lists requests, else portfolio;"
+            " -a optimal for the proven minimum on small problems, with the exact extra;"
+            " 'edgeoffload schedulers' lists them)"
+        ),
     )
     p.add_argument(
         "-p",
@@ -41,7 +55,7 @@ def register(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help=(
             "scheduler parameter, repeatable (e.g. delta1=0.2 for dhs,"
-            " members=heft,peft for portfolio)"
+            " members=heft,peft for portfolio, time_limit=10 for optimal)"
         ),
     )
     p.add_argument("--json", action="store_true", help="print the output JSON instead of a table")
@@ -62,13 +76,21 @@ def run_schedule(args: argparse.Namespace) -> int:
         require_extra("matplotlib", "plot")
         gantt = output_path(args.gantt, ".png", "--gantt")
     problem = resolve_problem(args.problem)
-    scheduler = get_scheduler(args.algorithm, **parse_params(args.param))
-    result = scheduler.checked_schedule(problem, args.algorithm)
-    result = result.renamed(args.algorithm, result.details)
-    report = schedule_report(problem, result)
+    algorithm, why = default_algorithm(problem, args.algorithm)
+    scheduler = get_scheduler(algorithm, **parse_params(args.param))
+    result = scheduler.checked_schedule(problem, algorithm)
+    result = result.renamed(algorithm, result.details)
+    report = schedule_report(
+        problem,
+        result,
+        lower_bound=lower_bound(problem, result),
+        chosen=chosen_scheduler(result),
+    )
     if args.json:
         print(json.dumps(report))
     else:
+        if why:
+            console.print(f"Scheduler: [bold]{algorithm}[/bold] ({why}; -a NAME picks another)")
         print_schedule(problem, result, report)
     if gantt is not None:
         from edgeoffload.plots import save_gantt
@@ -79,12 +101,40 @@ def run_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def default_algorithm(problem: Problem, asked: str | None) -> tuple[str, str | None]:
+    """The scheduler to run, and why when it was not ``asked`` for: DHS when the problem
+    lists requests (the seed paper's setting: requests arriving at cameras), else the
+    portfolio, which is never worse than HEFT, CPOP or PEFT."""
+    if asked is not None:
+        return asked, None
+    if problem.has_requests:
+        return "dhs", "the default for a problem that lists requests"
+    return "portfolio", "the default for a problem without requests: the best of HEFT, CPOP, PEFT"
+
+
 def print_schedule(problem: Problem, schedule: Schedule, report: dict[str, Any]) -> None:
     """The human-readable form of a schedule: a header, the assignments, the requests."""
+    gap = ""
+    if "lower_bound" in report:
+        gap = f", {gap_phrase(problem, report['makespan'], report['lower_bound'])}"
     console.print(
-        f"[bold]{report['algorithm']}[/bold]: makespan [bold]{report['makespan']:.6g}[/bold] s,"
-        f" {len(schedule)} tasks on {len(schedule.timelines())} of {len(problem.cluster)} nodes"
+        f"[bold]{report['algorithm']}[/bold]: makespan [bold]{report['makespan']:.6g}[/bold] s"
+        f"{gap}, {len(schedule)} tasks on {len(schedule.timelines())} of"
+        f" {len(problem.cluster)} nodes"
     )
+    if "optimal" in report:
+        d = report["optimal"]
+        if d["proven"]:
+            verdict = "[bold]proven optimal[/bold] (to 1e-6 relative)"
+        else:
+            verdict = (
+                f"[bold]not proven[/bold] within {d['time_limit']:g} s; no schedule finishes"
+                f" before {d['bound']:.6g} s"
+            )
+        console.print(
+            f"Optimal: {verdict}; CP-SAT {d['status']}, started from the portfolio's"
+            f" {d['start']:.6g} s"
+        )
     if "dhs" in report:
         d = report["dhs"]
         console.print(

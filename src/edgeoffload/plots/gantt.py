@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from edgeoffload.model import Problem, Schedule
+from edgeoffload.model.report import gap_phrase
 from edgeoffload.plots._timeline import (
     colours_for,
     draw_tasks,
@@ -99,14 +100,16 @@ def plot_gantt(
                 linestyle="none",
             )
 
-    finish_axes(
-        ax,
-        rows,
-        span,
-        title
-        or f"{schedule.algorithm}: makespan {schedule.makespan:.4g} s"
-        + (f", {crossing} transfers (grey)" if crossing else ""),
-    )
+    if title is None:
+        from edgeoffload.schedulers import lower_bound
+
+        bound = lower_bound(problem, schedule)
+        title = (
+            f"{schedule.algorithm}: makespan {schedule.makespan:.4g} s,"
+            f" {gap_phrase(problem, schedule.makespan, bound)}"
+            + (f", {crossing} transfers (grey)" if crossing else "")
+        )
+    finish_axes(ax, rows, span, title)
     if problem.has_requests:
         request_legend(ax, colours)
     return ax

@@ -1,8 +1,10 @@
 """List schedulers: ``Scheduler.schedule(problem) -> Schedule``.
 
 Built in: HEFT and CPOP (Topcuoglu et al. 2002), PEFT (Arabnejad & Barbosa 2014), DHS
-(the seed paper's load-aware hybrid), a portfolio, and the Local and Edge baselines. Add
-your own with :func:`register_scheduler` or the ``edgeoffload.schedulers`` entry point.
+(the seed paper's load-aware hybrid), a portfolio, the Local and Edge baselines, and an
+exact scheduler on OR-Tools CP-SAT (``optimal``, with the ``exact`` extra).
+:func:`lower_bound` bounds every schedule's makespan from below. Add your own with
+:func:`register_scheduler` or the ``edgeoffload.schedulers`` entry point.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 from edgeoffload.model import Problem, Schedule
 from edgeoffload.schedulers.base import Scheduler, chosen_scheduler
 from edgeoffload.schedulers.baselines import EdgeScheduler, LocalScheduler
+from edgeoffload.schedulers.bounds import lower_bound
 from edgeoffload.schedulers.cpop import CPOPScheduler
 from edgeoffload.schedulers.dhs import DHSScheduler, LoadClass, classify_load
 from edgeoffload.schedulers.heft import HEFTScheduler
+from edgeoffload.schedulers.optimal import OptimalScheduler
 from edgeoffload.schedulers.peft import PEFTScheduler
 from edgeoffload.schedulers.portfolio import PortfolioScheduler
 from edgeoffload.schedulers.registry import (
@@ -35,6 +39,7 @@ __all__ = [
     "HEFTScheduler",
     "LoadClass",
     "LocalScheduler",
+    "OptimalScheduler",
     "PEFTScheduler",
     "PortfolioScheduler",
     "Replan",
@@ -45,6 +50,7 @@ __all__ = [
     "classify_load",
     "get_scheduler",
     "holder",
+    "lower_bound",
     "plugin_errors",
     "register_scheduler",
     "remaining_problem",
@@ -60,6 +66,7 @@ for _cls in (
     PortfolioScheduler,
     LocalScheduler,
     EdgeScheduler,
+    OptimalScheduler,
 ):
     register_scheduler(_cls)
 
