@@ -2,8 +2,9 @@
 
 Each case mutates a valid input — a problem file (``edgeoffload schedule``), a scenario
 (``edgeoffload simulate``), a netem topology (``load_topology``), a cluster file
-(``load_cluster_file``, what ``run --cluster-file`` reads) or the command line of an
-offline command (``schedule``, ``simulate``, ``export``, ``sweep``, ``calibrate``,
+(``load_cluster_file``, what ``run --cluster-file`` reads), a WfCommons trace
+(``edgeoffload import wfcommons``) or the command line of an offline command
+(``schedule``, ``simulate``, ``export``, ``import``, ``sweep``, ``calibrate``,
 ``presets``, ``dnn``, ``certs``) — and runs it in a forked child process held to 1 GiB
 more memory than the parent uses and to 20 s. A case
 **passes** when the command succeeds, or refuses the input with exit code 2 and exactly one
@@ -284,7 +285,34 @@ def formats(work: Path) -> list[Format]:
         os.mkfifo(fifo)
     problem_path = work / "seed-problem.json"
     problem_path.write_text(json.dumps(problem))
+    traces = ROOT / "tests" / "data" / "wfcommons"
+    trace = json.loads((traces / "handmade-1.4.json").read_text())
+    cluster_path = work / "seed-cluster.json"
+    cluster_path.write_text(json.dumps(cluster))
     offline = [
+        [
+            "simulate",
+            str(problem_path),
+            "-n",
+            "2",
+            "--exec-cv",
+            "0.1",
+            "--no-plots",
+            "--out",
+            "{out}",
+        ],
+        [
+            "import",
+            "wfcommons",
+            str(traces / "srasearch-chameleon-10a-001.json"),
+            "--cluster",
+            str(cluster_path),
+            "-o",
+            "{out}/w.json",
+            "--reference-speed",
+            "1e9",
+        ],
+        ["schedule", str(problem_path), "-a", "optimal", "-p", "time_limit=1", "--json"],
         ["schedule", str(problem_path), "-a", "heft", "--json"],
         ["schedule", str(problem_path), "-a", "dhs", "-p", "delta1=0.2", "--gantt", "{out}/g"],
         ["schedule", str(problem_path), "-a", "portfolio", "-p", "members=heft,peft"],
@@ -363,6 +391,23 @@ def formats(work: Path) -> list[Format]:
         ),
         Format("topology", ".yaml", topology, _yaml_text, _reader(_load_topology)),
         Format("cluster", ".json", cluster, _json_text, _reader(_load_cluster)),
+        Format(
+            "wfcommons",
+            ".json",
+            trace,
+            _json_text,
+            lambda p: _cli(
+                [
+                    "import",
+                    "wfcommons",
+                    str(p),
+                    "--cluster",
+                    str(cluster_path),
+                    "-o",
+                    str(out / "w.json"),
+                ]
+            ),
+        ),
         Format("cli", ".argv", offline, _argv_text, lambda p: _cli_file(p, work), mutate_argv),
     ]
 
@@ -486,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--formats", default="problem,scenario,topology,cluster,cli")
+    parser.add_argument("--formats", default="problem,scenario,topology,cluster,wfcommons,cli")
     parser.add_argument("--out", default=str(ROOT / "results"))
     args = parser.parse_args(argv)
     out = Path(args.out)

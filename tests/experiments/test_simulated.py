@@ -24,10 +24,15 @@ pytest.importorskip("simpy")
 
 
 def interrupt_after(calls: int):  # type: ignore[no-untyped-def]
-    """A progress callback that raises KeyboardInterrupt on its ``calls``-th call."""
+    """A progress callback that raises KeyboardInterrupt when the ``calls``-th repetition
+    (or stream run) is reported done (the calls that only say work starts do not count)."""
     seen = [0]
+    last = [0]
 
     def progress(done: int, total: int) -> None:
+        if done == last[0]:
+            return  # (done, total) with nothing new: the start of a condition
+        last[0] = done
         seen[0] += 1
         if seen[0] == calls:
             raise KeyboardInterrupt

@@ -21,11 +21,13 @@ from edgeoffload.cli._common import (
     as_flags,
     console,
     err_console,
+    number,
     output_folder,
     output_path,
     require_extra,
     whole,
 )
+from edgeoffload.errors import ModelError
 from edgeoffload.experiments.simulation_files import (
     save_calibration,
     save_experiment,
@@ -82,10 +84,13 @@ def register(subparsers: Any) -> None:
             "and simulated, with the DHS paper's published results beside ours. Stream "
             "scenarios run their frame streams with each algorithm. Figures (PNG), CSV and "
             "a markdown report go to --out. An estimate of the work is printed first; "
-            "Ctrl-C stops the run and writes what was done (exit status 130)."
+            "Ctrl-C stops the run and writes what was done (exit status 130). SCENARIO may "
+            "also be a problem file (.json, as 'edgeoffload schedule' reads): it is "
+            "scheduled with every algorithm that applies and simulated under the "
+            "schedulers' assumptions, with --exec-cv/--transfer-cv variation."
         ),
     )
-    p.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, metavar="SCENARIO")
+    p.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, metavar="SCENARIO|PROBLEM.json")
     p.add_argument(
         "--out",
         default="results/simulate",
@@ -116,6 +121,14 @@ def register(subparsers: Any) -> None:
         metavar="A,B",
         help="algorithms to compare (default: the scenario's)",
     )
+    for flag, what in (("--exec-cv", "execution"), ("--transfer-cv", "transfer")):
+        p.add_argument(
+            flag,
+            type=number(0, 10, strict_low=False),
+            metavar="CV",
+            help=f"problem files only: coefficient of variation of {what} times, 0 to 10 "
+            "(default 0: simulated equals predicted)",
+        )
     p.add_argument("--no-plots", action="store_true", help="write no figures")
     p.set_defaults(handler=run_simulate)
 
@@ -320,9 +333,15 @@ SIMULATE_FLAGS = {
 
 def run_simulate(args: argparse.Namespace) -> int:
     require_extra("simpy", "sim")
+    from edgeoffload.experiments.problem_sim import is_problem_file
     from edgeoffload.experiments.simulated import estimate_work
     from edgeoffload.workloads.scenarios import load_scenario
 
+    if is_problem_file(args.scenario):
+        return _simulate_problem_file(args)
+    for flag, value in (("--exec-cv", args.exec_cv), ("--transfer-cv", args.transfer_cv)):
+        if value is not None:
+            raise ModelError("is for problem files; a scenario sets its own variation", flag)
     scenario = load_scenario(args.scenario)
     plots = _plots_wanted(args)
     conditions = args.condition or None
@@ -356,6 +375,46 @@ def run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate_problem_file(args: argparse.Namespace) -> int:
+    """``simulate PROBLEM.json``: every algorithm that applies, N simulated runs each."""
+    from edgeoffload.experiments.problem_sim import run_problem, save_problem_experiment
+    from edgeoffload.model import load_problem
+
+    if args.condition:
+        raise ModelError("a problem file has no conditions", "--condition")
+    problem = load_problem(args.scenario)
+    plots = _plots_wanted(args)
+    name = Path(args.scenario).stem
+    out = Path(args.out)
+    with (
+        as_flags(SIMULATE_FLAGS),
+        _progress(
+            f"simulating {name}",
+            announce=f"{name}: {len(problem.graph):,} tasks on {len(problem.cluster)} nodes",
+            on_start=lambda: output_folder(out, "--out"),
+        ) as update,
+    ):
+        result = run_problem(
+            problem,
+            name,
+            algorithms=args.algorithms,
+            repetitions=args.repetitions or 1,
+            seed=args.seed or 0,
+            exec_cv=args.exec_cv or 0.0,
+            transfer_cv=args.transfer_cv or 0.0,
+            progress=update,
+        )
+    if not result.conditions:  # interrupted before a repetition was done
+        raise KeyboardInterrupt
+    _print_experiment(result, None)
+    save_problem_experiment(result, out, plots)
+    if result.interrupted:
+        console.print(f"Interrupted: what was done is written to {out}/")
+        return INTERRUPTED
+    console.print(f"Report, CSV and figures written to {out}/")
+    return 0
+
+
 def _experiment(
     scenario: Scenario,
     repetitions: int | None,
@@ -376,7 +435,8 @@ def _experiment(
         )
 
 
-def _print_experiment(result: ExperimentResult, scenario: Scenario) -> None:
+def _print_experiment(result: ExperimentResult, scenario: Scenario | None) -> None:
+    """The latency table; for a scenario (not a problem file), the paper beside ours."""
     from rich import box
 
     from edgeoffload.experiments.report import paper_differences
@@ -387,7 +447,7 @@ def _print_experiment(result: ExperimentResult, scenario: Scenario) -> None:
         "",
         *result.conditions,
         title=(
-            f"{scenario.name}: mean request latency, ms: simulated ± sd over "
+            f"{result.scenario}: mean request latency, ms: simulated ± sd over "
             f"{'/'.join(str(n) for n in sorted(runs))} runs (predicted); fastest in green"
         ),
         title_justify="left",
@@ -414,8 +474,8 @@ def _print_experiment(result: ExperimentResult, scenario: Scenario) -> None:
             cells.append(text)
         table.add_row(algorithm, *cells)
     console.print(table)
-    rows = paper_comparison(result)
-    if rows:
+    rows = paper_comparison(result) if scenario is not None else []
+    if rows and scenario is not None:
         paper = Table(
             "published figure",
             "paper",

@@ -310,7 +310,8 @@ def run_experiment(
     config
         Override the simulator configuration the scenario describes.
     progress
-        Called with (repetitions done, repetitions in all) after each repetition.
+        Called with (repetitions done, repetitions in all) when a condition's simulations
+        start (its schedules made) and after each repetition.
 
     Returns
     -------
@@ -344,34 +345,17 @@ def run_experiment(
         ci = scenario.condition_names.index(condition)
         problem = scenario.problem(condition)
         loads[condition] = classify_load(problem, scenario.delta1, scenario.delta2)
-        schedules: dict[str, Schedule] = {}
-        schedulers: dict[str, Scheduler] = {}
-        runs: dict[str, list[SimResult]] = {name: [] for name in algos}
-        try:
-            for name in algos:
-                scheduler = schedulers[name] = scenario.scheduler(name)
-                schedules[name] = scheduler.checked_schedule(problem, f"algorithms: {name}")
-            replanners = _replanners(scenario, config, schedulers)
-            for rep in range(reps):
-                for name in algos:
-                    rng = np.random.default_rng([base_seed, ci, rep])
-                    run_config = config
-                    if rep == 0 and not config.record_trace:
-                        run_config = _with_trace(config)
-                    runs[name].append(
-                        simulate(
-                            problem,
-                            schedules[name],
-                            run_config,
-                            rng=rng,
-                            scheduler=replanners[name],
-                        )
-                    )
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-        except KeyboardInterrupt:
-            interrupted = True
+        schedulers = {name: scenario.scheduler(name) for name in algos}
+        replanners = _replanners(scenario, config, schedulers)
+
+        def step(condition_done: int, _: int, before: int = done) -> None:
+            if progress is not None:
+                progress(before + condition_done, total)
+
+        schedules, runs, interrupted = _simulate_problem(
+            problem, schedulers, replanners, reps, (base_seed, ci), config, step
+        )
+        done += reps
         kept = min(len(r) for r in runs.values())  # repetitions every algorithm finished
         if kept:
             problems[condition] = problem
@@ -396,6 +380,47 @@ def run_experiment(
         problems=problems,
         interrupted=interrupted,
     )
+
+
+def _simulate_problem(
+    problem: Problem,
+    schedulers: Mapping[str, Scheduler],
+    replanners: Mapping[str, Scheduler | None],
+    repetitions: int,
+    seed: tuple[int, int],
+    config: SimConfig,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[dict[str, Schedule], dict[str, list[SimResult]], bool]:
+    """Schedule ``problem`` with each scheduler, then simulate each schedule
+    ``repetitions`` times, repetition *k* of every algorithm from seed ``[*seed, k]``
+    (common random numbers); the first repetition keeps its trace. Returns the schedules,
+    the runs (per algorithm, possibly fewer after Ctrl-C) and whether Ctrl-C stopped it."""
+    schedules: dict[str, Schedule] = {}
+    runs: dict[str, list[SimResult]] = {name: [] for name in schedulers}
+    try:
+        for name, scheduler in schedulers.items():
+            schedules[name] = scheduler.checked_schedule(problem, f"algorithms: {name}")
+        if progress is not None:
+            progress(0, repetitions)  # scheduled: the simulations start
+        for rep in range(repetitions):
+            for name in schedulers:
+                run_config = config
+                if rep == 0 and not config.record_trace:
+                    run_config = _with_trace(config)
+                runs[name].append(
+                    simulate(
+                        problem,
+                        schedules[name],
+                        run_config,
+                        rng=np.random.default_rng([*seed, rep]),
+                        scheduler=replanners[name],
+                    )
+                )
+            if progress is not None:
+                progress(rep + 1, repetitions)
+    except KeyboardInterrupt:
+        return schedules, runs, True
+    return schedules, runs, False
 
 
 def _replanners(
