@@ -153,3 +153,24 @@ def test_tables_keep_their_columns_when_piped(
     )
     header = done.stdout.splitlines()[2]  # the title, a blank line, the header
     assert ("planner" not in header) is cut, header
+
+
+@pytest.mark.parametrize("scenario", ["dhs-paper", "camera-streams"])
+def test_times_that_overflow_are_refused_before_the_estimate(
+    scenario: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A link of 1e-320 bytes/s is positive and finite, but no transfer over it is: one line
+    (found by make fuzz: the estimate line came first)."""
+    import yaml
+
+    folder = Path(__file__).resolve().parents[2] / "src/edgeoffload/workloads/data/scenarios"
+    document = yaml.safe_load((folder / f"{scenario}.yaml").read_text())
+    document["network"]["default_link"] = {"bandwidth": 1e-320, "latency": 0.001}
+    document["network"].pop("links", None)
+    path = tmp_path / f"{scenario}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    code, out, err = run(
+        ["simulate", str(path), "--no-plots", "--out", str(tmp_path / "o")], capsys
+    )
+    assert code == 2 and out == ""
+    one_line_error(err, "transfer time overflows")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgeoffload.errors import ModelError
-from edgeoffload.model import Problem, Schedule, mean_latency
+from edgeoffload.model import Problem, Schedule, mean_latency, merge_requests
 from edgeoffload.schedulers import (
     LoadClass,
     Scheduler,
@@ -617,7 +617,14 @@ def estimate_work(
     names = check_conditions(scenario, conditions)
     if repetitions is not None and not scenario.conditions:
         raise ModelError("a stream scenario runs each algorithm once", "repetitions")
-    batch_tasks = sum(len(scenario.problem(c).graph) for c in names) if scenario.conditions else 0
+    problems = [scenario.problem(c) for c in names] if scenario.conditions else []
+    problems += [
+        merge_requests([s.dnn().request(s.name, s.camera)], scenario.cluster)
+        for s in scenario.streams
+    ]
+    for problem in problems:
+        problem.costs  # noqa: B018 - the cost model refuses times that overflow, here
+    batch_tasks = sum(len(problem.graph) for problem in problems[: len(names)])
     batch = batch_tasks * reps * len(algos)
     frames = sum(math.ceil(s.rate * s.duration) for s in scenario.streams)
     stream = sum(math.ceil(s.rate * s.duration) * len(s.dnn().graph) for s in scenario.streams)
