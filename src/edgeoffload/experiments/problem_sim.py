@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from edgeoffload.errors import ModelError
 from edgeoffload.experiments.simulated import (
@@ -137,35 +136,11 @@ def save_problem_experiment(result: ExperimentResult, out: Path, plots: bool) ->
     from edgeoffload.experiments.simulation_files import (
         EXPERIMENT_COLUMNS,
         ensure_parent,
+        experiment_rows,
         write_csv,
     )
 
-    rows: list[dict[str, Any]] = [
-        dict(
-            zip(
-                EXPERIMENT_COLUMNS,
-                (
-                    c.condition,
-                    result.loads[c.condition].condition,
-                    c.algorithm,
-                    c.chosen or "",
-                    c.predicted_latency,
-                    c.latency,
-                    c.latency_std,
-                    c.latency_min,
-                    c.latency_max,
-                    c.predicted_makespan,
-                    c.makespan,
-                    c.energy,
-                    c.completed,
-                    c.deadline_misses,
-                    c.runs,
-                ),
-                strict=True,
-            )
-        )
-        for c in result.cases
-    ]
+    rows = experiment_rows(result)
     written = [write_csv(out / f"{result.scenario}.csv", rows, EXPERIMENT_COLUMNS)]
     lines = [f"# {result.scenario}: simulated", ""]
     if result.interrupted:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPERIMENT_COLUMNS",
     "STREAM_COLUMNS",
+    "experiment_rows",
     "save_calibration",
     "save_experiment",
     "save_streams",
@@ -93,24 +94,10 @@ STREAM_COLUMNS = (
 """The columns of a stream experiment's CSV, one row per algorithm."""
 
 
-def save_experiment(
-    result: ExperimentResult,
-    scenario: Scenario,
-    out: Path,
-    plots: bool,
-    gantt: Sequence[str] | None = None,
-) -> list[Path]:
-    """Write a batch experiment's files to ``out``: ``SCENARIO.csv`` (one row per
-    condition × algorithm), the figures (with ``plots``: the paper's Fig. 1 and 2 and a
-    simulated Gantt chart per condition for each of ``gantt``, by default
-    :data:`~edgeoffload.experiments.simulated.GANTT_ALGORITHMS`) and ``report.md``.
-
-    Ctrl-C while the figures are drawn stops the drawing: the report is still written
-    (with the figures done), then the interrupt goes on."""
-    from edgeoffload.experiments.report import experiment_markdown
-    from edgeoffload.experiments.simulated import GANTT_ALGORITHMS
-
-    rows = [
+def experiment_rows(result: ExperimentResult) -> list[dict[str, Any]]:
+    """The CSV rows of an experiment, one per condition × algorithm
+    (:data:`EXPERIMENT_COLUMNS`)."""
+    return [
         dict(
             zip(
                 EXPERIMENT_COLUMNS,
@@ -136,6 +123,26 @@ def save_experiment(
         )
         for case in result.cases
     ]
+
+
+def save_experiment(
+    result: ExperimentResult,
+    scenario: Scenario,
+    out: Path,
+    plots: bool,
+    gantt: Sequence[str] | None = None,
+) -> list[Path]:
+    """Write a batch experiment's files to ``out``: ``SCENARIO.csv`` (one row per
+    condition × algorithm), the figures (with ``plots``: the paper's Fig. 1 and 2 and a
+    simulated Gantt chart per condition for each of ``gantt``, by default
+    :data:`~edgeoffload.experiments.simulated.GANTT_ALGORITHMS`) and ``report.md``.
+
+    Ctrl-C while the figures are drawn stops the drawing: the report is still written
+    (with the figures done), then the interrupt goes on."""
+    from edgeoffload.experiments.report import experiment_markdown
+    from edgeoffload.experiments.simulated import GANTT_ALGORITHMS
+
+    rows = experiment_rows(result)
     written = [write_csv(out / f"{scenario.name}.csv", rows, EXPERIMENT_COLUMNS)]
     figures: dict[str, str] = {}
     interrupted = False
