@@ -10,12 +10,12 @@ import pytest
 
 from edgeoffload.cli import main
 from edgeoffload.experiments.problem_sim import (
-    is_problem_file,
     problem_algorithms,
+    read_problem_file,
     run_problem,
     save_problem_experiment,
 )
-from edgeoffload.model import load_problem
+from edgeoffload.model import load_problem, problem_to_dict
 
 pytest.importorskip("simpy")
 
@@ -23,11 +23,11 @@ PAPER = Path(__file__).resolve().parents[1] / "data" / "topcuoglu2002.json"
 
 
 def test_a_problem_file_is_told_from_a_scenario(tmp_path: Path) -> None:
-    assert is_problem_file(PAPER)
-    assert not is_problem_file("dhs-paper")
+    assert problem_to_dict(read_problem_file(PAPER)) == problem_to_dict(load_problem(PAPER))
+    assert read_problem_file("dhs-paper") is None
     scenario = tmp_path / "s.json"
     scenario.write_text(json.dumps({"format": 1, "devices": []}))
-    assert not is_problem_file(scenario)
+    assert read_problem_file(scenario) is None
 
 
 def test_without_variation_simulated_equals_predicted() -> None:

@@ -38,6 +38,7 @@ from edgeoffload.schedulers.dhs import PAPER_DELTA1, PAPER_DELTA2
 
 if TYPE_CHECKING:
     from edgeoffload.experiments.simulated import ExperimentResult, StreamExperiment
+    from edgeoffload.model import Problem
     from edgeoffload.workloads.scenarios import Scenario
 
 __all__ = ["demo_step", "register"]
@@ -333,12 +334,13 @@ SIMULATE_FLAGS = {
 
 def run_simulate(args: argparse.Namespace) -> int:
     require_extra("simpy", "sim")
-    from edgeoffload.experiments.problem_sim import is_problem_file
+    from edgeoffload.experiments.problem_sim import read_problem_file
     from edgeoffload.experiments.simulated import estimate_work
     from edgeoffload.workloads.scenarios import load_scenario
 
-    if is_problem_file(args.scenario):
-        return _simulate_problem_file(args)
+    problem = read_problem_file(args.scenario)
+    if problem is not None:
+        return _simulate_problem_file(args, problem)
     for flag, value in (("--exec-cv", args.exec_cv), ("--transfer-cv", args.transfer_cv)):
         if value is not None:
             raise ModelError("is for problem files; a scenario sets its own variation", flag)
@@ -375,14 +377,12 @@ def run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulate_problem_file(args: argparse.Namespace) -> int:
+def _simulate_problem_file(args: argparse.Namespace, problem: Problem) -> int:
     """``simulate PROBLEM.json``: every algorithm that applies, N simulated runs each."""
     from edgeoffload.experiments.problem_sim import run_problem, save_problem_experiment
-    from edgeoffload.model import load_problem
 
     if args.condition:
         raise ModelError("a problem file has no conditions", "--condition")
-    problem = load_problem(args.scenario)
     plots = _plots_wanted(args)
     name = Path(args.scenario).stem
     out = Path(args.out)

@@ -23,16 +23,16 @@ from edgeoffload.experiments.simulated import (
     _simulate_problem,
     check_algorithms,
 )
-from edgeoffload.model import Problem
-from edgeoffload.model.reading import exists, parse_json, read_text
+from edgeoffload.model import Problem, problem_from_dict
+from edgeoffload.model.reading import exists, located, parse_json, read_text
 from edgeoffload.schedulers import classify_load, get_scheduler
 from edgeoffload.simulation.config import SimConfig
 from edgeoffload.simulation.variability import LognormalVariability
 
 __all__ = [
     "PROBLEM_ALGORITHMS",
-    "is_problem_file",
     "problem_algorithms",
+    "read_problem_file",
     "run_problem",
     "save_problem_experiment",
 ]
@@ -42,13 +42,22 @@ PROBLEM_ALGORITHMS: tuple[str, ...] = ("local", "edge", "heft", "cpop", "peft", 
 when the problem has requests: it classifies requests per camera)."""
 
 
-def is_problem_file(source: str | Path) -> bool:
-    """Whether ``source`` names a problem file (a JSON object with ``tasks``) rather than
-    a scenario (a shipped name, or a file with ``devices``)."""
+def read_problem_file(source: str | Path) -> Problem | None:
+    """The problem ``source`` names if it is a problem file (a JSON object with
+    ``tasks``), read once; ``None`` for a scenario (a shipped name, or a file with
+    ``devices``).
+
+    Raises
+    ------
+    ModelError
+        A problem file that is not a valid problem (the message names the file first).
+    """
     if not str(source).endswith(".json") or not exists(source):
-        return False
+        return None
     data = parse_json(read_text(source, what="problem file"), str(source))
-    return isinstance(data, dict) and "tasks" in data
+    if not isinstance(data, dict) or "tasks" not in data:
+        return None
+    return located(source, data, problem_from_dict)
 
 
 def problem_algorithms(

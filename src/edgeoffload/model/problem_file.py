@@ -16,7 +16,7 @@ from edgeoffload.errors import ModelError
 from edgeoffload.model.checks import check_id, check_number
 from edgeoffload.model.cluster import ROLES, Cluster, Link, Node, PowerProfile
 from edgeoffload.model.problem import Problem, Request
-from edgeoffload.model.reading import parse_json, read_text
+from edgeoffload.model.reading import located, parse_json, read_text
 from edgeoffload.model.task_graph import Dependency, NodeId, Task, TaskGraph, check_cores
 
 __all__ = [
@@ -290,11 +290,9 @@ def load_problem(path: str | Path) -> Problem:
         If its content is not a valid problem (the message names the place).
     """
     path = Path(path)
-    data = parse_json(read_text(path, what="problem file"), str(path))
-    try:
-        return problem_from_dict(data)
-    except ModelError as exc:
-        raise ModelError(exc.reason, f"{path}: {exc.where}" if exc.where else str(path)) from None
+    return located(
+        path, parse_json(read_text(path, what="problem file"), str(path)), problem_from_dict
+    )
 
 
 def problem_text(problem: Problem) -> str:

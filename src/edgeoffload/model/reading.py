@@ -32,9 +32,9 @@ import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from edgeoffload.errors import ProblemFileError
+from edgeoffload.errors import ModelError, ProblemFileError
 
 __all__ = [
     "MAX_DIGITS",
@@ -42,6 +42,7 @@ __all__ = [
     "MAX_NESTING",
     "OutOfRange",
     "exists",
+    "located",
     "max_input_bytes",
     "parse_json",
     "parse_yaml",
@@ -288,3 +289,16 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ProblemFileError(f"{line}not valid YAML ({problem})", source) from None
     except RecursionError:
         raise ProblemFileError("nested too deeply", source) from None
+
+
+T = TypeVar("T")
+
+
+def located(path: str | Path, data: Any, convert: Callable[[Any], T]) -> T:
+    """``convert(data)``, its :class:`ModelError` naming the file first
+    (``p.json: tasks[3].work: ...``): how every reader reports what a file's content
+    gets wrong."""
+    try:
+        return convert(data)
+    except ModelError as exc:
+        raise ModelError(exc.reason, f"{path}: {exc.where}" if exc.where else str(path)) from None

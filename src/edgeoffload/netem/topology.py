@@ -502,16 +502,14 @@ def load_topology(path: str | Path) -> Topology:
     >>> load_topology("camera-cluster") == camera_cluster_topology("demo")
     True
     """
-    from edgeoffload.model.reading import parse_yaml, read_text
+    from edgeoffload.model.reading import located, parse_yaml, read_text
 
     if str(path) in BUILTIN_TOPOLOGIES and not Path(path).exists():
         return camera_cluster_topology("demo")
     path = Path(path)
-    data = parse_yaml(read_text(path, what="topology file"), str(path))
-    try:
-        return topology_from_dict(data)
-    except ModelError as exc:
-        raise ModelError(exc.reason, f"{path}: {exc.where}") from None
+    return located(
+        path, parse_yaml(read_text(path, what="topology file"), str(path)), topology_from_dict
+    )
 
 
 def camera_cluster_topology(

@@ -37,7 +37,7 @@ from edgeoffload.errors import ModelError
 from edgeoffload.model.checks import check_id, check_number, shown
 from edgeoffload.model.cluster import Cluster, Link, Node
 from edgeoffload.model.problem import Problem
-from edgeoffload.model.reading import parse_json, read_text
+from edgeoffload.model.reading import located, parse_json, read_text
 from edgeoffload.model.task_graph import Dependency, NodeId, Task, TaskGraph
 
 __all__ = [
@@ -381,11 +381,9 @@ def load_wfcommons(path: str | Path) -> Trace:
         Its content is not a trace this reader takes (the message names the place).
     """
     path = Path(path)
-    data = parse_json(read_text(path, what="WfCommons trace"), str(path))
-    try:
-        return parse_wfcommons(data)
-    except ModelError as exc:
-        raise ModelError(exc.reason, f"{path}: {exc.where}" if exc.where else str(path)) from None
+    return located(
+        path, parse_json(read_text(path, what="WfCommons trace"), str(path)), parse_wfcommons
+    )
 
 
 # -- importing ---------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from typing import Any, cast
 
 from edgeoffload.errors import ModelError
 from edgeoffload.model import Cluster, Link, Node, Role, problem_from_dict, problem_to_dict
-from edgeoffload.model.reading import parse_json, read_text
+from edgeoffload.model.reading import located, parse_json, read_text
 from edgeoffload.model.task_graph import NodeId
 from edgeoffload.runtime.client.pool import WorkerPool
 from edgeoffload.runtime.client.session import Session
@@ -165,10 +165,7 @@ def load_cluster_file(path: str | Path) -> Cluster:
         raise ModelError("a cluster file must be a JSON object", str(path))
     if "tasks" not in data:
         data = {**data, "tasks": [{"id": "_", "work": 0}], "dependencies": []}
-    try:
-        return problem_from_dict(data).cluster
-    except ModelError as exc:
-        raise ModelError(exc.reason, f"{path}: {exc.where}" if exc.where else str(path)) from None
+    return located(path, data, lambda d: problem_from_dict(d).cluster)
 
 
 def _symmetric(ways: Sequence[LinkMeasurement]) -> LinkMeasurement:
