@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import NoReturn
 
 from edgeoffload import __version__
+from edgeoffload.cli._common import EXIT_INTERRUPTED
 from edgeoffload.errors import EdgeOffloadError, ModelError
 
 __all__ = ["COMMAND_MODULES", "entrypoint", "main", "main_parser"]
@@ -79,7 +80,7 @@ def _handle_errors(debug: bool) -> Iterator[list[int]]:
         code[0] = EXIT_FAILURE
     except KeyboardInterrupt:
         print("edgeoffload: interrupted", file=sys.stderr)
-        code[0] = 130
+        code[0] = EXIT_INTERRUPTED
     except BrokenPipeError:
         code[0] = EXIT_FAILURE
     except Exception as exc:  # a bug: say so in one line, with the traceback on request

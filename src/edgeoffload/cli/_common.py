@@ -19,6 +19,7 @@ from edgeoffload.errors import EdgeOffloadError, ModelError
 from edgeoffload.model.reading import parse_json
 
 __all__ = [
+    "EXIT_INTERRUPTED",
     "as_flags",
     "console",
     "err_console",
@@ -29,6 +30,9 @@ __all__ = [
     "require_extra",
     "whole",
 ]
+
+EXIT_INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), whether or not what was done got written."""
 
 PIPED_WIDTH = 160
 """Columns of the tables when the output goes to a file or a pipe (``COLUMNS`` overrides

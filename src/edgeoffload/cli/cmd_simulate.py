@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from edgeoffload.cli._common import (
+    EXIT_INTERRUPTED,
     as_flags,
     console,
     err_console,
@@ -259,7 +260,6 @@ def register(subparsers: Any) -> None:
 @contextmanager
 def _progress(
     description: str,
-    enabled: bool = True,
     announce: str | None = None,
     on_start: Callable[[], object] | None = None,
 ) -> Iterator[Callable[[int, int], None]]:
@@ -283,7 +283,7 @@ def _progress(
         TimeRemainingColumn(),
         console=err_console,
         transient=True,
-        disable=not enabled or not err_console.is_terminal,  # a bar only for a person
+        disable=not err_console.is_terminal,  # a bar only for a person
     ) as bar:
         task = bar.add_task(description, total=None)
 
@@ -321,8 +321,6 @@ def _plots_wanted(args: argparse.Namespace) -> bool:
 
 
 # -- simulate -------------------------------------------------------------------------------------
-INTERRUPTED = 130
-"""Exit status after Ctrl-C (128 + SIGINT), with what was done written."""
 
 
 SIMULATE_FLAGS = {
@@ -372,7 +370,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         save_streams(streams, scenario, out, plots)
     if interrupted:
         console.print(f"Interrupted: what was done is written to {out}/")
-        return INTERRUPTED
+        return EXIT_INTERRUPTED
     console.print(f"Report, CSV and figures written to {out}/")
     return 0
 
@@ -410,7 +408,7 @@ def _simulate_problem_file(args: argparse.Namespace, problem: Problem) -> int:
     save_problem_experiment(result, out, plots)
     if result.interrupted:
         console.print(f"Interrupted: what was done is written to {out}/")
-        return INTERRUPTED
+        return EXIT_INTERRUPTED
     console.print(f"Report, CSV and figures written to {out}/")
     return 0
 
@@ -619,7 +617,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     console.print(f"{len(result.rows)} rows written to {written[0]}")
     if result.interrupted:
         console.print(f"Interrupted after {result.done} of {len(result.points)} points")
-        return INTERRUPTED
+        return EXIT_INTERRUPTED
     return 0
 
 
@@ -722,7 +720,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     console.print(f"Written to {out}/")
     if result.interrupted:
         console.print(f"Interrupted after {len(result.problems)} of {args.problems} problems")
-        return INTERRUPTED
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -339,7 +339,6 @@ def _parallel(
     finally:
         pool.terminate()  # quick: the workers hold nothing worth waiting for
         pool.join()
-    pool.close()
     return results, False
 
 
