@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import importlib
 import subprocess
 import sys
@@ -30,10 +29,6 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ModuleT
         sys.path.remove(str(folder))
         for m in (*APP_MODULES, PROBE_MODULE):
             sys.modules.pop(m, None)
-        # the apps' @offload functions sit in the runtime's weak registry until their
-        # module (a reference cycle with its functions) is collected: collect it now, or
-        # later sessions in this process try to package modules that are gone
-        gc.collect()
 
 
 @pytest.fixture(scope="module")

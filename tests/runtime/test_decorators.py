@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import edgeoffload
@@ -62,3 +64,26 @@ def test_bad_deadline_and_staticmethod_order() -> None:
         offload(deadline=0)(len)
     with pytest.raises(TypeError, match="under @staticmethod"):
         offload(staticmethod(len))  # type: ignore[arg-type]
+
+
+def test_an_unloaded_module_is_not_pre_transferred(tmp_path: Path) -> None:
+    """Functions of a module removed from sys.modules leave the pre-transfer list (a test
+    that staged and unloaded the COFA apps made every later session warn about them)."""
+    import importlib
+    import sys
+
+    from edgeoffload.runtime.client.decorators import registered_functions
+
+    (tmp_path / "eo_unloaded_app.py").write_text(
+        "from edgeoffload import offload\n\n@offload\ndef work(x):\n    return x + 1\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module("eo_unloaded_app")
+        assert "eo_unloaded_app:work" in [f.key for f in registered_functions()]
+        del sys.modules["eo_unloaded_app"]
+        assert "eo_unloaded_app:work" not in [f.key for f in registered_functions()]
+        assert module.work(1) == 2  # still callable: it runs locally without a session
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("eo_unloaded_app", None)

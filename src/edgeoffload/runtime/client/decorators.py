@@ -68,8 +68,12 @@ def run_inside(function: Callable[..., R], *args: Any, **kwargs: Any) -> R:
 
 
 def registered_functions() -> list[OffloadedFunction[Any, Any]]:
-    """Every offloaded function defined so far in this process (for pre-transfer)."""
-    return sorted(_REGISTRY, key=lambda f: f.key)
+    """Every offloaded function defined so far in this process (for pre-transfer), but
+    those of a module since removed from ``sys.modules`` (unloaded: not part of the
+    application any more, and nothing to package; a call of one still says why it
+    runs locally)."""
+    live = (f for f in _REGISTRY if f.module in sys.modules)
+    return sorted(live, key=lambda f: f.key)
 
 
 def _findable(function: Any) -> bool:
