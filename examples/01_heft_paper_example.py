@@ -66,6 +66,9 @@ for algorithm in ("heft", "cpop", "peft", "dhs", "portfolio"):
     note = ""
     if "dhs" in result.details:
         note = f"  (DHS: {result.details['dhs']['condition']} -> {result.details['dhs']['chosen']})"
+    if "polished_from" in result.details.get("portfolio", {}):
+        report = result.details["portfolio"]
+        note = f"  ({report['chosen']}'s {report['polished_from']:g}, moved task by task)"
     print(f"{algorithm:>9}: makespan {result.makespan:g}{note}")
 
 print()

@@ -37,7 +37,7 @@ def test_the_heft_paper_example_gives_the_published_makespans() -> None:
         "cpop": 86,
         "peft": 85,
         "dhs": 86,
-        "portfolio": 80,
+        "portfolio": 79,  # HEFT's 80, shortened by the portfolio's local search
     }
     assert p.results["heft"].makespan == 80
     assert p.results["cpop"].makespan == 86

@@ -1,4 +1,4 @@
-"""Local and Edge, the papers' baselines."""
+"""Local and Edge, the papers' baselines, and Single (everything on the best node)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,17 @@ import pytest
 
 from cases import SMALL_GRAPHS, multi_request_problem
 from edgeoffload.errors import ModelError
-from edgeoffload.model import Cluster, Node, Problem
-from edgeoffload.schedulers import EdgeScheduler, LocalScheduler
+from edgeoffload.model import (
+    Cluster,
+    Dependency,
+    Link,
+    Node,
+    Problem,
+    Task,
+    TaskGraph,
+    validate_schedule,
+)
+from edgeoffload.schedulers import EdgeScheduler, LocalScheduler, SingleNodeScheduler
 
 
 def test_local_runs_each_request_on_its_camera() -> None:
@@ -48,3 +57,28 @@ def test_edge_without_an_edge_node_is_an_input_error(paper_problem: Problem) -> 
     assert EdgeScheduler().applies_to(paper_problem) is not None
     with pytest.raises(ModelError, match="needs a node with role 'edge'"):
         EdgeScheduler().schedule(paper_problem)
+
+
+def test_single_puts_everything_on_the_node_that_ends_first() -> None:
+    # a chain with heavy data: spreading it pays for every transfer, one node pays none
+    graph = TaskGraph(
+        [Task("a", 2.0), Task("b", 2.0), Task("c", 2.0)],
+        [Dependency("a", "b", 1e3), Dependency("b", "c", 1e3)],
+    )
+    nodes = [Node("slow", 1.0), Node("fast", 2.0), Node("s", 100.0, role="storage")]
+    problem = Problem(graph, Cluster(nodes, default_link=Link(1.0, 0.0)))
+    result = SingleNodeScheduler().schedule(problem)
+    validate_schedule(problem, result)
+    assert {a.node for a in result} == {"fast"}  # never the storage node, fast as it is
+    assert result.makespan == 3.0
+    assert result.details == {"single": {"node": "fast"}}
+
+
+def test_single_ties_go_to_the_first_node_and_pins_stay() -> None:
+    graph = TaskGraph([Task("src", 0.0, pinned="b"), Task("x", 4.0)], [Dependency("src", "x", 0.0)])
+    problem = Problem(graph, Cluster([Node("a", 2.0), Node("b", 2.0)], default_link=Link(1.0, 0.0)))
+    result = SingleNodeScheduler().schedule(problem)
+    assert result.assignment("src").node == "b"
+    assert result.details["single"]["node"] == "a"  # equal makespans: the first node
+    only_storage = Problem(graph, Cluster([Node("b", 1.0, role="storage")]))
+    assert SingleNodeScheduler().applies_to(only_storage) == "every node is a storage node"

@@ -20,6 +20,7 @@ from edgeoffload.model import (
     schedule_violations,
 )
 from edgeoffload.schedulers import LocalScheduler, PortfolioScheduler, get_scheduler
+from edgeoffload.schedulers.ties import tolerance
 
 ALGORITHMS = ("heft", "cpop", "peft", "dhs", "local", "edge")
 positive = st.floats(min_value=1e-3, max_value=1e3, allow_nan=False, allow_infinity=False)
@@ -115,7 +116,8 @@ def test_portfolio_is_never_worse_than_a_member(problem: Problem) -> None:
     members = ("heft", "cpop", "peft", "local")
     best = PortfolioScheduler(members=members).schedule(problem)
     for name in members:
-        assert best.makespan <= get_scheduler(name).schedule(problem).makespan
+        makespan = get_scheduler(name).schedule(problem).makespan
+        assert best.makespan <= makespan + tolerance(makespan)  # ties go to the first member
 
 
 @SETTINGS

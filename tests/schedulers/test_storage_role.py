@@ -23,6 +23,7 @@ from edgeoffload.model import (
     validate_schedule,
 )
 from edgeoffload.schedulers import get_scheduler
+from edgeoffload.schedulers.dhs import classify_load, dhs_cameras
 from edgeoffload.schedulers.placement import ListSchedule, usable_nodes
 from edgeoffload.schedulers.ranks import mean_exec, mean_transfer
 from edgeoffload.simulation import NodeFailure, SimConfig, simulate
@@ -93,6 +94,19 @@ def test_only_storage_nodes_is_infeasible() -> None:
     problem = Problem(graph, Cluster([Node("s", 1e9, role="storage")]))
     with pytest.raises(Exception, match="may run on no node"):
         get_scheduler("heft").schedule(problem)
+
+
+def test_dhs_counts_no_storage_node_as_a_camera() -> None:
+    # no camera role: the nodes that run requests stand in for cameras, storage aside;
+    # counting the idle storage node would halve the load and unbalance it
+    graph = TaskGraph([Task("a", 1e9), Task("b", 1e9), Task("in", 0.0, pinned="s")])
+    nodes = [Node("n1", 1e9), Node("n2", 1e9), Node("s", 1e12, role="storage")]
+    problem = Problem(graph, Cluster(nodes))
+    assert [n.id for n in dhs_cameras(problem)] == ["n1", "n2"]
+    load = classify_load(problem)
+    assert set(load.camera_times) == {"n1", "n2"}
+    only_storage = Problem(TaskGraph([Task("a", 0.0, pinned="s")]), Cluster(nodes[2:]))
+    assert [n.id for n in dhs_cameras(only_storage)] == ["s"]
 
 
 def test_list_schedule_removes_storage_from_a_callers_mask() -> None:

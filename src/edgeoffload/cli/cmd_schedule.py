@@ -33,7 +33,8 @@ def register(subparsers: Any) -> None:
             "the problem file's output JSON with --json, with a lower bound of the makespan "
             "and how far above it the schedule is. Without -a: DHS when the problem lists "
             "requests (the load-aware choice its paper makes for camera requests), else the "
-            "portfolio (the best of HEFT, CPOP and PEFT). Exit code 2 on bad input."
+            "portfolio (the best of HEFT, CPOP, PEFT and Single, improved task by task). "
+            "Exit code 2 on bad input."
         ),
     )
     p.add_argument("problem", metavar="PROBLEM", help="problem file (JSON) or built-in name")
@@ -109,7 +110,9 @@ def default_algorithm(problem: Problem, asked: str | None) -> tuple[str, str | N
         return asked, None
     if problem.has_requests:
         return "dhs", "the default for a problem that lists requests"
-    return "portfolio", "the default for a problem without requests: the best of HEFT, CPOP, PEFT"
+    return "portfolio", (
+        "the default for a problem without requests: the best of HEFT, CPOP, PEFT and Single"
+    )
 
 
 def print_schedule(problem: Problem, schedule: Schedule, report: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from edgeoffload.model import Problem, Schedule
 from edgeoffload.schedulers.base import Scheduler, chosen_scheduler
-from edgeoffload.schedulers.baselines import EdgeScheduler, LocalScheduler
+from edgeoffload.schedulers.baselines import EdgeScheduler, LocalScheduler, SingleNodeScheduler
 from edgeoffload.schedulers.bounds import lower_bound
 from edgeoffload.schedulers.cpop import CPOPScheduler
 from edgeoffload.schedulers.dhs import DHSScheduler, LoadClass, classify_load
@@ -44,6 +44,7 @@ __all__ = [
     "PortfolioScheduler",
     "Replan",
     "Scheduler",
+    "SingleNodeScheduler",
     "available_schedulers",
     "check_scheduler_name",
     "chosen_scheduler",
@@ -66,6 +67,7 @@ for _cls in (
     PortfolioScheduler,
     LocalScheduler,
     EdgeScheduler,
+    SingleNodeScheduler,
     OptimalScheduler,
 ):
     register_scheduler(_cls)

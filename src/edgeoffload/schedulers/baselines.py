@@ -1,4 +1,5 @@
-"""The papers' baselines: every request computed where it arrives, or on the edge server."""
+"""Baselines: every request computed where it arrives (Local) or on the edge server
+(Edge), the papers' two; and everything on the one best node (Single)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from edgeoffload.model import Node, Problem, Schedule
 from edgeoffload.schedulers.base import Scheduler
 from edgeoffload.schedulers.placement import ListSchedule
 from edgeoffload.schedulers.ranks import upward_rank_order
+from edgeoffload.schedulers.ties import ties, tolerance
 
-__all__ = ["EdgeScheduler", "LocalScheduler", "edge_node"]
+__all__ = ["EdgeScheduler", "LocalScheduler", "SingleNodeScheduler", "edge_node"]
 
 
 def edge_node(problem: Problem) -> Node | None:
@@ -106,3 +108,62 @@ class EdgeScheduler(Scheduler):
         allowed[unpinned] = False
         allowed[unpinned, costs.node_index(edge.id)] = True
         return _run_restricted(problem, allowed, self.name)
+
+
+class SingleNodeScheduler(Scheduler):
+    """Single: every unpinned task on one node, the one where the problem finishes first.
+
+    Notes
+    -----
+    Every node but ``storage`` nodes is tried (pinned tasks stay on their pins), in
+    increasing order of the unpinned tasks' summed execution time there; a node is skipped
+    once that sum alone, from the earliest request arrival on, exceeds the best makespan
+    found, as no schedule on it can beat that. Ties go to the first node in cluster order.
+    Order on the node as in :class:`LocalScheduler`.
+
+    It is the schedule list schedulers cannot reach when transfers dominate: HEFT, CPOP
+    and PEFT place each task where it finishes first given what is already placed, which
+    spreads a communication-heavy graph over the cluster and pays for every transfer. The
+    portfolio runs it as a member for that reason.
+    """
+
+    name: ClassVar[str] = "single"
+    summary: ClassVar[str] = (
+        "Baseline: every task on the one node where the whole problem ends first"
+    )
+
+    def applies_to(self, problem: Problem) -> str | None:
+        if all(node.role == "storage" for node in problem.cluster.nodes):
+            return "every node is a storage node"
+        return None
+
+    def schedule(self, problem: Problem) -> Schedule:
+        why = self.applies_to(problem)
+        if why is not None:
+            raise ModelError(why, "nodes")
+        costs = problem.costs
+        unpinned = np.array([t.pinned is None for t in problem.graph.tasks])
+        candidates = [p for p, node in enumerate(problem.cluster.nodes) if node.role != "storage"]
+        serial = costs.exec[unpinned][:, candidates].sum(axis=0)
+        origin = min(request.arrival for request in problem.effective_requests)
+        best: Schedule | None = None
+        best_node = -1
+        for k in np.argsort(serial, kind="stable").tolist():
+            p = candidates[k]
+            if best is not None and origin + float(serial[k]) > best.makespan + tolerance(
+                best.makespan
+            ):
+                break  # this node and every later one cannot finish first
+            allowed = costs.allowed.copy()
+            allowed[unpinned] = False
+            allowed[unpinned, p] = True
+            result = _run_restricted(problem, allowed, self.name)
+            if (
+                best is None
+                or (result.makespan < best.makespan and not ties(result.makespan, best.makespan))
+                or (ties(result.makespan, best.makespan) and p < best_node)
+            ):
+                best, best_node = result, p
+        assert best is not None
+        node_id = costs.node_ids[best_node]
+        return best.renamed(self.name, {"single": {"node": node_id}})

@@ -9,7 +9,6 @@ References
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import numpy as np
@@ -18,12 +17,9 @@ from edgeoffload.model import Problem, Schedule
 from edgeoffload.schedulers.base import Scheduler
 from edgeoffload.schedulers.placement import ListSchedule, ready_list, usable_nodes
 from edgeoffload.schedulers.ranks import downward_rank, upward_rank
+from edgeoffload.schedulers.ties import first_best, ties
 
 __all__ = ["CPOPScheduler", "critical_path"]
-
-
-def _same(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def critical_path(problem: Problem, priority: np.ndarray) -> list[int]:
@@ -31,12 +27,14 @@ def critical_path(problem: Problem, priority: np.ndarray) -> list[int]:
     first successor (in dependency order) whose priority equals |CP|, down to an exit.
 
     Priorities are rank_u + rank_d; |CP| is the entry task's priority. Equality is
-    tested to a relative 1e-9, since the two ranks are sums of floating-point averages.
+    :func:`~edgeoffload.schedulers.ties.ties`, since the two ranks are sums of
+    floating-point averages; of tied entry tasks the path starts at the first in
+    topological order.
     """
     graph = problem.graph
     entries = [i for i in graph.topological_order if not graph.in_edges(i)]
-    current = max(entries, key=lambda i: priority[i])  # first of the highest, in topo order
-    length = priority[current]
+    current = entries[first_best(priority[entries], largest=True)]
+    length = float(priority[current])
     target = problem.costs.edge_target
     path = [current]
     while graph.out_edges(current):
@@ -44,7 +42,7 @@ def critical_path(problem: Problem, priority: np.ndarray) -> list[int]:
             (
                 int(target[k])
                 for k in graph.out_edges(current)
-                if _same(priority[target[k]], length)
+                if ties(float(priority[target[k]]), length)
             ),
             None,
         )
@@ -97,7 +95,7 @@ class CPOPScheduler(Scheduler):
             usable = usable_nodes(problem)[free].all(axis=0)  # never a storage node
             if usable.any():
                 sums = np.where(usable, costs.exec[free].sum(axis=0), np.inf)
-                cp_node = int(np.argmin(sums))
+                cp_node = first_best(sums)
 
         state = ListSchedule(problem)
         for i in ready_list(problem, priority):

@@ -60,8 +60,14 @@ class LoadClass:
 
 
 def dhs_cameras(problem: Problem) -> tuple[Node, ...]:
-    """The nodes with role ``camera``; every node if none has that role."""
-    return problem.cluster.nodes_with_role("camera") or problem.cluster.nodes
+    """The nodes with role ``camera``; if none has that role, every node but ``storage``
+    nodes (which run no requests of their own), and every node if all are storage."""
+    cluster = problem.cluster
+    return (
+        cluster.nodes_with_role("camera")
+        or tuple(node for node in cluster.nodes if node.role != "storage")
+        or cluster.nodes
+    )
 
 
 PAPER_DELTA1 = 0.1

@@ -51,6 +51,7 @@ import numpy as np
 
 from edgeoffload.errors import InfeasibleScheduleError
 from edgeoffload.model import Assignment, Problem, Schedule
+from edgeoffload.schedulers.ties import snap, tolerance
 
 __all__ = ["Candidate", "ListSchedule", "Timeline", "ready_list", "usable_nodes"]
 
@@ -470,17 +471,17 @@ class ListSchedule:
         """The candidate of task ``i`` with the smallest ``finish + bias[node]``.
 
         ``bias`` is a per-node amount added to the finish time before comparing (PEFT's
-        optimistic cost table row); without it this is the earliest finish time. Ties go
-        to the first node in node order: the result is the one ``min`` over
-        :meth:`candidates` gives, found without searching most timelines.
+        optimistic cost table row); without it this is the earliest finish time. Ties
+        (keys within :func:`~edgeoffload.schedulers.ties.tolerance` of the smallest) go
+        to the first node in node order, found without searching most timelines.
 
         Notes
         -----
         ``ready + exec (+ bias)`` is a lower bound of a node's key, since a start is never
         before ``ready`` and rounding is monotone. Nodes are visited by increasing bound
-        until the next bound exceeds the best key found (on small clusters, in node
-        order, skipping those whose bound exceeds it). On a visited node the key is
-        the bound itself when the task goes after the node's last busy interval
+        until the next bound exceeds the largest key that ties the best found (on small
+        clusters, in node order, skipping those whose bound exceeds it). On a visited node
+        the key is the bound itself when the task goes after the node's last busy interval
         (``ready`` is past it), ``last finish + exec (+ bias)`` when the task is longer
         than any idle gap there (:func:`_cannot_fit`), and only otherwise does it take a
         gap search.
@@ -488,12 +489,13 @@ class ListSchedule:
         at, durations, key, order = self._keys(i, bias)
         usable = self._usable(i)
         last_finish, longest_gap = self._last_finish_list, self._gap_list
-        best, best_key, best_start, best_slot = -1, math.inf, 0.0, 0
+        best_key = limit = math.inf  # the smallest key so far; the largest that ties it
+        tied: list[tuple[int, float, float, int]] = []  # (node, key, start, slot) visited
         for p in range(len(key)) if order is None else order:
             bound = key[p]
-            if best >= 0 and bound > best_key:
+            if bound > limit:
                 if order is None:
-                    continue  # this node finishes later than the best
+                    continue  # this node finishes later than the best, beyond a tie
                 break  # this node and all later ones finish later than the best
             if usable is not None and not usable[p]:
                 continue
@@ -510,8 +512,15 @@ class ListSchedule:
                 value = start + duration
                 if bias is not None:
                     value += float(bias[p])
-            if best < 0 or value < best_key or (value == best_key and p < best):
-                best, best_key, best_start, best_slot = p, value, start, slot
+            if value < best_key:
+                best_key = value
+                limit = value + tolerance(value)
+            if value <= limit:
+                tied.append((p, value, start, slot))
+        if len(tied) == 1:
+            best, _, best_start, best_slot = tied[0]
+        else:  # the first node, in node order, of those tying the smallest key
+            best, _, best_start, best_slot = min(e for e in tied if e[1] <= limit)
         return best, best_start, best_start + durations[best], best_slot
 
     def _usable(self, i: int) -> list[bool] | None:
@@ -557,14 +566,15 @@ class ListSchedule:
 
 
 def ready_list(problem: Problem, priority: Sequence[float] | np.ndarray) -> Iterator[int]:
-    """Task indexes from a ready list, highest ``priority`` first (ties: topological position).
+    """Task indexes from a ready list, highest ``priority`` first (ties, to
+    :mod:`~edgeoffload.schedulers.ties`' tolerance: topological position).
 
     A task becomes ready once every predecessor has been yielded, so the caller must place
     each task before asking for the next one (CPOP's and PEFT's task selection).
     """
     graph = problem.graph
     target = problem.costs.edge_target.tolist()
-    values = [float(x) for x in priority]
+    values = snap(priority).tolist()  # tied priorities exactly equal: position decides
     position = [0] * len(graph)
     for k, i in enumerate(graph.topological_order):
         position[i] = k

@@ -22,6 +22,7 @@ import numpy as np
 
 from edgeoffload.model import Problem
 from edgeoffload.schedulers.placement import usable_nodes
+from edgeoffload.schedulers.ties import snap
 
 __all__ = [
     "downward_rank",
@@ -163,12 +164,14 @@ def optimistic_cost_table(problem: Problem, allowed: np.ndarray | None = None) -
 
 
 def upward_rank_order(problem: Problem) -> list[int]:
-    """Task indexes by decreasing upward rank; ties by topological position.
+    """Task indexes by decreasing upward rank; ties (to the tolerance of
+    :mod:`~edgeoffload.schedulers.ties`) by topological position.
 
     rank_u never increases along a dependency (costs are ≥ 0 and rounding is monotone),
-    so this order is topological even where zero costs make ranks equal.
+    and merging ties keeps that, so this order is topological even where zero costs
+    make ranks equal.
     """
-    rank = upward_rank(problem)
+    rank = snap(upward_rank(problem))  # tied ranks exactly equal: position decides
     position = np.empty(len(rank), dtype=np.intp)
     position[list(problem.graph.topological_order)] = np.arange(len(rank))
     order: list[int] = np.lexsort((position, -rank)).tolist()  # by -rank, then position
