@@ -150,7 +150,10 @@ def print_schedule(problem: Problem, schedule: Schedule, report: dict[str, Any])
         spans = ", ".join(
             f"{k} {'n/a' if v is None else format(v, '.6g')}" for k, v in d["makespans"].items()
         )
-        console.print(f"Portfolio: chose [bold]{d['chosen']}[/bold] ({spans})")
+        polished = ""
+        if "polished_from" in d:
+            polished = f"; moved task by task: {d['polished_from']:.6g} -> {schedule.makespan:.6g}"
+        console.print(f"Portfolio: chose [bold]{d['chosen']}[/bold] ({spans}){polished}")
     table = Table("task", "node", "start (s)", "finish (s)", box=None, pad_edge=False)
     for a in schedule:
         table.add_row(a.task, a.node, f"{a.start:.6g}", f"{a.finish:.6g}")
