@@ -73,7 +73,8 @@ def test_default_without_requests_is_the_portfolio(capsys: pytest.CaptureFixture
     assert code == 0
     assert "Scheduler: portfolio (the default for a problem without requests" in out
     assert "portfolio: makespan 79 s, 92.7 % above the lower bound 41 s" in out
-    assert "chose heft (heft 80, cpop 86, peft 85, single 127); moved task by task: 80 -> 79" in out
+    assert "chose heft (heft 80, cpop 86, peft 85, single 127, heft:average=harmonic 80," in out
+    assert "moved task by task: 80 -> 79" in out
     code, out, _ = run(["schedule", "topcuoglu2002", "--json"], capsys)
     report = json.loads(out)
     assert report["algorithm"] == "portfolio"

@@ -7,7 +7,7 @@ import pytest
 from cases import multi_request_problem
 from edgeoffload.errors import ModelError
 from edgeoffload.model import Problem, validate_schedule
-from edgeoffload.schedulers import PortfolioScheduler, get_scheduler
+from edgeoffload.schedulers import HEFTScheduler, PortfolioScheduler, get_scheduler
 from edgeoffload.schedulers.polish import polish
 
 
@@ -16,8 +16,33 @@ def test_keeps_the_shortest(paper_problem: Problem) -> None:
     assert result.makespan == 80.0
     assert result.details["portfolio"] == {
         "chosen": "heft",
-        "makespans": {"heft": 80.0, "cpop": 86.0, "peft": 85.0, "single": 127.0},
+        "makespans": {
+            "heft": 80.0,
+            "cpop": 86.0,
+            "peft": 85.0,
+            "single": 127.0,
+            "heft:average=harmonic": 80.0,
+            "heft:average=best": 80.0,
+        },
     }
+
+
+def test_members_with_parameters() -> None:
+    problem = multi_request_problem()
+    result = PortfolioScheduler(members="peft, heft:average=best", polish=0).schedule(problem)
+    spans = result.details["portfolio"]["makespans"]
+    assert set(spans) == {"peft", "heft:average=best"}
+    best = HEFTScheduler(average="best").schedule(problem)
+    assert spans["heft:average=best"] == best.makespan
+    assert best.details == {"heft": {"average": "best"}}
+    for bad, message in [
+        ("heft:average", "NAME:KEY=VALUE"),
+        ("heft:average=bogus", "must be one of mean, harmonic, best"),
+        ("heft:speed=2", "does not take"),
+        ("portfolio:polish=0", "may not contain itself"),
+    ]:
+        with pytest.raises(ModelError, match=message):
+            PortfolioScheduler(members=f"heft, {bad}")
 
 
 def test_the_local_search_shortens_the_papers_example(paper_problem: Problem) -> None:

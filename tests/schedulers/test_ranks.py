@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from edgeoffload.errors import ModelError
 from edgeoffload.model import Cluster, Dependency, Link, Node, Problem, Task, TaskGraph
-from edgeoffload.schedulers.ranks import downward_rank, optimistic_cost_table, upward_rank
+from edgeoffload.schedulers import HEFTScheduler
+from edgeoffload.schedulers.ranks import (
+    downward_rank,
+    mean_exec,
+    optimistic_cost_table,
+    upward_rank,
+)
 
 # Topcuoglu et al. 2002, the rank_u column printed beside Fig. 2's example
 PAPER_UPWARD_RANKS = {
@@ -64,3 +71,25 @@ def test_optimistic_cost_table_respects_pins() -> None:
     g = TaskGraph([Task("a", 1.0), Task("b", 3.0, pinned="p0")], [Dependency("a", "b", 5.0)])
     p = Problem(g, Cluster([Node("p0", 1.0), Node("p1", 3.0)], default_link=Link(1.0)))
     assert optimistic_cost_table(p).tolist() == [[3.0, 8.0], [0.0, 0.0]]
+
+
+def test_mean_exec_averages() -> None:
+    # one task, work 6, on nodes of speed 1, 2 and 3: times 6, 3 and 2
+    problem = Problem(
+        TaskGraph([Task("t", 6.0)]), Cluster([Node("a", 1.0), Node("b", 2.0), Node("c", 3.0)])
+    )
+    assert mean_exec(problem).tolist() == [pytest.approx(11 / 3)]  # the papers' mean
+    assert mean_exec(problem, "harmonic").tolist() == [pytest.approx(3.0)]  # at speed 2
+    assert mean_exec(problem, "best").tolist() == [2.0]
+    with pytest.raises(ValueError, match="average must be one of"):
+        mean_exec(problem, "median")
+
+
+def test_heft_average_is_checked_and_reported() -> None:
+    problem = Problem(
+        TaskGraph([Task("t", 6.0)]), Cluster([Node("a", 1.0), Node("b", 2.0), Node("c", 3.0)])
+    )
+    assert HEFTScheduler().schedule(problem).details == {}
+    assert HEFTScheduler(average="best").schedule(problem).details == {"heft": {"average": "best"}}
+    with pytest.raises(ModelError, match="must be one of mean, harmonic, best"):
+        HEFTScheduler(average="median")

@@ -33,7 +33,8 @@ def register(subparsers: Any) -> None:
             "the problem file's output JSON with --json, with a lower bound of the makespan "
             "and how far above it the schedule is. Without -a: DHS when the problem lists "
             "requests (the load-aware choice its paper makes for camera requests), else the "
-            "portfolio (the best of HEFT, CPOP, PEFT and Single, improved task by task). "
+            "portfolio (the best of HEFT with three rank averages, CPOP, PEFT and Single, "
+            "improved task by task). "
             "Exit code 2 on bad input."
         ),
     )
@@ -111,7 +112,9 @@ def default_algorithm(problem: Problem, asked: str | None) -> tuple[str, str | N
     if problem.has_requests:
         return "dhs", "the default for a problem that lists requests"
     return "portfolio", (
-        "the default for a problem without requests: the best of HEFT, CPOP, PEFT and Single"
+        "the default for a problem without requests: the best of HEFT (three rank averages),"
+        " CPOP, PEFT and Single,"
+        " improved task by task"
     )
 
 

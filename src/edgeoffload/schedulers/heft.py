@@ -11,16 +11,25 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from edgeoffload.errors import ModelError
 from edgeoffload.model import Problem, Schedule
 from edgeoffload.schedulers.base import Scheduler
 from edgeoffload.schedulers.placement import ListSchedule
-from edgeoffload.schedulers.ranks import upward_rank_order
+from edgeoffload.schedulers.ranks import AVERAGES, upward_rank_order
 
 __all__ = ["HEFTScheduler"]
 
 
 class HEFTScheduler(Scheduler):
     """HEFT [1]_: tasks by decreasing upward rank, each on the node where it finishes first.
+
+    Parameters
+    ----------
+    average
+        How the rank averages a task's execution times over the nodes (w̄): ``mean`` (the
+        paper's), ``harmonic`` (its time at the nodes' mean speed) or ``best`` (its
+        shortest); see :func:`~edgeoffload.schedulers.ranks.mean_exec`. A schedule made
+        with another than ``mean`` says so in its details (``heft.average``).
 
     Notes
     -----
@@ -45,8 +54,17 @@ class HEFTScheduler(Scheduler):
         "earliest finish"
     )
 
+    def __init__(self, *, average: str = "mean") -> None:
+        if average not in AVERAGES:
+            raise ModelError(f"must be one of {', '.join(AVERAGES)}, got {average!r}", "average")
+        self.average = average
+
+    def __repr__(self) -> str:
+        return f"HEFTScheduler(average={self.average!r})"
+
     def schedule(self, problem: Problem) -> Schedule:
         state = ListSchedule(problem)
-        for i in upward_rank_order(problem):
+        for i in upward_rank_order(problem, self.average):
             state.place_earliest_finish(i)
-        return state.result(self.name)
+        details = None if self.average == "mean" else {"heft": {"average": self.average}}
+        return state.result(self.name, details)

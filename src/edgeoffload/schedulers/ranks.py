@@ -14,6 +14,9 @@ References
    doi:10.1109/71.993206.
 .. [2] H. Arabnejad, J. G. Barbosa, "List scheduling algorithm for heterogeneous systems
    by an optimistic cost table", IEEE TPDS 25(3):682-694, 2014, doi:10.1109/TPDS.2013.57.
+.. [3] H. Zhao, R. Sakellariou, "An experimental investigation into the rank function of
+   the heterogeneous earliest finish time scheduling algorithm", Euro-Par 2003, LNCS 2790,
+   pp. 189-194.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from edgeoffload.schedulers.placement import usable_nodes
 from edgeoffload.schedulers.ties import snap
 
 __all__ = [
+    "AVERAGES",
     "downward_rank",
     "mean_exec",
     "mean_transfer",
@@ -34,11 +38,32 @@ __all__ = [
 ]
 
 
-def mean_exec(problem: Problem) -> np.ndarray:
-    """w̄: each task's mean execution time over the nodes a scheduler may place it on
-    (:func:`~edgeoffload.schedulers.placement.usable_nodes`), seconds."""
+AVERAGES = ("mean", "harmonic", "best")
+"""How w̄ averages a task's execution times over its nodes (:func:`mean_exec`)."""
+
+
+def mean_exec(problem: Problem, average: str = "mean") -> np.ndarray:
+    """w̄: each task's average execution time over the nodes a scheduler may place it on
+    (:func:`~edgeoffload.schedulers.placement.usable_nodes`), seconds.
+
+    ``average`` is one of :data:`AVERAGES`: ``mean``, the arithmetic mean, as the papers
+    define w̄; ``harmonic``, 1 / mean(1 / w), the task's time at the nodes' mean speed
+    when times are work / speed; ``best``, the shortest. Zhao and Sakellariou [3]_ found
+    that which one HEFT ranks by changes its makespans markedly and that none is best on
+    every graph, which is why the portfolio tries more than one.
+    """
     costs = problem.costs
     mask = usable_nodes(problem)
+    if average == "harmonic":
+        with np.errstate(divide="ignore"):
+            inverse = np.where(mask, 1.0 / costs.exec, 0.0)  # a zero time: an infinite speed
+        harmonic: np.ndarray = mask.sum(axis=1) / inverse.sum(axis=1)
+        return harmonic
+    if average == "best":
+        best: np.ndarray = np.where(mask, costs.exec, np.inf).min(axis=1)
+        return best
+    if average != "mean":
+        raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
     if mask is costs.allowed:
         return costs.mean_exec()
     masked = np.where(mask, costs.exec, 0.0)
@@ -163,15 +188,16 @@ def optimistic_cost_table(problem: Problem, allowed: np.ndarray | None = None) -
     return table
 
 
-def upward_rank_order(problem: Problem) -> list[int]:
+def upward_rank_order(problem: Problem, average: str = "mean") -> list[int]:
     """Task indexes by decreasing upward rank; ties (to the tolerance of
     :mod:`~edgeoffload.schedulers.ties`) by topological position.
 
     rank_u never increases along a dependency (costs are ≥ 0 and rounding is monotone),
     and merging ties keeps that, so this order is topological even where zero costs
-    make ranks equal.
+    make ranks equal. ``average`` is how w̄ averages execution times (:func:`mean_exec`).
     """
-    rank = snap(upward_rank(problem))  # tied ranks exactly equal: position decides
+    w = _mean_exec(problem, average)
+    rank = snap(upward_rank(problem, mean_exec=w))  # tied ranks exactly equal: position decides
     position = np.empty(len(rank), dtype=np.intp)
     position[list(problem.graph.topological_order)] = np.arange(len(rank))
     order: list[int] = np.lexsort((position, -rank)).tolist()  # by -rank, then position
