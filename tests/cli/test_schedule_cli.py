@@ -314,6 +314,8 @@ def test_gantt_path_written_is_the_path_reported(
         (lambda tmp: "/dev/full", "--gantt: /dev/full is not a regular file to write"),
         (lambda tmp: str(tmp), "is not a regular file to write"),
         (lambda tmp: str(tmp / "a-file" / "x.png"), "--gantt: cannot make"),
+        (lambda tmp: str(tmp / "chart.txt"), "--gantt: cannot write a .txt file; use one of"),
+        (lambda tmp: "/proc/chart.png", "--gantt: cannot write /proc/chart.png"),  # root too
     ],
 )
 def test_gantt_path_is_checked_before_the_work(

@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from edgeoffload.errors import ModelError
 from edgeoffload.model import (
     Assignment,
     Cluster,
@@ -162,3 +163,14 @@ def test_rerun_after_a_failure_never_moves_an_unpinned_task_to_storage() -> None
     result = simulate(problem, schedule, config)
     assert result.completed
     assert result.tasks.get("a").node == "q" and result.tasks.get("b").node == "q"
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_a_storage_only_cluster_is_an_input_error_for_every_scheduler(name: str) -> None:
+    # an input mistake (exit code 2 on the command line), whatever the scheduler, not a
+    # numpy warning or an IndexError from inside one
+    graph = TaskGraph([Task("in", 0.0, pinned="s"), Task("a", 1e9)], [Dependency("in", "a", 1.0)])
+    problem = Problem(graph, Cluster([Node("s", 1e9, role="storage")]))
+    with pytest.raises(ModelError, match="task 'a' may run on no node") as caught:
+        get_scheduler(name).checked_schedule(problem)
+    assert caught.value.where == "nodes"

@@ -351,6 +351,13 @@ def test_a_cluster_with_a_storage_node_of_its_own_is_refused() -> None:
         import_wfcommons(HANDMADE, own)
 
 
+def test_a_cluster_of_storage_nodes_only_is_refused() -> None:
+    only = Cluster([Node("disk", 1e9, role="storage")])
+    with pytest.raises(ModelError, match="would have nowhere to run") as caught:
+        import_wfcommons(HANDMADE, only)
+    assert caught.value.where == "cluster"
+
+
 # -- the task keys cores and memory in the problem file -----------------------------------
 
 

@@ -8,7 +8,7 @@ import math
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -113,17 +113,26 @@ def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
     return params
 
 
-def output_path(path: str | Path, suffix: str, flag: str) -> Path:
+def output_path(
+    path: str | Path, suffix: str, flag: str, suffixes: Collection[str] | None = None
+) -> Path:
     """The file a command will write for ``flag``, checked before any work starts.
 
     ``suffix`` is added when the name has none (``--gantt x`` writes and reports
     ``x.png``); the folder is made; a path that is not a regular file (``/dev/full``, a
-    FIFO, a folder) or cannot be written is refused in one line naming ``flag``.
+    FIFO, a folder), that cannot be written, or (given ``suffixes``, without dots) whose
+    suffix is not one of them is refused in one line naming ``flag``. A file that does not
+    exist yet is created and removed to find out (permission bits do not tell root, nor
+    about /proc).
     """
     if not str(path).strip():
         raise ModelError("give a file name", flag)
     given = Path(path)
     target = given if given.suffix else given.with_name(given.name + suffix)
+    if suffixes is not None and target.suffix[1:].lower() not in suffixes:
+        known = ", ".join(sorted(suffixes))
+        kind = target.suffix or "suffix-less"
+        raise ModelError(f"cannot write a {kind} file; use one of {known}", flag)
     mode = None
     for candidate in dict.fromkeys((given, target)):  # /dev/full is refused, not /dev/full.png
         try:
@@ -139,9 +148,15 @@ def output_path(path: str | Path, suffix: str, flag: str) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModelError(f"cannot make {target.parent}: {exc.strerror}", flag) from None
-    writable = os.access(target, os.W_OK) if mode is not None else os.access(target.parent, os.W_OK)
-    if not writable:
-        raise ModelError(f"cannot write {str(target)[:200]}: permission denied", flag)
+    if mode is not None:
+        if not os.access(target, os.W_OK):
+            raise ModelError(f"cannot write {str(target)[:200]}: permission denied", flag)
+        return target
+    try:
+        target.touch(exist_ok=False)
+    except OSError as exc:
+        raise ModelError(f"cannot write {str(target)[:200]}: {exc.strerror}", flag) from None
+    target.unlink()
     return target
 
 

@@ -76,7 +76,9 @@ def run_schedule(args: argparse.Namespace) -> int:
     gantt = None
     if args.gantt:  # checked before the work, so that nothing is computed for nothing
         require_extra("matplotlib", "plot")
-        gantt = output_path(args.gantt, ".png", "--gantt")
+        from edgeoffload.plots import figure_formats
+
+        gantt = output_path(args.gantt, ".png", "--gantt", figure_formats())
     problem = resolve_problem(args.problem)
     algorithm, why = default_algorithm(problem, args.algorithm)
     scheduler = get_scheduler(algorithm, **parse_params(args.param))

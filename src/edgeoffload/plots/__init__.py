@@ -12,7 +12,14 @@ from edgeoffload.model import Problem, Schedule
 from edgeoffload.plots.compare import plot_comparison
 from edgeoffload.plots.gantt import plot_gantt
 
-__all__ = ["plot_comparison", "plot_gantt", "save_figure", "save_gantt"]
+__all__ = ["figure_formats", "plot_comparison", "plot_gantt", "save_figure", "save_gantt"]
+
+
+def figure_formats() -> frozenset[str]:
+    """The file suffixes :func:`save_figure` can write (``png``, ``pdf``, ``svg``, ...)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    return frozenset(FigureCanvasAgg.get_supported_filetypes())
 
 
 def save_figure(ax: object, path: str | Path, *, dpi: int = 130) -> Path:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from edgeoffload.errors import ModelError
 from edgeoffload.model import Problem, Schedule, validate_schedule
+from edgeoffload.schedulers.placement import homeless_task
 
 __all__ = ["Scheduler", "chosen_scheduler"]
 
@@ -56,10 +57,18 @@ class Scheduler(ABC):
         Raises
         ------
         ModelError
-            The scheduler does not apply to ``problem`` (named by ``where``).
+            The scheduler does not apply to ``problem`` (named by ``where``), or a task
+            may run on no node (a storage-only cluster, say): a mistake in the input.
         InvalidScheduleError
             The schedule breaks a rule of the problem (a bug).
         """
+        stranded = homeless_task(problem)
+        if stranded is not None:
+            raise ModelError(
+                f"task {stranded!r} may run on no node (unpinned tasks may not run on a"
+                " storage node, and this cluster has no other)",
+                "nodes",
+            )
         reason = self.applies_to(problem)
         if reason is not None:
             raise ModelError(reason, where)

@@ -123,9 +123,10 @@ class OptimalScheduler(Scheduler):
         n = len(problem.graph)
         if n > self.max_tasks:
             return (
-                f"{n} tasks is more than max_tasks={self.max_tasks}, past which a proof is out"
-                f" of reach; raise it with -p max_tasks={n} (then it returns its best schedule"
-                " after time_limit) or use the portfolio"
+                f"{n} tasks (pinned ones included) is more than max_tasks={self.max_tasks},"
+                " past which a proof is out of reach; raise the parameter max_tasks (`schedule"
+                f" -a optimal -p max_tasks={n}`; then it returns its best schedule after"
+                " time_limit) or use the portfolio"
             )
         return None
 

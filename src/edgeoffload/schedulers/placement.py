@@ -53,7 +53,7 @@ from edgeoffload.errors import InfeasibleScheduleError
 from edgeoffload.model import Assignment, Problem, Schedule
 from edgeoffload.schedulers.ties import snap, tolerance
 
-__all__ = ["Candidate", "ListSchedule", "Timeline", "ready_list", "usable_nodes"]
+__all__ = ["Candidate", "ListSchedule", "Timeline", "homeless_task", "ready_list", "usable_nodes"]
 
 Candidate = tuple[int, float, float, int]
 """Where a task could go: (node index, start s, finish s, slot in the node's timeline)."""
@@ -75,6 +75,13 @@ def usable_nodes(problem: Problem, allowed: np.ndarray | None = None) -> np.ndar
     unpinned = np.array([t.pinned is None for t in problem.graph.tasks], dtype=bool)
     out: np.ndarray = mask & ~(unpinned[:, None] & storage[None, :])
     return out
+
+
+def homeless_task(problem: Problem) -> str | None:
+    """The id of the first task that may run on no node (:func:`usable_nodes`), if any:
+    an unpinned task in a cluster of storage nodes only."""
+    empty = np.flatnonzero(~usable_nodes(problem).any(axis=1))
+    return problem.graph.tasks[int(empty[0])].id if empty.size else None
 
 
 class Timeline:

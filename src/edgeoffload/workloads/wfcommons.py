@@ -423,7 +423,8 @@ def import_wfcommons(
     ------
     ModelError
         A bad trace or cluster (named by place), a cluster that already has a node
-        ``storage``, a task id that clashes with a stage task's, or a bad number.
+        ``storage`` or has storage nodes only, a task id that clashes with a stage task's,
+        or a bad number.
     """
     if not isinstance(trace, Trace):
         trace = load_wfcommons(trace)
@@ -434,6 +435,12 @@ def import_wfcommons(
     if STORAGE_NODE in cluster:
         raise ModelError(
             f"the cluster already has a node {STORAGE_NODE!r}; the importer adds its own",
+            "cluster",
+        )
+    if all(node.role == "storage" for node in cluster.nodes):
+        raise ModelError(
+            "every node has role 'storage', which runs only pinned tasks: the workflow's"
+            " tasks would have nowhere to run",
             "cluster",
         )
     if reference_speed is None:
