@@ -10,6 +10,7 @@ One embedded cluster of three workers named after the nodes (``cam1``, ``cam2``,
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import time
@@ -27,6 +28,7 @@ from edgeoffload.model import (
     problem_from_dict,
     validate_schedule,
 )
+from edgeoffload.model.learning import LearnedCosts
 from edgeoffload.schedulers import get_scheduler
 
 pytestmark = pytest.mark.dask
@@ -146,6 +148,19 @@ def test_several_requests_from_several_cameras_as_dhs_schedules_them(session) ->
         assert timing.latency is not None and timing.latency > 0
         assert timing.predicted_latency > 0
     assert_schedule_order(run)
+    # what the run measured teaches a cost model that learns
+    costs = LearnedCosts(run.problem.cluster)
+    final = [e for e in run.executions if e.final and not e.failed]
+    arrived = [t for t in run.transfers if t.ok]
+    assert run.teach(costs) == len(final) + len(arrived) > 0
+    learned, graph = costs.summary(), run.problem.graph
+    timed = [e for e in final if graph.task(e.task).work and e.finish > e.start]
+    assert {(s["node"], s["kind"]) for s in learned["speeds"]} == {
+        (e.node, graph.task(e.task).kind) for e in timed
+    }
+    assert all(math.isfinite(s["speed"]) and s["speed"] > 0 for s in learned["speeds"])
+    pairs = {tuple(sorted((t.source, t.target))) for t in arrived if t.source != t.target}
+    assert {tuple(link["between"]) for link in learned["links"]} == pairs
 
 
 def test_results_move_worker_to_worker_never_through_the_client(session) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgeoffload.model import Problem, Schedule
+from edgeoffload.model.learning import LearnedCosts
 from edgeoffload.model.task_graph import NodeId, RequestId, TaskId
 
 __all__ = ["DagRun", "RequestTiming", "TaskExecution", "TransferRecord"]
@@ -130,6 +131,23 @@ class DagRun:
         if self.makespan <= 0:
             return 0.0 if self.predicted_makespan <= 0 else math.inf
         return abs(self.makespan - self.predicted_makespan) / self.makespan
+
+    def teach(self, costs: LearnedCosts) -> int:
+        """Feed what this run measured to ``costs``: every final execution that did not
+        fail (its task's work and kind, its duration) and every transfer that arrived.
+        Returns how many measurements were fed."""
+        graph = self.problem.graph
+        fed = 0
+        for e in self.executions:
+            if e.final and not e.failed:
+                task = graph.task(e.task)
+                costs.observe_task(e.node, task.work or 0.0, task.kind, e.finish - e.start)
+                fed += 1
+        for t in self.transfers:
+            if t.ok:
+                costs.observe_transfer(t.source, t.target, t.data, t.end - t.start)
+                fed += 1
+        return fed
 
     def results(self, request: RequestId | None = None) -> dict[TaskId, Any]:
         """The outputs; for ``request``, those of its tasks by their local ids."""
