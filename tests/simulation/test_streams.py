@@ -16,6 +16,7 @@ from edgeoffload.simulation.streams import (
     Placement,
     RequestTemplate,
     SchedulerPlanner,
+    WindowedDHSPlanner,
     simulate_stream,
 )
 
@@ -165,3 +166,51 @@ class TestStreamRuns:
         streams = [FrameStream("cam1", APP, rate=5.0), FrameStream("cam1", APP, rate=5.0)]
         with pytest.raises(ModelError, match="distinct names"):
             simulate_stream(cluster(), streams, "heft")
+
+
+class TestWindowedDHS:
+    def test_the_scheduler_follows_the_load_class_of_the_window(self) -> None:
+        """One camera at 1 fps (light, unbalanced: CPOP), then both at 10 fps (heavy:
+        PEFT), then quiet again: each frame is placed by the class of the last second."""
+        streams = [
+            FrameStream("cam1", APP, rate=1.0, start=0.0, duration=5.0, name="calm"),
+            FrameStream("cam1", APP, rate=10.0, start=5.0, duration=3.0, name="busy1"),
+            FrameStream("cam2", APP, rate=10.0, start=5.0, duration=3.0, name="busy2"),
+            FrameStream("cam1", APP, rate=1.0, start=10.0, duration=3.0, name="calm-again"),
+        ]
+        planner = WindowedDHSPlanner(window=1.0, delta1=0.01)
+        result = simulate_stream(cluster(), streams, planner, EXACT)
+        assert result.frames == result.completed == 5 + 30 + 30 + 3
+        assert [(to, condition[-1]) for _, _, to, condition in planner.switches] == [
+            ("cpop", "L"),
+            ("peft", "H"),
+            ("cpop", "L"),
+        ]
+        first_heavy = planner.switches[1][0]
+        assert 5.0 <= first_heavy < 5.2  # within a few frames of the load change
+        assert set(planner.placed) == {"cpop", "peft"}
+        assert sum(planner.placed.values()) == result.frames
+        assert planner.placed["peft"] >= 55  # nearly all of the 60 busy frames
+
+    def test_the_load_window(self) -> None:
+        from edgeoffload.schedulers.dhs import LoadWindow
+
+        window = LoadWindow(["cam1", "cam2"], window=2.0, delta1=0.1, delta2=1.0)
+        for k in range(4):  # 4 frames of 0.1 s at cam1 in 1.5 s
+            window.record("cam1", 0.5 * k, 0.1)
+        load = window.classify(1.5)
+        assert load.camera_times == pytest.approx({"cam1": 0.4, "cam2": 0.0})
+        assert (load.spread, load.requests_per_camera, load.condition) == (
+            pytest.approx(0.2),
+            2.0,
+            "U-H",
+        )
+        assert window.classify(10.0).condition == "B-L"  # everything has left the window
+        with pytest.raises(ModelError, match="unknown camera"):
+            window.record("edge", 11.0, 0.1)
+        with pytest.raises(ModelError, match="time order"):
+            window.record("cam1", 1.0, 0.1)  # before the last frame recorded (1.5 s)
+
+    def test_bad_window_is_refused(self) -> None:
+        with pytest.raises(ModelError, match="window"):
+            WindowedDHSPlanner(window=0.0)

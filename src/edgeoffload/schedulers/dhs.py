@@ -9,6 +9,8 @@ server alike.
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,6 +26,7 @@ __all__ = [
     "PAPER_DELTA2",
     "DHSScheduler",
     "LoadClass",
+    "LoadWindow",
     "classify_load",
     "dhs_cameras",
     "dhs_choice",
@@ -202,3 +205,85 @@ class DHSScheduler(Scheduler):
             "delta2": self.delta2,
         }
         return inner.renamed(self.name, {**inner.details, "dhs": report})
+
+
+class LoadWindow:
+    """The DHS paper's load classification over a sliding window of arrivals, for a system
+    whose cameras keep producing frames.
+
+    The paper classifies one batch of requests; live, the batch is what arrived in the last
+    ``window`` seconds. At time ``now``, over the requests that arrived in
+    (now − window, now]:
+
+    - t_i = the summed execution time, on camera i, of the requests that arrived at i
+      (what :func:`classify_load` sums for a batch), seconds;
+    - A / n = the number of those requests over the number of cameras n.
+
+    Both then meet δ1 and δ2 exactly as in :func:`classify_load`. With the default window
+    of 1 s, A / n is frames per camera per second and t_i the seconds of work per second
+    that arrive at camera i.
+
+    Parameters
+    ----------
+    cameras
+        The cameras' node ids (every one counts in n and in the spread, idle or not).
+    window
+        Seconds of arrivals that count (default 1).
+    delta1, delta2
+        The thresholds (default the paper's).
+
+    Examples
+    --------
+    >>> w = LoadWindow(["c1", "c2"], window=1.0)
+    >>> w.record("c1", 0.0, 0.3); w.record("c1", 0.5, 0.3)
+    >>> w.classify(0.9).condition, w.classify(1.4).condition  # one frame left at 1.4 s
+    ('U-H', 'U-L')
+    """
+
+    def __init__(
+        self,
+        cameras: list[str] | tuple[str, ...],
+        *,
+        window: float = 1.0,
+        delta1: float = PAPER_DELTA1,
+        delta2: float = PAPER_DELTA2,
+    ) -> None:
+        if not cameras:
+            raise ModelError("needs at least one camera", "cameras")
+        self.window = check_number(window, "window", positive=True)
+        self.delta1 = check_number(delta1, "delta1")
+        self.delta2 = check_number(delta2, "delta2")
+        self._times = dict.fromkeys(cameras, 0.0)
+        self._arrivals: deque[tuple[float, str, float]] = deque()
+        self._last = -math.inf
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        return tuple(self._times)
+
+    def record(self, camera: str, arrival: float, seconds: float) -> None:
+        """A request arrived at ``camera`` at ``arrival`` (s), ``seconds`` of work there.
+        Arrivals must come in time order."""
+        if camera not in self._times:
+            raise ModelError(f"unknown camera {camera!r}", "camera")
+        if not arrival >= self._last:  # NaN too
+            raise ModelError(f"arrivals must come in time order, got {arrival!r}", "arrival")
+        seconds = check_number(seconds, "seconds")
+        self._last = arrival
+        self._arrivals.append((arrival, camera, seconds))
+        self._times[camera] += seconds
+
+    def classify(self, now: float) -> LoadClass:
+        """The load class of the arrivals in (now − window, now]."""
+        arrivals = self._arrivals
+        while arrivals and arrivals[0][0] <= now - self.window:
+            _, camera, seconds = arrivals.popleft()
+            self._times[camera] -= seconds
+        if not arrivals:  # no drift left over from the sums
+            self._times = dict.fromkeys(self._times, 0.0)
+        times = {c: max(t, 0.0) for c, t in self._times.items()}
+        values = list(times.values())
+        mean = sum(values) / len(values)
+        spread = max(max(values) - mean, mean - min(values))
+        load = len(arrivals) / len(values)
+        return LoadClass(times, spread, load, *_classes(spread, load, self.delta1, self.delta2))

@@ -25,6 +25,7 @@ from edgeoffload.model import AppRequest, Cluster, Problem, Request, merge_reque
 from edgeoffload.model.checks import check_id, check_number
 from edgeoffload.model.task_graph import NodeId, TaskGraph
 from edgeoffload.schedulers import Scheduler, get_scheduler
+from edgeoffload.schedulers.dhs import PAPER_DELTA1, PAPER_DELTA2, LoadWindow, dhs_choice
 from edgeoffload.simulation.batch import ExecTimes, collect_result, edge_arrays
 from edgeoffload.simulation.config import SimConfig
 from edgeoffload.simulation.engine import Engine
@@ -39,6 +40,7 @@ __all__ = [
     "RequestTemplate",
     "SchedulerPlanner",
     "StreamResult",
+    "WindowedDHSPlanner",
     "simulate_stream",
 ]
 
@@ -320,6 +322,65 @@ class SchedulerPlanner:
             [a.finish for a in placed],
             schedule.algorithm,
         )
+
+
+class WindowedDHSPlanner:
+    """DHS live: classify the load over a sliding window of arrivals, then plan each frame
+    with the list scheduler the paper picks for that class.
+
+    Each frame is recorded in a :class:`~edgeoffload.schedulers.dhs.LoadWindow` (its
+    execution time on its camera, at its arrival); the class of the window at the frame's
+    arrival picks PEFT (heavy), CPOP (light, unbalanced) or HEFT (light, balanced), which
+    plans the frame around the work already placed, as :class:`SchedulerPlanner` does.
+    (The ``dhs`` scheduler given one frame at a time sees a batch of one request, so it
+    always finds the load light.) The placement's ``algorithm`` is the scheduler that
+    placed the frame; :attr:`switches` lists every change of scheduler.
+
+    Parameters
+    ----------
+    window, delta1, delta2
+        As for :class:`~edgeoffload.schedulers.dhs.LoadWindow` (default 1 s and the
+        paper's thresholds).
+    """
+
+    name = "dhs-window"
+
+    def __init__(
+        self, *, window: float = 1.0, delta1: float = PAPER_DELTA1, delta2: float = PAPER_DELTA2
+    ) -> None:
+        self.window, self.delta1, self.delta2 = window, delta1, delta2
+        LoadWindow(["x"], window=window, delta1=delta1, delta2=delta2)  # check the values now
+        self._load: LoadWindow | None = None
+        self._planners: dict[str, SchedulerPlanner] = {}
+        self.switches: list[tuple[float, str, str, str]] = []
+        """(arrival, from, to, load condition) at each change of scheduler."""
+        self.placed: dict[str, int] = {}
+        """Frames each scheduler placed."""
+
+    def plan(
+        self, template: RequestTemplate, arrival: float, available_from: Sequence[float]
+    ) -> Placement:
+        cluster = template.cluster
+        if self._load is None:
+            cameras = [n.id for n in cluster.nodes_with_role("camera")] or [
+                n.id for n in cluster.nodes if n.role != "storage"
+            ]
+            self._load = LoadWindow(
+                cameras, window=self.window, delta1=self.delta1, delta2=self.delta2
+            )
+        camera = cluster.node_ids[template.camera]
+        if camera in self._load.cameras:
+            self._load.record(camera, arrival, float(template.exec[:, template.camera].sum()))
+        load = self._load.classify(arrival)
+        chosen = dhs_choice(load.spread, load.requests_per_camera, self.delta1, self.delta2)
+        previous = self.switches[-1][2] if self.switches else None
+        if chosen != previous:
+            self.switches.append((arrival, previous or "", chosen, load.condition))
+        self.placed[chosen] = self.placed.get(chosen, 0) + 1
+        planner = self._planners.get(chosen)
+        if planner is None:
+            planner = self._planners[chosen] = SchedulerPlanner(chosen)
+        return planner.plan(template, arrival, available_from)
 
 
 class LocalPlanner:
