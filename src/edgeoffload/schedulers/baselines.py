@@ -10,9 +10,9 @@ import numpy as np
 from edgeoffload.errors import ModelError
 from edgeoffload.model import Node, Problem, Schedule
 from edgeoffload.schedulers.base import Scheduler
-from edgeoffload.schedulers.placement import ListSchedule
+from edgeoffload.schedulers.placement import place_in_order
 from edgeoffload.schedulers.ranks import upward_rank_order
-from edgeoffload.schedulers.ties import ties, tolerance
+from edgeoffload.schedulers.ties import shorter, ties, tolerance
 
 __all__ = ["EdgeScheduler", "LocalScheduler", "SingleNodeScheduler", "edge_node"]
 
@@ -23,12 +23,13 @@ def edge_node(problem: Problem) -> Node | None:
     return max(edges, key=lambda n: n.speed, default=None)  # max keeps the first of equals
 
 
-def _run_restricted(problem: Problem, allowed: np.ndarray, name: str) -> Schedule:
-    """Place tasks in upward-rank order, each on the one node ``allowed`` leaves it."""
-    state = ListSchedule(problem, allowed)
-    for i in upward_rank_order(problem):
-        state.place_earliest_finish(i)
-    return state.result(name)
+def _run_restricted(
+    problem: Problem, allowed: np.ndarray, name: str, order: list[int] | None = None
+) -> Schedule:
+    """Place tasks in upward-rank order (``order``, if computed already), each on the one
+    node ``allowed`` leaves it."""
+    order = upward_rank_order(problem) if order is None else order
+    return place_in_order(problem, order, allowed).result(name)
 
 
 class LocalScheduler(Scheduler):
@@ -146,6 +147,7 @@ class SingleNodeScheduler(Scheduler):
         candidates = [p for p, node in enumerate(problem.cluster.nodes) if node.role != "storage"]
         serial = costs.exec[unpinned][:, candidates].sum(axis=0)
         origin = min(request.arrival for request in problem.effective_requests)
+        order = upward_rank_order(problem)  # the same for every node tried
         best: Schedule | None = None
         best_node = -1
         for k in np.argsort(serial, kind="stable").tolist():
@@ -157,10 +159,10 @@ class SingleNodeScheduler(Scheduler):
             allowed = costs.allowed.copy()
             allowed[unpinned] = False
             allowed[unpinned, p] = True
-            result = _run_restricted(problem, allowed, self.name)
+            result = _run_restricted(problem, allowed, self.name, order)
             if (
                 best is None
-                or (result.makespan < best.makespan and not ties(result.makespan, best.makespan))
+                or shorter(result.makespan, best.makespan)
                 or (ties(result.makespan, best.makespan) and p < best_node)
             ):
                 best, best_node = result, p

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from edgeoffload.errors import ModelError
-from edgeoffload.model import Node, Problem, Schedule
+from edgeoffload.model import Cluster, Node, Problem, Schedule
 from edgeoffload.model.checks import check_number
 from edgeoffload.schedulers.base import Scheduler
 from edgeoffload.schedulers.registry import get_scheduler
@@ -62,10 +62,10 @@ class LoadClass:
         return f"{'U' if self.unbalanced else 'B'}-{'H' if self.heavy else 'L'}"
 
 
-def dhs_cameras(problem: Problem) -> tuple[Node, ...]:
+def dhs_cameras(problem: Problem | Cluster) -> tuple[Node, ...]:
     """The nodes with role ``camera``; if none has that role, every node but ``storage``
     nodes (which run no requests of their own), and every node if all are storage."""
-    cluster = problem.cluster
+    cluster = problem.cluster if isinstance(problem, Problem) else problem
     return (
         cluster.nodes_with_role("camera")
         or tuple(node for node in cluster.nodes if node.role != "storage")
@@ -106,10 +106,15 @@ def classify_load(
         home = arrival_nodes[problem.request_index_of_task(i)]
         if home in times:
             times[home] += costs.exec_time(task.id, home)
+    return _load_class(times, len(problem.effective_requests), delta1, delta2)
+
+
+def _load_class(times: dict[str, float], requests: int, delta1: float, delta2: float) -> LoadClass:
+    """The paper's rule (eqs. 1-4) on the cameras' t_i and the request count A."""
     values = list(times.values())
     mean = sum(values) / len(values)
     spread = max(max(values) - mean, mean - min(values))
-    load = len(problem.effective_requests) / len(cameras)
+    load = requests / len(values)
     return LoadClass(times, spread, load, *_classes(spread, load, delta1, delta2))
 
 
@@ -282,8 +287,4 @@ class LoadWindow:
         if not arrivals:  # no drift left over from the sums
             self._times = dict.fromkeys(self._times, 0.0)
         times = {c: max(t, 0.0) for c, t in self._times.items()}
-        values = list(times.values())
-        mean = sum(values) / len(values)
-        spread = max(max(values) - mean, mean - min(values))
-        load = len(arrivals) / len(values)
-        return LoadClass(times, spread, load, *_classes(spread, load, self.delta1, self.delta2))
+        return _load_class(times, len(arrivals), self.delta1, self.delta2)

@@ -14,7 +14,7 @@ from typing import ClassVar
 from edgeoffload.errors import ModelError
 from edgeoffload.model import Problem, Schedule
 from edgeoffload.schedulers.base import Scheduler
-from edgeoffload.schedulers.placement import ListSchedule
+from edgeoffload.schedulers.placement import place_in_order
 from edgeoffload.schedulers.ranks import AVERAGES, upward_rank_order
 
 __all__ = ["HEFTScheduler"]
@@ -63,8 +63,6 @@ class HEFTScheduler(Scheduler):
         return f"HEFTScheduler(average={self.average!r})"
 
     def schedule(self, problem: Problem) -> Schedule:
-        state = ListSchedule(problem)
-        for i in upward_rank_order(problem, self.average):
-            state.place_earliest_finish(i)
+        state = place_in_order(problem, upward_rank_order(problem, self.average))
         details = None if self.average == "mean" else {"heft": {"average": self.average}}
         return state.result(self.name, details)

@@ -53,7 +53,15 @@ from edgeoffload.errors import InfeasibleScheduleError
 from edgeoffload.model import Assignment, Problem, Schedule
 from edgeoffload.schedulers.ties import snap, tolerance
 
-__all__ = ["Candidate", "ListSchedule", "Timeline", "homeless_task", "ready_list", "usable_nodes"]
+__all__ = [
+    "Candidate",
+    "ListSchedule",
+    "Timeline",
+    "homeless_task",
+    "place_in_order",
+    "ready_list",
+    "usable_nodes",
+]
 
 Candidate = tuple[int, float, float, int]
 """Where a task could go: (node index, start s, finish s, slot in the node's timeline)."""
@@ -570,6 +578,18 @@ class ListSchedule:
             ),
             details,
         )
+
+
+def place_in_order(
+    problem: Problem, order: Sequence[int], allowed: np.ndarray | None = None
+) -> ListSchedule:
+    """Place the tasks in ``order`` (which must be topological), each on the node of
+    ``allowed`` (default: every node it may use) where it finishes first: HEFT's
+    placement, and that of the baselines and the local search with their node choices."""
+    state = ListSchedule(problem, allowed)
+    for i in order:
+        state.place_earliest_finish(i)
+    return state
 
 
 def ready_list(problem: Problem, priority: Sequence[float] | np.ndarray) -> Iterator[int]:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from edgeoffload.model import Problem, Schedule
-from edgeoffload.schedulers.placement import ListSchedule, usable_nodes
+from edgeoffload.schedulers.placement import ListSchedule, place_in_order, usable_nodes
 from edgeoffload.schedulers.ranks import upward_rank_order
-from edgeoffload.schedulers.ties import ties
+from edgeoffload.schedulers.ties import shorter
 
 __all__ = ["polish"]
 
@@ -42,10 +42,7 @@ def polish(problem: Problem, schedule: Schedule, budget: int) -> Schedule | None
     def timed(nodes: np.ndarray) -> ListSchedule:
         allowed = np.zeros_like(usable)
         allowed[np.arange(n), nodes] = True
-        state = ListSchedule(problem, allowed)
-        for i in order:
-            state.place_earliest_finish(i)
-        return state
+        return place_in_order(problem, order, allowed)
 
     best_state = timed(assigned)
     best = max(best_state.finish)
@@ -62,9 +59,9 @@ def polish(problem: Problem, schedule: Schedule, budget: int) -> Schedule | None
                 state = timed(assigned)
                 spent += n
                 makespan = max(state.finish)
-                if makespan < best and not ties(makespan, best):
+                if shorter(makespan, best):
                     best, best_state, current, improved = makespan, state, q, True
             assigned[i] = current
-    if best < schedule.makespan and not ties(best, schedule.makespan):
+    if shorter(best, schedule.makespan):
         return best_state.result(schedule.algorithm, schedule.details)
     return None

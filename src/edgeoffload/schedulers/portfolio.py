@@ -11,7 +11,7 @@ from edgeoffload.model import Problem, Schedule
 from edgeoffload.schedulers.base import Scheduler
 from edgeoffload.schedulers.polish import polish
 from edgeoffload.schedulers.registry import get_scheduler
-from edgeoffload.schedulers.ties import ties
+from edgeoffload.schedulers.ties import shorter
 
 __all__ = ["DEFAULT_MEMBERS", "DEFAULT_POLISH", "PortfolioScheduler", "member_scheduler"]
 
@@ -94,17 +94,15 @@ class PortfolioScheduler(Scheduler):
                 continue
             result = scheduler.schedule(problem)
             makespans[member] = result.makespan
-            if best is None or (
-                result.makespan < best.makespan and not ties(result.makespan, best.makespan)
-            ):
+            if best is None or shorter(result.makespan, best.makespan):
                 best, chosen = result, member
         if best is None:
             raise ModelError("no member of the portfolio applies to this problem", "members")
         report: dict[str, Any] = {"chosen": chosen, "makespans": makespans}
-        shorter = polish(problem, best, self.polish)
-        if shorter is not None:
+        polished = polish(problem, best, self.polish)
+        if polished is not None:
             report["polished_from"] = best.makespan
-            best = shorter
+            best = polished
         return best.renamed(self.name, {**best.details, "portfolio": report})
 
 

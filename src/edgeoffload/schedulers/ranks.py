@@ -55,9 +55,10 @@ def mean_exec(problem: Problem, average: str = "mean") -> np.ndarray:
     costs = problem.costs
     mask = usable_nodes(problem)
     if average == "harmonic":
-        with np.errstate(divide="ignore"):
-            inverse = np.where(mask, 1.0 / costs.exec, 0.0)  # a zero time: an infinite speed
-        harmonic: np.ndarray = mask.sum(axis=1) / inverse.sum(axis=1)
+        # a zero time is an infinite speed; a task with no node gets NaN (placing it raises)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inverse = np.where(mask, 1.0 / costs.exec, 0.0)
+            harmonic: np.ndarray = mask.sum(axis=1) / inverse.sum(axis=1)
         return harmonic
     if average == "best":
         best: np.ndarray = np.where(mask, costs.exec, np.inf).min(axis=1)
@@ -67,7 +68,8 @@ def mean_exec(problem: Problem, average: str = "mean") -> np.ndarray:
     if mask is costs.allowed:
         return costs.mean_exec()
     masked = np.where(mask, costs.exec, 0.0)
-    out: np.ndarray = masked.sum(axis=1) / mask.sum(axis=1)
+    with np.errstate(invalid="ignore"):  # a task with no node: NaN; placing it raises
+        out: np.ndarray = masked.sum(axis=1) / mask.sum(axis=1)
     return out
 
 

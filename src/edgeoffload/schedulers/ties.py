@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["ABSOLUTE", "RELATIVE", "first_best", "snap", "ties", "tolerance"]
+__all__ = ["ABSOLUTE", "RELATIVE", "first_best", "shorter", "snap", "ties", "tolerance"]
 
 RELATIVE = 1e-9
 """Values within this fraction of the better one tie (1 ns in 1 s)."""
@@ -54,6 +54,19 @@ def ties(value: float, best: float) -> bool:
     (True, False)
     """
     return abs(value - best) <= tolerance(best)
+
+
+def shorter(value: float, best: float) -> bool:
+    """Whether ``value`` is less than ``best`` by more than a tie: the test for keeping a
+    new candidate over the one held, so that a tie keeps the one held (the first in the
+    documented order).
+
+    Examples
+    --------
+    >>> shorter(79.0, 80.0), shorter(80.0 - 5e-12, 80.0)
+    (True, False)
+    """
+    return value < best and not ties(value, best)
 
 
 def first_best(values: Sequence[float] | np.ndarray, *, largest: bool = False) -> int:

@@ -25,7 +25,13 @@ from edgeoffload.model import AppRequest, Cluster, Problem, Request, merge_reque
 from edgeoffload.model.checks import check_id, check_number
 from edgeoffload.model.task_graph import NodeId, TaskGraph
 from edgeoffload.schedulers import Scheduler, get_scheduler
-from edgeoffload.schedulers.dhs import PAPER_DELTA1, PAPER_DELTA2, LoadWindow, dhs_choice
+from edgeoffload.schedulers.dhs import (
+    PAPER_DELTA1,
+    PAPER_DELTA2,
+    LoadWindow,
+    dhs_cameras,
+    dhs_choice,
+)
 from edgeoffload.simulation.batch import ExecTimes, collect_result, edge_arrays
 from edgeoffload.simulation.config import SimConfig
 from edgeoffload.simulation.engine import Engine
@@ -362,9 +368,7 @@ class WindowedDHSPlanner:
     ) -> Placement:
         cluster = template.cluster
         if self._load is None:
-            cameras = [n.id for n in cluster.nodes_with_role("camera")] or [
-                n.id for n in cluster.nodes if n.role != "storage"
-            ]
+            cameras = [n.id for n in dhs_cameras(cluster)]
             self._load = LoadWindow(
                 cameras, window=self.window, delta1=self.delta1, delta2=self.delta2
             )
