@@ -148,6 +148,28 @@ requests:
 AlexNet requests (block granularity) on two cameras and an edge server."""
 
 
+SERVE_SCENARIO = """\
+format: 1
+name: serve-test
+granularity: block
+dhs: {delta1: 0.1, delta2: 1.0}
+devices:
+  - {id: cam1, preset: rpi4b, role: camera}
+  - {id: cam2, preset: jetson-tx2, role: camera}
+  - {id: edge, preset: edge-server, role: edge}
+network:
+  default_link: {preset: wifi-ac}
+streams:
+  # light: one AlexNet a second at cam2 (A/n = 0.5); heavy from 3 s: 8 a second
+  - {name: light, model: alexnet, camera: cam2, rate: 1, start: 0, duration: 3, deadline: 1.0}
+  - {name: heavy1, model: alexnet, camera: cam1, rate: 4, start: 3, duration: 3, deadline: 1.0}
+  - {name: heavy2, model: alexnet, camera: cam2, rate: 4, start: 3.1, duration: 2.9, deadline: 1.0}
+stream_options: {max_in_flight: 4}
+"""
+"""A serve scenario for tests: two cameras and an edge server, light for 3 s (one AlexNet a
+second: DHS picks HEFT), then heavy (eight a second: PEFT); a 1 s deadline."""
+
+
 def scheduler_for_tests(name: str) -> Scheduler:
     """Scheduler ``name`` as tests run it: the exact one held to 5 s. Its default 60 s
     limit is for users; on the 40-task cases it proves nothing sooner and its best

@@ -42,6 +42,7 @@ __all__ = [
     "kernel_speed",
     "measure_speed",
     "scale_work",
+    "single_threaded_task",
     "synthetic_calls",
     "synthetic_task",
 ]
@@ -77,6 +78,17 @@ def synthetic_task(
     out = np.zeros(max(1, round(output_bytes / 4)), dtype=np.float32)
     out[0] = value
     return out
+
+
+def single_threaded_task(*inputs: Any, **options: Any) -> np.ndarray:
+    """:func:`synthetic_task` with BLAS held to one thread, as the runtime's executor holds
+    every task (for tasks run by plain Dask workers, which do not: spinning BLAS threads
+    would eat a throttled worker's CPU quota)."""
+    import importlib
+
+    limits = importlib.import_module("threadpoolctl").threadpool_limits  # no type stubs
+    with limits(1):
+        return synthetic_task(*inputs, **options)
 
 
 def scale_work(problem: Problem, factor: float) -> Problem:

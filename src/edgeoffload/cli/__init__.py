@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgeoffload.cli.cmd_simulate",
     "edgeoffload.cli.cmd_netem",
     "edgeoffload.cli.cmd_run",
+    "edgeoffload.cli.cmd_serve",
     "edgeoffload.cli.cmd_import",
 )
 

@@ -20,7 +20,9 @@ from edgeoffload.model.reading import parse_json
 
 __all__ = [
     "EXIT_INTERRUPTED",
+    "address_args",
     "as_flags",
+    "calibration_args",
     "console",
     "err_console",
     "number",
@@ -192,6 +194,42 @@ def output_folder(path: str | Path, flag: str) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ModelError(f"cannot write in {shown}: permission denied", flag)
     return folder
+
+
+def address_args(p: argparse.ArgumentParser) -> None:
+    """``--cluster ADDRESS``, ``--tls DIR`` and ``--cores N``: a running cluster, or the
+    local one's CPU budget."""
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="scheduler of a running cluster whose worker names are the scenario's nodes "
+        "(default: start a local cluster throttled in the ratio of the nodes' speeds)",
+    )
+    p.add_argument("--tls", metavar="DIR", help="client TLS material for a tls:// cluster")
+    p.add_argument(
+        "--cores",
+        type=number(0, 4096),
+        metavar="N",
+        help="cores the local cluster's workers may use together (default: 80%% of them)",
+    )
+
+
+def calibration_args(p: argparse.ArgumentParser) -> None:
+    """``--seconds`` and ``--repeats`` of the calibration kernels."""
+    p.add_argument(
+        "--seconds",
+        type=number(0, 60),
+        default=0.2,
+        metavar="S",
+        help="length of one calibration kernel run, seconds (default 0.2)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=whole(1, 100),
+        default=3,
+        metavar="N",
+        help="kernel runs per kind (default 3)",
+    )
 
 
 def require_extra(module: str, extra: str) -> None:

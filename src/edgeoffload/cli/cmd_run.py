@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from edgeoffload.cli._common import (
+    address_args,
+    calibration_args,
     console,
     err_console,
     number,
@@ -45,39 +47,6 @@ MAX_SCALE = 100.0
 """The largest work factor ``--scale`` and ``--check-scale`` take."""
 
 
-def _address_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--cluster",
-        metavar="ADDRESS",
-        help="scheduler of a running cluster whose worker names are the scenario's nodes "
-        "(default: start a local cluster throttled in the ratio of the nodes' speeds)",
-    )
-    p.add_argument("--tls", metavar="DIR", help="client TLS material for a tls:// cluster")
-    p.add_argument(
-        "--cores",
-        type=number(0, 4096),
-        metavar="N",
-        help="cores the local cluster's workers may use together (default: 80%% of them)",
-    )
-
-
-def _calibration_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--seconds",
-        type=number(0, 60),
-        default=0.2,
-        metavar="S",
-        help="length of one calibration kernel run, seconds (default 0.2)",
-    )
-    p.add_argument(
-        "--repeats",
-        type=whole(1, 100),
-        default=3,
-        metavar="N",
-        help="kernel runs per kind (default 3)",
-    )
-
-
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "run",
@@ -89,7 +58,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("scenario", metavar="SCENARIO", help="scenario file or built-in name")
-    _address_args(p)
+    address_args(p)
     p.add_argument(
         "-c",
         "--condition",
@@ -124,7 +93,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="plan on the scenario's own figures (presets), not measured ones",
     )
-    _calibration_args(p)
+    calibration_args(p)
     p.add_argument(
         "--repeat", type=whole(1, 100), default=1, metavar="N", help="runs per case (median)"
     )
@@ -149,9 +118,9 @@ def register(subparsers: Any) -> None:
         metavar="SCENARIO",
         help="scenario whose nodes these are (roles, power; needed without --cluster)",
     )
-    _address_args(q)
+    address_args(q)
     q.add_argument("-o", "--output", default="cluster.json", metavar="FILE", help="cluster file")
-    _calibration_args(q)
+    calibration_args(q)
     q.add_argument(
         "--kinds",
         default="conv,fc,pool,add,concat,flatten",

@@ -109,6 +109,13 @@ class LearnedCosts:
         self._tasks: dict[tuple[NodeId, str | None], int] = {}
         self._links: dict[frozenset[NodeId], _LinkFit] = {}
 
+    def add_node(self, node: Node) -> None:
+        """A node joins the cluster with its calibrated figures (links: the default)."""
+        if node.id in self.base:
+            raise ModelError(f"node {node.id!r} is already in the cluster", "node")
+        base = self.base
+        self.base = Cluster([*base.nodes, node], base.links, base.default_link)
+
     # -- learning ----------------------------------------------------------------------------
     def observe_task(self, node: NodeId, work: float, kind: str | None, seconds: float) -> None:
         """A task of ``work`` FLOP (and ``kind``) ran on ``node`` in ``seconds``."""

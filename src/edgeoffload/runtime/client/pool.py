@@ -661,6 +661,10 @@ class WorkerPool:
         return measure_link(send, **options)
 
     # ---------------------------------------------------------------- the model
+    def dask_tasks(self) -> dask_api.DaskTasks:
+        """A Dask client on this cluster for plain task graphs (close it when done)."""
+        return dask_api.DaskTasks(self.scheduler, self._dask_security)
+
     def model_nodes(self) -> dict[str, Node]:
         """The usable workers as model nodes (those that gave a speed or a preset)."""
         nodes = {}

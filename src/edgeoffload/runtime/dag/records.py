@@ -134,18 +134,24 @@ class DagRun:
 
     def teach(self, costs: LearnedCosts) -> int:
         """Feed what this run measured to ``costs``: every final execution that did not
-        fail (its task's work and kind, its duration) and every transfer that arrived.
-        Returns how many measurements were fed."""
+        fail (its task's work and kind, its duration) and every transfer that arrived
+        (timed from its producer's finish, as the cost model's transfers are, to the
+        receipt). Returns how many measurements were fed."""
         graph = self.problem.graph
         fed = 0
+        produced: dict[tuple[TaskId, NodeId], float] = {}
         for e in self.executions:
             if e.final and not e.failed:
                 task = graph.task(e.task)
                 costs.observe_task(e.node, task.work or 0.0, task.kind, e.finish - e.start)
+                produced[(e.task, e.node)] = e.finish
                 fed += 1
         for t in self.transfers:
             if t.ok:
-                costs.observe_transfer(t.source, t.target, t.data, t.end - t.start)
+                # the cost model's transfer runs from the producer's finish to the receipt:
+                # the sender's wait for its CPU before the push counts (a slow device's)
+                start = min(t.start, produced.get((t.task, t.source), t.start))
+                costs.observe_transfer(t.source, t.target, t.data, t.end - start)
                 fed += 1
         return fed
 

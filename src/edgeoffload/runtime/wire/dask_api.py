@@ -19,6 +19,8 @@ What is used, and how it is kept safe:
   edgeoffload worker itself (its channel, code cache, calls in flight) carries on.
 - :func:`scheduler_workers`: one ``identity`` request to the scheduler: the workers it knows
   and their adverts. Sessions poll it; no Dask ``Client`` is kept open.
+- :class:`DaskTasks`: a ``distributed.Client`` submitting plain task graphs, placed by
+  Dask's own scheduler: only ``edgeoffload serve``'s Dask baseline uses it.
 
 Semi-internal Dask API relied on (``tests/runtime/wire/test_dask_api.py`` fails loudly if
 any of it moves): ``Scheduler.handlers["register-worker"]`` called as
@@ -57,6 +59,7 @@ __all__ = [
     "ADVERT_KEY",
     "DASK_VERSION",
     "WORKER_TTL",
+    "DaskTasks",
     "WorkerEntry",
     "close_http",
     "keep_registered",
@@ -497,3 +500,83 @@ def scheduler_workers(
             ADVERT_KEY: dict(advert) if isinstance(advert, dict) else None,
         }
     return out
+
+
+# --------------------------------------------------------------------------- plain tasks
+
+
+class DaskTasks:
+    """Plain Dask task graphs on the cluster's workers, placed by Dask's own scheduler
+    (its dynamic placement and work stealing): the baseline a user would otherwise pick.
+
+    Each task is ``(id, function, inputs, pinned)``: ``inputs`` are the ids of tasks
+    whose results become its first positional arguments; ``pinned`` the worker *name* it
+    must run on, or ``None`` to let Dask choose.
+    """
+
+    def __init__(self, address: str, security: Security | None, timeout: float = 30.0) -> None:
+        distributed = _distributed()
+        with map_exceptions(f"Dask client of {address}"):
+            self.client = distributed.Client(
+                address, security=security, timeout=timeout, set_as_default=False
+            )
+        self._names: dict[str, str] = {}  # Dask address -> worker name
+
+    def _refresh(self) -> None:
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        self._names = {a: str(w.get("name", a)) for a, w in info.items()}
+
+    def _address_of(self, name: str) -> str:
+        if name not in self._names.values():
+            self._refresh()
+        for address, known in self._names.items():
+            if known == name:
+                return address
+        raise WorkerUnavailableError(f"Dask knows no worker named {name!r}")
+
+    def run(
+        self,
+        tasks: list[tuple[str, Callable[..., Any], list[str], str | None]],
+        outputs: list[str],
+        timeout: float,
+    ) -> dict[str, str]:
+        """Submit ``tasks`` (in topological order) and wait up to ``timeout`` seconds for
+        ``outputs``; returns the name of the worker each task ran on."""
+        import uuid
+
+        run = uuid.uuid4().hex[:12]
+        futures: dict[str, Any] = {}
+        try:
+            with map_exceptions("Dask task graph"):
+                for task_id, function, inputs, pinned in tasks:
+                    where: dict[str, Any] = {}
+                    if pinned is not None:
+                        where = {
+                            "workers": [self._address_of(pinned)],
+                            "allow_other_workers": False,
+                        }
+                    futures[task_id] = self.client.submit(
+                        function,
+                        *[futures[i] for i in inputs],
+                        key=f"{task_id}-{run}",
+                        pure=False,
+                        **where,
+                    )
+                end = time.monotonic() + timeout
+                for output in outputs:
+                    futures[output].result(timeout=max(0.01, end - time.monotonic()))
+                placed = self.client.who_has(list(futures.values()))
+            if any(a not in self._names for held in placed.values() for a in held):
+                self._refresh()
+            return {
+                task_id: self._names.get(placed[f.key][0], placed[f.key][0])
+                for task_id, f in futures.items()
+                if placed.get(f.key)
+            }
+        finally:
+            for future in futures.values():
+                future.release()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close(timeout=5)
