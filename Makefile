@@ -9,7 +9,7 @@ EXTRAS ?= all,dev
 comma  := ,
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: setup demo test lint typecheck unit fuzz bench bench-apps bench-chaos bench-dag bench-inputs bench-offload bench-quality bench-runtime bench-schedulers bench-simulator clean dnn-dags
+.PHONY: setup demo test lint typecheck unit fuzz bench bench-apps bench-chaos bench-dag bench-inputs bench-offload bench-quality bench-runtime bench-schedulers bench-serve bench-simulator clean dnn-dags
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ test: lint typecheck unit ## lint, type-check and run the whole test suite
 fuzz: $(STAMP) ## seeded mutation of every input format through the real commands: tracebacks, hangs, memory; ARGS="--cases 5000 --seed 1"
 	$(BIN)/python benchmarks/fuzz_inputs.py $(ARGS)
 
-bench: bench-schedulers bench-quality bench-simulator bench-inputs bench-runtime bench-offload bench-dag bench-chaos bench-apps ## every benchmark, one after another (see benchmarks/README.md)
+bench: bench-schedulers bench-quality bench-simulator bench-inputs bench-runtime bench-offload bench-dag bench-chaos bench-apps bench-serve ## every benchmark, one after another (see benchmarks/README.md)
 
 bench-runtime: $(STAMP) ## offloaded no-op round trip vs Dask submit, a Ray actor and raw TCP
 	$(BIN)/python benchmarks/bench_runtime.py
@@ -56,6 +56,9 @@ bench-simulator: $(STAMP) ## simulated tasks per second, batch and stream, 10-10
 
 bench-quality: $(STAMP) ## every scheduler's makespan vs the lower bound and proven optimum, beside saga's heuristics; ARGS=--quick
 	$(BIN)/python benchmarks/bench_quality.py $(ARGS)
+
+bench-serve: $(STAMP) ## edgeoffload serve: sustained frame rate at the SLO, DHS vs baselines; prediction error; ARGS=--quick or --soak 60
+	$(BIN)/python benchmarks/bench_serve.py $(ARGS)
 
 bench-inputs: $(STAMP) ## a 180,000-task problem file through schedule, and what --gantt adds on 2,000 tasks
 	$(BIN)/python benchmarks/bench_inputs.py $(ARGS)

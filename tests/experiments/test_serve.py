@@ -263,6 +263,30 @@ def result_scale(calibrated: Any, scenario: Any) -> float:
     return work_scale(scenario.cluster, calibrated, problems)
 
 
+def test_frames_of_a_video_run_through_the_cluster(session, calibrated, scenario, tmp_path):
+    import imageio.v3 as iio
+    import numpy as np
+
+    video = tmp_path / "clip.mp4"
+    pictures = np.stack([np.full((48, 64, 3), 30 * k, dtype=np.uint8) for k in range(4)])
+    iio.imwrite(video, pictures, plugin="pyav", codec="mpeg4", fps=4)
+    result = serve(
+        scenario,
+        duration=2.5,
+        out=tmp_path / "out",
+        session=session,
+        cluster=calibrated,
+        frames=video,
+        plots=False,
+    )
+    frames = read_frames(tmp_path / "out" / "frames.jsonl")
+    assert_accounted(frames, scenario, 2.5)
+    # cam2 sends at 0, 1 and 2 s: the video's first three frames, each through the DAG
+    assert [(f["frame"], f["input"]) for f in frames] == [(k, f"clip.mp4#{k}") for k in range(3)]
+    assert all(f["status"] == "done" for f in frames)
+    assert result.summary["done"] == 3
+
+
 def test_the_dask_baseline_leaves_placement_to_dask(session, calibrated, scenario, tmp_path):
     result = serve(
         scenario,

@@ -326,3 +326,97 @@ def _record(
         "scheduler": "heft" if status == "done" else None,
         "deadline": 1.0,
     }
+
+
+class TestPictures:
+    @pytest.fixture
+    def images(self, tmp_path: Path) -> Path:
+        import imageio.v3 as iio
+        import numpy as np
+
+        folder = tmp_path / "images"
+        folder.mkdir()
+        rng = np.random.default_rng(1)
+        for k in range(3):
+            iio.imwrite(folder / f"img{k}.png", rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+        iio.imwrite(folder / "grey.png", np.full((10, 10), 7, dtype=np.uint8))
+        (folder / "notes.txt").write_text("not an image")
+        return folder
+
+    @pytest.fixture
+    def video(self, tmp_path: Path) -> Path:
+        import imageio.v3 as iio
+        import numpy as np
+
+        path = tmp_path / "clip.mp4"
+        frames = np.stack(
+            [np.full((64, 64, 3), 20 * k, dtype=np.uint8) for k in range(5)]
+        )  # five flat frames of growing brightness
+        iio.imwrite(path, frames, plugin="pyav", codec="mpeg4", fps=5)
+        return path
+
+    def test_an_image_folder_is_read_in_order_and_again(self, images: Path) -> None:
+        from edgeoffload.experiments.serving.sources import SIDE, Pictures
+
+        pictures = Pictures(images)
+        names = [pictures.next("cam1")[1] for _ in range(6)]
+        assert names == ["grey.png", "img0.png", "img1.png", "img2.png", "grey.png", "img0.png"]
+        assert pictures.next("cam2")[1] == "grey.png"  # each camera at its own place
+        image, _ = pictures.next("cam1")
+        assert image.shape == (SIDE, SIDE, 3) and image.dtype.name == "uint8"
+        grey, _ = pictures.next("cam3")
+        assert (grey == 7).all()  # grey became RGB
+
+    def test_a_video_is_read_frame_by_frame_and_looped(self, video: Path) -> None:
+        from edgeoffload.experiments.serving.sources import Pictures
+
+        pictures = Pictures(video)
+        got = [pictures.next("cam1") for _ in range(7)]
+        assert [name for _, name in got] == [f"clip.mp4#{k}" for k in (0, 1, 2, 3, 4, 0, 1)]
+        brightness = [float(image.mean()) for image, _ in got[:5]]
+        assert brightness == sorted(brightness) and brightness[4] - brightness[0] > 60
+        assert got[5][0].mean() == pytest.approx(got[0][0].mean(), abs=2)
+
+    def test_bad_frame_sources_are_refused_in_one_line(self, tmp_path: Path) -> None:
+        from edgeoffload.experiments.serving.sources import Pictures
+
+        with pytest.raises(ModelError, match="no such file"):
+            Pictures(tmp_path / "missing")
+        (tmp_path / "empty").mkdir()
+        with pytest.raises(ModelError, match="holds no image"):
+            Pictures(tmp_path / "empty")
+        (tmp_path / "x.csv").write_text("1,2")
+        with pytest.raises(ModelError, match="neither a folder of images nor a video"):
+            Pictures(tmp_path / "x.csv")
+        (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+        with pytest.raises(ModelError, match="cannot read the video"):
+            Pictures(tmp_path / "broken.mp4")
+        (tmp_path / "bad").mkdir()
+        (tmp_path / "bad" / "a.png").write_bytes(b"\x89PNG broken")
+        with pytest.raises(ModelError, match="cannot read the image"):
+            Pictures(tmp_path / "bad")
+
+    def test_the_source_task_turns_pixels_into_the_input_tensor(self) -> None:
+        import numpy as np
+
+        from edgeoffload.apps.synthetic import image_input
+
+        image = np.full((224, 224, 3), 51, dtype=np.uint8)
+        tensor = image_input(image, tag="frame/input")
+        assert tensor.shape == (3, 224, 224) and tensor.dtype == np.float32
+        assert tensor.nbytes == 602_112  # the models' input_bytes
+        assert tensor.flat[1] == pytest.approx(0.2)
+        other = image_input(image + 1, tag="frame/input")
+        assert tensor.flat[0] != other.flat[0]  # the checksum follows the pixels
+
+
+def test_the_static_model_neither_learns_nor_adds_an_overhead() -> None:
+    c = Controller(CLUSTER, _sources(), algorithm="local", learn=False, relearn=0.0)
+    d = c.admit(_frame(c, "cam1", 0, 0.0), 0.0)
+    planned = d.extra["predicted_makespan"]
+    assert d.predicted_latency == pytest.approx(planned)  # no overhead term
+    taught: list[object] = []
+    c.finished(d, 3 * planned + 0.1, 3 * planned, taught.append)
+    assert taught == [] and c.overheads == {} and c.residuals == {}
+    again = c.admit(_frame(c, "cam1", 1, 10.0), 10.0)
+    assert again.predicted_latency == pytest.approx(planned)

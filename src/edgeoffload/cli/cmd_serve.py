@@ -118,6 +118,17 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--seed", type=whole(0, 2**63 - 1), metavar="N", help="seed of the arrivals")
     p.add_argument(
+        "--frames",
+        metavar="PATH",
+        help="a folder of images or a video file: every camera sends its pictures in turn "
+        "(default: synthetic frames)",
+    )
+    p.add_argument(
+        "--no-learning",
+        action="store_true",
+        help="plan and predict with the calibrated model only (the static model), to compare",
+    )
+    p.add_argument(
         "--metrics-port",
         type=whole(0, 65535),
         metavar="PORT",
@@ -225,6 +236,8 @@ def run_serve(args: argparse.Namespace) -> int:
             deadline=args.deadline,
             max_in_flight=args.max_in_flight,
             seed=args.seed,
+            frames=args.frames,
+            learn=not args.no_learning,
             metrics_port=args.metrics_port,
             metrics_host=args.metrics_host,
             calibration_options={"seconds": args.seconds, "repeats": args.repeats},

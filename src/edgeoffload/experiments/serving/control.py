@@ -108,6 +108,9 @@ class Frame:
     arrival: float
     source: StreamSource
     payload: Any = None
+    """The frame's pixels (H x W x 3 ``uint8``), or ``None`` for a synthetic frame."""
+    origin: str | None = None
+    """Where the pixels came from (an image's name, ``video#index``)."""
 
     @property
     def key(self) -> str:
@@ -177,6 +180,9 @@ class Controller:
         First guess of the control path's time per frame, seconds (learned from runs).
     weight
         The newest measurement's share in the learned averages.
+    learn
+        ``False``: plan and predict with the calibrated figures only, no overhead and no
+        residual, as a one-shot calibration would (the static model, for comparison).
     """
 
     def __init__(
@@ -193,6 +199,7 @@ class Controller:
         shed_seconds: float = 5.0,
         overhead: float = 0.05,
         weight: float = 0.2,
+        learn: bool = True,
     ) -> None:
         if algorithm not in ALGORITHMS:
             raise ModelError(
@@ -218,7 +225,8 @@ class Controller:
         self.max_in_flight = int(max_in_flight)
         self.relearn = relearn
         self.shed_seconds = shed_seconds
-        self.overhead = overhead
+        self.learn = learn
+        self.overhead = overhead if learn else 0.0
         self.overheads: dict[NodeId, float] = {}
         self.residuals: dict[tuple[Any, ...], tuple[float, int]] = {}
         self.nodes = list(cluster.node_ids)  # the live ones, in the model's order
@@ -464,6 +472,17 @@ class Controller:
         if decision.schedule is None:  # Dask placed it: nothing planned to compare
             self._release(decision, now)
             return latency
+        if self.learn:
+            self._learn(decision, now, makespan, teach)
+        error = latency - (decision.predicted_latency or 0.0)  # > 0: the nodes are behind
+        for node in decision.nodes:
+            if node not in self.lost:
+                self.free[node] = max(now, self.free[node] + error)
+        self._release(decision, now)
+        return latency
+
+    def _learn(self, decision: Admission, now: float, makespan: float, teach: Any) -> None:
+        """Feed a finished run to the cost model, the overhead and the residual."""
         if teach is not None:
             teach(self.costs)
         overhead = now - decision.planned_at - makespan
@@ -483,12 +502,6 @@ class Controller:
             ):
                 old_r, n = self.residuals.get(key, (ratio, 0))
                 self.residuals[key] = (old_r + self.weight * (ratio - old_r) if n else ratio, n + 1)
-        error = latency - (decision.predicted_latency or 0.0)  # > 0: the nodes are behind
-        for node in decision.nodes:
-            if node not in self.lost:
-                self.free[node] = max(now, self.free[node] + error)
-        self._release(decision, now)
-        return latency
 
     def failed(self, decision: Admission, now: float, lost: Iterable[NodeId] = ()) -> None:
         """``decision``'s run failed at ``now``; ``lost`` are workers found gone."""

@@ -46,7 +46,7 @@ from edgeoffload.experiments.serving.control import (
 )
 from edgeoffload.experiments.serving.log import FrameLog, LiveStats, read_frames
 from edgeoffload.experiments.serving.report import save_report, summarise
-from edgeoffload.experiments.serving.sources import arrivals
+from edgeoffload.experiments.serving.sources import Pictures, arrivals
 from edgeoffload.model import Cluster, Problem
 from edgeoffload.model.task_graph import NodeId
 from edgeoffload.workloads.scenarios import Scenario, load_scenario
@@ -191,6 +191,7 @@ class _Service:
             "deadline": frame.source.deadline,
             "nodes": list(decision.nodes),
             "replanned": decision.replanned,
+            "input": frame.origin,
             **fields,
         }
         self.log.write(record)
@@ -214,9 +215,11 @@ class _Service:
         self.frames[key] = decision.frame
         self.pending[key] = self.pool.submit(self.execute, decision)
 
-    def _bound(self, problem: Problem) -> Any:
-        from edgeoffload.apps.synthetic import synthetic_calls
-        from edgeoffload.runtime.dag import DagProblem
+    def _bound(self, problem: Problem, frame: Frame) -> Any:
+        """The frame's problem with a call per task: synthetic kernels, and with pixels
+        the source task turning them into the model's input."""
+        from edgeoffload.apps.synthetic import image_input, synthetic_calls
+        from edgeoffload.runtime.dag import DagProblem, TaskCall
 
         cached = self.calls.get(id(problem))
         if cached is None or cached[0] is not problem:
@@ -224,7 +227,12 @@ class _Service:
                 self.calls.clear()
             cached = (problem, DagProblem.bind(problem, synthetic_calls(problem)))
             self.calls[id(problem)] = cached
-        return cached[1]
+        bound = cached[1]
+        if frame.payload is None:
+            return bound
+        source = problem.graph.tasks[0].id  # the request's source, pinned to the camera
+        calls = {**bound.calls, source: TaskCall(image_input, (frame.payload,), {"tag": source})}
+        return DagProblem(problem, calls, bound.outputs)
 
     def execute(self, decision: Admission) -> None:
         from edgeoffload.runtime.dag import run_dag
@@ -239,7 +247,7 @@ class _Service:
         try:
             run = run_dag(
                 self.session,
-                self._bound(decision.problem),
+                self._bound(decision.problem, frame),
                 schedule=decision.schedule,
                 replan=False,
                 deadline=max(0.5, limit),
@@ -248,16 +256,10 @@ class _Service:
             self._lost(decision, str(exc))
             return
         except OffloadTimeoutError as exc:
-            with self.lock:
-                self.controller.failed(decision, self.now())
-            decision.reason = "shutdown" if self.stopping.is_set() else "timeout"
-            self.end(decision, "dropped", detail=str(exc))
+            self.drop(decision, "shutdown" if self.stopping.is_set() else "timeout", str(exc))
             return
         except Exception as exc:  # a task raised: the frame ends, the service goes on
-            with self.lock:
-                self.controller.failed(decision, self.now())
-            decision.reason = "error"
-            self.end(decision, "dropped", detail=f"{type(exc).__name__}: {exc}")
+            self.drop(decision, "error", f"{type(exc).__name__}: {exc}")
             return
         now = self.now()
         with self.lock:
@@ -276,41 +278,41 @@ class _Service:
             busy={n: round(b, 6) for n, b in sorted(busy.items())},
         )
 
+    def drop(self, decision: Admission, reason: str, detail: str) -> None:
+        """``decision``'s run failed: free what it held, log the frame dropped."""
+        with self.lock:
+            self.controller.failed(decision, self.now())
+        decision.reason = reason
+        self.end(decision, "dropped", detail=detail)
+
     def execute_on_dask(self, decision: Admission, timeout: float) -> None:
         """The Dask baseline: the frame's graph as plain Dask tasks (the source pinned to
         its camera, the rest placed by Dask's scheduler, with work stealing)."""
-        from edgeoffload.apps.synthetic import single_threaded_task, synthetic_calls
+        from edgeoffload.apps.synthetic import single_threaded_task, synthetic_task
 
         assert decision.problem is not None
         graph = decision.problem.graph
-        calls = synthetic_calls(decision.problem)
+        calls = self._bound(decision.problem, decision.frame).calls
         tasks = []
         for i in graph.topological_order:
             task = graph.tasks[i]
-            call = calls[task.id]  # a synthetic task, BLAS on one thread as in ours
-            function = functools.partial(single_threaded_task, *call.args, **call.kwargs)
+            call = calls[task.id]
+            # a synthetic task with BLAS on one thread, as our executor runs it
+            run = single_threaded_task if call.function is synthetic_task else call.function
+            function = functools.partial(run, *call.args, **call.kwargs)
             tasks.append((task.id, function, list(graph.predecessors(task.id)), task.pinned))
         try:
             if self.dask is None:
                 self.dask = self.session.pool.dask_tasks()
             placed = self.dask.run(tasks, list(graph.exit_tasks()), timeout)
-        except (WorkerUnavailableError, OffloadTimeoutError) as exc:
-            with self.lock:
-                self.controller.failed(decision, self.now())
-            decision.reason = (
-                "worker-lost"
-                if isinstance(exc, WorkerUnavailableError)
-                else "shutdown"
-                if self.stopping.is_set()
-                else "timeout"
-            )
-            self.end(decision, "dropped", detail=str(exc))
+        except WorkerUnavailableError as exc:  # Dask recomputes what it can; this it could not
+            self.drop(decision, "worker-lost", str(exc))
+            return
+        except OffloadTimeoutError as exc:
+            self.drop(decision, "shutdown" if self.stopping.is_set() else "timeout", str(exc))
             return
         except Exception as exc:
-            with self.lock:
-                self.controller.failed(decision, self.now())
-            decision.reason = "error"
-            self.end(decision, "dropped", detail=f"{type(exc).__name__}: {exc}")
+            self.drop(decision, "error", f"{type(exc).__name__}: {exc}")
             return
         now = self.now()
         with self.lock:
@@ -448,7 +450,8 @@ def _warm_up(session: Session, controller: Controller, progress: Callable[[str],
         app = DagProblem.bind(problem, synthetic_calls(problem))
         for algorithm in ("local", "heft"):
             run = run_dag(session, app, algorithm=algorithm)
-            run.teach(controller.costs)
+            if controller.learn:
+                run.teach(controller.costs)
 
 
 def serve(
@@ -472,7 +475,9 @@ def serve(
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
     calibration_options: Mapping[str, Any] | None = None,
+    frames: str | Path | None = None,
     warm_up: bool = True,
+    learn: bool = True,
     plots: bool = True,
     progress: Callable[[str], None] | None = None,
     on_tick: Callable[[dict[str, Any]], None] | None = None,
@@ -513,9 +518,16 @@ def serve(
         Frames running at once, at most.
     metrics_port, metrics_host
         Serve Prometheus metrics there (default: none; loopback unless another host).
+    frames
+        A folder of images or a video file: each frame carries the next picture of it
+        (every camera reads it from the start, in a loop), which its source task turns
+        into the model's input tensor. Default: synthetic frames (no pixels).
     warm_up
         Before the clock starts, run one frame of every stream on its camera and one
         with HEFT (code loaded everywhere, first measurements in); default on.
+    learn
+        ``False``: plan and predict with the calibrated model only (the static model:
+        no learned speeds or links, no overhead, no residual), for comparison.
     progress, on_tick
         ``progress(line)`` as the run goes on; ``on_tick(snapshot)`` once a second.
 
@@ -539,6 +551,7 @@ def serve(
     if not (math.isfinite(deadline) and deadline > 0):
         raise ModelError(f"must be a number of seconds > 0, got {deadline!r}", "deadline")
     in_flight = max_in_flight or scenario.max_in_flight or 8
+    pictures = None if frames is None else Pictures(frames)
     folder = None if out is None else Path(out)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -575,6 +588,7 @@ def serve(
             delta1=scenario.delta1,
             delta2=scenario.delta2,
             max_in_flight=in_flight,
+            learn=learn,
         )
         if warm_up:
             _warm_up(live, controller, say)
@@ -594,15 +608,17 @@ def serve(
         if on_start is not None:
             on_start(service)
         try:
-            shutdown, interrupted = _play(service, scenario, sources, duration, seed, on_tick, say)
+            shutdown, interrupted = _play(
+                service, scenario, sources, duration, seed, on_tick, say, pictures
+            )
         finally:
             log.close()
             if metrics is not None:
                 metrics.close()
     with scratch:
-        frames = read_frames(log_path)
+        records = read_frames(log_path)
     played = min(duration, service.stop_at) if interrupted else duration
-    summary = summarise(frames, duration=played)
+    summary = summarise(records, duration=played)
     result = ServeResult(
         scenario=scenario.name,
         algorithm=algorithm,
@@ -618,7 +634,7 @@ def serve(
         interrupted=interrupted,
     )
     if folder is not None:
-        files = save_report(result.to_dict(), frames, folder, plots=plots)
+        files = save_report(result.to_dict(), records, folder, plots=plots)
         result = dataclasses.replace(result, files={k: str(v) for k, v in files.items()})
     return result
 
@@ -639,6 +655,7 @@ def _play(
     seed: int | None,
     on_tick: Callable[[dict[str, Any]], None] | None,
     say: Callable[[str], None],
+    pictures: Pictures | None = None,
 ) -> tuple[float, bool]:
     """Play the arrivals for ``duration`` s (or until Ctrl-C), then drain; returns the
     drain's seconds and whether Ctrl-C stopped it."""
@@ -669,7 +686,12 @@ def _play(
                 time.sleep(delay)
             number = numbers.get(stream.camera, 0)
             numbers[stream.camera] = number + 1
-            frame = Frame(stream.camera, number, at, sources[(stream.camera, stream.model)])
+            source = sources[(stream.camera, stream.model)]
+            if pictures is None:
+                frame = Frame(stream.camera, number, at, source)
+            else:
+                image, origin = pictures.next(stream.camera)
+                frame = Frame(stream.camera, number, at, source, image, origin)
             service.offer(frame)
             service.forget_ended()
     except KeyboardInterrupt:

@@ -8,13 +8,19 @@ same seed gives the same arrivals, whatever the cluster does.
 
 A pattern over time is written as several streams of one camera with different ``start``
 and ``duration`` (a camera hot from 12 s to 30 s is a second stream of it active then).
+
+What a frame carries: by default nothing but its size (the synthetic kernels make its
+tensor); with :class:`Pictures`, the pixels of the next image of a folder or frame of a
+video, which the frame's source task turns into the model's input tensor.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +28,7 @@ import numpy as np
 from edgeoffload.errors import ModelError
 from edgeoffload.simulation.streams import FrameStream
 
-__all__ = ["arrivals", "pattern_period"]
+__all__ = ["IMAGE_SUFFIXES", "SIDE", "VIDEO_SUFFIXES", "Pictures", "arrivals", "pattern_period"]
 
 
 def pattern_period(streams: Sequence[Any]) -> float:
@@ -68,3 +74,111 @@ def _empty_graph() -> Any:
 
 
 _EMPTY = _empty_graph()
+
+
+# --------------------------------------------------------------------------- pixels
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+"""Files of an image folder that are read (by suffix, any case); others are ignored."""
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg"})
+"""Files read as video (by suffix, any case)."""
+
+SIDE = 224
+"""Frames are resized to SIDE x SIDE RGB, the shipped models' input."""
+
+
+class Pictures:
+    """Each camera's frames from a folder of images or a video file, in order, from the
+    start again at the end (every camera reads the same source, each at its own place).
+
+    Images are decoded with imageio (Pillow), video with imageio's PyAV plugin, one frame
+    at a time; every frame is resized to :data:`SIDE` x :data:`SIDE` RGB ``uint8``.
+
+    Raises
+    ------
+    ModelError
+        The path is missing, a folder without images, or a file that is neither an image
+        folder nor a video (by suffix), or the video has no frame (named as ``frames``).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            self.files = sorted(
+                p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if not self.files:
+                raise ModelError(
+                    f"{self.path} holds no image ({', '.join(sorted(IMAGE_SUFFIXES))})", "frames"
+                )
+            self.kind = "images"
+        elif self.path.is_file() and self.path.suffix.lower() in VIDEO_SUFFIXES:
+            self.files = [self.path]
+            self.kind = "video"
+        elif not self.path.exists():
+            raise ModelError(f"no such file or folder: {self.path}", "frames")
+        else:
+            raise ModelError(
+                f"{self.path} is neither a folder of images nor a video "
+                f"({', '.join(sorted(VIDEO_SUFFIXES))})",
+                "frames",
+            )
+        self._place: dict[str, tuple[int, Iterator[Any] | None]] = {}
+        self._lock = threading.Lock()
+        first = self.next("_check")  # fail now, not at the first frame
+        self._place.pop("_check", None)
+        self.shape = first[0].shape
+
+    def next(self, camera: str) -> tuple[np.ndarray, str]:
+        """Camera ``camera``'s next frame and where it came from (``name`` or
+        ``video#index``)."""
+        with self._lock:
+            index, frames = self._place.get(camera, (0, None))
+            if self.kind == "images":
+                file = self.files[index % len(self.files)]
+                image = _decode_image(file)
+                self._place[camera] = (index + 1, None)
+                return image, file.name
+            if frames is None:
+                frames = _video_frames(self.path)
+            try:
+                image = next(frames)
+            except StopIteration:
+                if index == 0:
+                    raise ModelError(f"{self.path} has no frame", "frames") from None
+                frames, index = _video_frames(self.path), 0
+                image = next(frames)
+            self._place[camera] = (index + 1, frames)
+            return _fit(image), f"{self.path.name}#{index}"
+
+
+def _decode_image(file: Path) -> np.ndarray:
+    import imageio.v3 as iio
+
+    try:
+        return _fit(iio.imread(file))
+    except Exception as exc:  # a broken or unreadable image: the user's input
+        raise ModelError(f"cannot read the image: {exc}", str(file)) from None
+
+
+def _video_frames(path: Path) -> Iterator[np.ndarray]:
+    import imageio.v3 as iio
+
+    try:
+        yield from iio.imiter(path, plugin="pyav")
+    except Exception as exc:
+        raise ModelError(f"cannot read the video: {exc}", str(path)) from None
+
+
+def _fit(image: np.ndarray) -> np.ndarray:
+    """``image`` as SIDE x SIDE RGB uint8 (grey and RGBA converted, any size resized)."""
+    from PIL import Image
+
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ModelError(f"not an RGB image: shape {array.shape}", "frames")
+    picture = Image.fromarray(np.ascontiguousarray(array[:, :, :3]).astype(np.uint8))
+    return np.asarray(picture.resize((SIDE, SIDE)), dtype=np.uint8)
