@@ -207,10 +207,10 @@ def test_admission_drops_frames_that_cannot_make_their_deadline(
     path.write_text(SCENARIO.replace("deadline: 1.0", "deadline: 0.001"))
     tight = load_scenario(path)
     result = serve(
-        tight, duration=DURATION, out=tmp_path, session=session, cluster=calibrated, plots=False
+        tight, duration=4.5, out=tmp_path, session=session, cluster=calibrated, plots=False
     )
     frames = read_frames(tmp_path / "frames.jsonl")
-    assert_accounted(frames, tight, DURATION)
+    assert_accounted(frames, tight, 4.5)
     assert {f["status"] for f in frames} == {"dropped"}
     reasons = {f["reason"] for f in frames}
     assert reasons == {"deadline", "shed"}
@@ -285,6 +285,28 @@ def test_frames_of_a_video_run_through_the_cluster(session, calibrated, scenario
     assert [(f["frame"], f["input"]) for f in frames] == [(k, f"clip.mp4#{k}") for k in range(3)]
     assert all(f["status"] == "done" for f in frames)
     assert result.summary["done"] == 3
+    # a folder whose second picture is broken: that frame is dropped, the others run
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    iio.imwrite(folder / "a.png", pictures[0])
+    (folder / "b.png").write_bytes(b"\x89PNG broken")
+    iio.imwrite(folder / "c.png", pictures[1])
+    serve(
+        scenario,
+        duration=2.5,
+        out=tmp_path / "out2",
+        session=session,
+        cluster=calibrated,
+        frames=folder,
+        plots=False,
+    )
+    frames = read_frames(tmp_path / "out2" / "frames.jsonl")
+    assert [(f["status"], f["reason"]) for f in frames] == [
+        ("done", None),
+        ("dropped", "error"),
+        ("done", None),
+    ]
+    assert "b.png" in frames[1]["detail"] and frames[2]["input"] == "c.png"
 
 
 def test_the_dask_baseline_leaves_placement_to_dask(session, calibrated, scenario, tmp_path):

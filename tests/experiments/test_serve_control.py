@@ -420,3 +420,29 @@ def test_the_static_model_neither_learns_nor_adds_an_overhead() -> None:
     assert taught == [] and c.overheads == {} and c.residuals == {}
     again = c.admit(_frame(c, "cam1", 1, 10.0), 10.0)
     assert again.predicted_latency == pytest.approx(planned)
+
+
+def test_a_camera_predicted_late_for_5_s_runs_a_probe_frame() -> None:
+    c = Controller(CLUSTER, _sources(work=4e8, deadline=0.05), algorithm="edge")
+    got = [c.admit(_frame(c, "cam1", k, float(k)), float(k)) for k in range(8)]
+    admitted = [k for k, d in enumerate(got) if d.admitted]
+    assert admitted and admitted[0] >= 5  # none for 5 s, then a probe
+    assert got[admitted[0]].extra.get("probe") is True
+    assert got[admitted[0]].predicted_latency > 0.05
+
+
+def test_pictures_of_every_kind_become_rgb() -> None:
+    import numpy as np
+
+    from edgeoffload.experiments.serving.sources import SIDE, _fit
+
+    grey_alpha = np.zeros((20, 30, 2), dtype=np.uint8)
+    grey_alpha[..., 0] = 90
+    deep = np.full((8, 8, 3), 65535, dtype=np.uint16)
+    rgba = np.full((5, 5, 4), 200, dtype=np.uint8)
+    for picture, value in ((grey_alpha, 90), (deep, 255), (rgba, 200)):
+        out = _fit(picture)
+        assert out.shape == (SIDE, SIDE, 3) and out.dtype == np.uint8
+        assert int(out[0, 0, 0]) == value
+    with pytest.raises(ModelError, match="not a picture"):
+        _fit(np.zeros((4, 4, 5), dtype=np.uint8))

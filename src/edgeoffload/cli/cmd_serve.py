@@ -28,6 +28,7 @@ from rich.text import Text
 from edgeoffload.cli._common import (
     EXIT_INTERRUPTED,
     address_args,
+    as_flags,
     calibration_args,
     console,
     err_console,
@@ -41,6 +42,17 @@ if TYPE_CHECKING:
     from edgeoffload.experiments.serving import ServeResult
 
 __all__ = ["register"]
+
+FLAGS = {
+    "frames": "--frames",
+    "duration": "--duration",
+    "scale": "--scale",
+    "deadline": "--deadline",
+    "window": "--window",
+    "metrics_port": "--metrics-port",
+    "max_in_flight": "--max-in-flight",
+}
+"""The library's names of what the user typed, for errors naming the flag."""
 
 ALGORITHMS = ("dhs", "local", "edge", "heft", "cpop", "peft", "dask")
 """What ``-a`` takes (``experiments.serving.control.ALGORITHMS``, without importing it)."""
@@ -196,7 +208,7 @@ def run_serve(args: argparse.Namespace) -> int:
     live_view = not quiet and sys.stderr.isatty()
 
     def say(line: str) -> None:
-        if not quiet:
+        if not quiet or line.startswith("metrics on "):  # the port chosen: always shown
             err_console.print(line)
 
     shown = {"last": -1e9}
@@ -222,30 +234,31 @@ def run_serve(args: argparse.Namespace) -> int:
             view.start()
 
     try:
-        result = serve(
-            args.scenario,
-            duration=args.duration,
-            out=out,
-            algorithm=args.algorithm,
-            address=args.cluster,
-            security=args.tls,
-            cluster=cluster,
-            scale=args.scale,
-            budget=args.cores,
-            window=args.window,
-            deadline=args.deadline,
-            max_in_flight=args.max_in_flight,
-            seed=args.seed,
-            frames=args.frames,
-            learn=not args.no_learning,
-            metrics_port=args.metrics_port,
-            metrics_host=args.metrics_host,
-            calibration_options={"seconds": args.seconds, "repeats": args.repeats},
-            plots=not args.no_plots,
-            progress=say,
-            on_tick=tick,
-            on_start=started,
-        )
+        with as_flags(FLAGS):
+            result = serve(
+                args.scenario,
+                duration=args.duration,
+                out=out,
+                algorithm=args.algorithm,
+                address=args.cluster,
+                security=args.tls,
+                cluster=cluster,
+                scale=args.scale,
+                budget=args.cores,
+                window=args.window,
+                deadline=args.deadline,
+                max_in_flight=args.max_in_flight,
+                seed=args.seed,
+                frames=args.frames,
+                learn=not args.no_learning,
+                metrics_port=args.metrics_port,
+                metrics_host=args.metrics_host,
+                calibration_options={"seconds": args.seconds, "repeats": args.repeats},
+                plots=not args.no_plots,
+                progress=say,
+                on_tick=tick,
+                on_start=started,
+            )
     finally:
         if view is not None:
             view.stop()
@@ -290,4 +303,6 @@ def print_summary(result: ServeResult) -> None:
         )
     for note in result.notes:
         console.print(f"note: {note}")
+    if result.metrics:
+        console.print(f"metrics were served at {result.metrics}")
     console.print(f"wrote {result.files.get('frames')} and {result.files.get('summary')}")

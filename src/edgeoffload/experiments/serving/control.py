@@ -30,6 +30,9 @@
   four, ... while the camera keeps missing), or its predicted latency passes its deadline
   (``deadline``). Three deadline drops among a camera's last five frames start shedding
   for ``shed_seconds``; a shedding period without a deadline drop halves the shedding.
+  A camera that has had no frame run for :data:`PROBE_AFTER` seconds runs its next one
+  even if it is predicted late (``probe`` in the log), so that the model can learn that
+  things got better.
 """
 
 from __future__ import annotations
@@ -82,6 +85,10 @@ DROP_REASONS: tuple[str, ...] = (
 """Why a frame may be dropped (the frame log's ``reason``)."""
 
 _FAR = 1e15  # free time of a lost node (it is left out of every plan)
+
+PROBE_AFTER = 5.0
+"""Seconds after which a camera whose every frame is predicted late runs one anyway (a
+probe): predictions learn only from runs, so without it a camera could starve for good."""
 _SHED_AFTER = (3, 5)  # deadline drops among a camera's last frames that start shedding
 _MAX_SHED = 3  # shedding level: skip 1 - 2**-level of the frames (at most 7 of 8)
 
@@ -234,6 +241,7 @@ class Controller:
         self.busy_frames = dict.fromkeys(cluster.node_ids, 0)
         self.lost: dict[NodeId, str] = {}
         self.in_flight: dict[NodeId, int] = {}
+        self.last_run: dict[NodeId, float] = {}  # when each camera last had a frame run
         self.recent: dict[NodeId, deque[bool]] = {}
         self.shedding: dict[NodeId, tuple[int, float, int]] = {}  # level, until, seen
         self.switches: list[dict[str, Any]] = []
@@ -368,16 +376,22 @@ class Controller:
         factor = self.residual(camera, frame.source.model, used)
         predicted = waited + overhead + factor * max(placement.finish)
         decision.predicted_latency = predicted
-        if predicted > frame.source.deadline and not replanned:
+        late = predicted > frame.source.deadline
+        since = self.last_run.setdefault(camera, now)  # its first frame counts as a run
+        probe = late and now - since >= PROBE_AFTER
+        if late and not replanned and not probe:
             decision.reason = "deadline"
             self._missed(camera, now, True)
             return decision
+        if probe:  # run one anyway, so that what it measures can bring the figures back
+            decision.extra["probe"] = True
         self._missed(camera, now, False)
+        self.last_run[camera] = now
         decision.problem, decision.schedule = self._schedule(template, placement)
         decision.nodes = used
         for p, finish in zip(placement.node, placement.finish, strict=True):
-            node = self.nodes[p]
-            self.free[node] = max(self.free[node], now + finish)
+            node = self.nodes[p]  # the residual stretches every node's share alike
+            self.free[node] = max(self.free[node], now + factor * finish)
         for node in used:
             self.busy_frames[node] += 1
         self.in_flight[camera] = self.in_flight.get(camera, 0) + 1

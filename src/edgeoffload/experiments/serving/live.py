@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import logging
 import math
 import statistics
 import tempfile
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_SCENARIO", "ServeResult", "serve", "work_scale"]
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_SCENARIO = "camera-serve"
 """The shipped scenario ``edgeoffload serve`` runs by default."""
 
@@ -83,11 +86,14 @@ class ServeResult:
     files: Mapping[str, str] = field(default_factory=dict)
     interrupted: bool = False
     """Whether Ctrl-C ended the run early (every frame that arrived is still logged)."""
+    metrics: str | None = None
+    """The Prometheus endpoint's address while it ran, if any."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
             "interrupted": self.interrupted,
+            "metrics": self.metrics,
             "algorithm": self.algorithm,
             "duration": self.duration,
             "scale": self.scale,
@@ -157,7 +163,8 @@ class _Service:
             {t.kind for s in controller.sources.values() for t in s.app.tasks if t.kind}
         )
         self.joining: set[str] = set()
-        self.dask: Any = None  # the Dask baseline's client, made on first use
+        self.dask: Any = None  # the Dask baseline's client (made before the first frame)
+        self.join_retry: dict[str, tuple[int, float]] = {}  # failures, next attempt
         self.membership: list[dict[str, Any]] = []
         """Workers that joined or left while serving: time, node, event, detail."""
 
@@ -192,6 +199,7 @@ class _Service:
             "nodes": list(decision.nodes),
             "replanned": decision.replanned,
             "input": frame.origin,
+            "probe": bool(decision.extra.get("probe")),
             **fields,
         }
         self.log.write(record)
@@ -235,14 +243,25 @@ class _Service:
         return DagProblem(problem, calls, bound.outputs)
 
     def execute(self, decision: Admission) -> None:
+        """Run an admitted frame; whatever goes wrong, the frame ends in the log."""
+        try:
+            self._execute(decision)
+        except Exception as exc:  # a bug of ours, or a re-placement the model refused
+            logger.exception("edgeoffload serve: frame %s", decision.frame.key)
+            self.drop(decision, "error", f"{type(exc).__name__}: {exc}")
+
+    def _execute(self, decision: Admission) -> None:
         from edgeoffload.runtime.dag import run_dag
 
         assert decision.problem is not None
         frame = decision.frame
         budget = max(2.0, 5 * frame.source.deadline)
-        limit = min(budget, self.stop_at + self.grace - self.now())
+        to_stop = self.stop_at + self.grace - self.now()
+        limit = min(budget, to_stop)
+        # past its limit, a run cut short by the end is "shutdown", any other "timeout"
+        late = "shutdown" if to_stop < budget else "timeout"
         if decision.schedule is None:
-            self.execute_on_dask(decision, max(0.5, limit))
+            self.execute_on_dask(decision, max(0.5, limit), late)
             return
         try:
             run = run_dag(
@@ -256,7 +275,7 @@ class _Service:
             self._lost(decision, str(exc))
             return
         except OffloadTimeoutError as exc:
-            self.drop(decision, "shutdown" if self.stopping.is_set() else "timeout", str(exc))
+            self.drop(decision, late, str(exc))
             return
         except Exception as exc:  # a task raised: the frame ends, the service goes on
             self.drop(decision, "error", f"{type(exc).__name__}: {exc}")
@@ -285,7 +304,7 @@ class _Service:
         decision.reason = reason
         self.end(decision, "dropped", detail=detail)
 
-    def execute_on_dask(self, decision: Admission, timeout: float) -> None:
+    def execute_on_dask(self, decision: Admission, timeout: float, late: str) -> None:
         """The Dask baseline: the frame's graph as plain Dask tasks (the source pinned to
         its camera, the rest placed by Dask's scheduler, with work stealing)."""
         from edgeoffload.apps.synthetic import single_threaded_task, synthetic_task
@@ -302,14 +321,12 @@ class _Service:
             function = functools.partial(run, *call.args, **call.kwargs)
             tasks.append((task.id, function, list(graph.predecessors(task.id)), task.pinned))
         try:
-            if self.dask is None:
-                self.dask = self.session.pool.dask_tasks()
             placed = self.dask.run(tasks, list(graph.exit_tasks()), timeout)
         except WorkerUnavailableError as exc:  # Dask recomputes what it can; this it could not
             self.drop(decision, "worker-lost", str(exc))
             return
         except OffloadTimeoutError as exc:
-            self.drop(decision, "shutdown" if self.stopping.is_set() else "timeout", str(exc))
+            self.drop(decision, late, str(exc))
             return
         except Exception as exc:
             self.drop(decision, "error", f"{type(exc).__name__}: {exc}")
@@ -344,7 +361,8 @@ class _Service:
             self.controller.failed(decision, now)
             again = None
             if not decision.replanned and not self.stopping.is_set():
-                again = self.controller.admit(decision.frame, now, replanned=1)
+                with contextlib.suppress(ModelError):  # nothing left that can take it
+                    again = self.controller.admit(decision.frame, now, replanned=1)
         if again is not None and again.admitted:
             again.extra["lost"] = lost
             self.execute(again)
@@ -398,7 +416,10 @@ class _Service:
             for name in sorted(alive - usable):
                 if self.controller.lose(name, "left the cluster"):
                     self._member(name, "lost", "no longer usable")
+        now = self.now()
         for name in sorted(usable - alive - self.joining):
+            if now < self.join_retry.get(name, (0, 0.0))[1]:
+                continue
             self.joining.add(name)
             threading.Thread(
                 target=self._join, args=(name,), name="edgeoffload-serve-join", daemon=True
@@ -417,9 +438,13 @@ class _Service:
                 links=False,
                 client_links=False,
             ).cluster.node(name)
-        except Exception as exc:  # it left again, or cannot run the kernels
-            self._member(name, "not joined", f"calibration failed: {exc}")
+        except Exception as exc:  # it left again, or cannot run the kernels: back off
+            failures = self.join_retry.get(name, (0, 0.0))[0] + 1
+            wait = min(60.0, 2.0**failures)
+            self.join_retry[name] = (failures, self.now() + wait)
+            self._member(name, "not joined", f"calibration failed ({exc}); again in {wait:g} s")
         else:
+            self.join_retry.pop(name, None)
             with self.lock:
                 self.controller.join(measured)
             self._member(name, "joined", f"{measured.speed:.3g} FLOP/s")
@@ -564,7 +589,12 @@ def serve(
         else contextlib.nullcontext(session)
     )
     metrics = None
-    with owned as live:
+    if metrics_port is not None:  # before the cluster: a busy port fails at once
+        from edgeoffload.experiments.serving.metrics import Metrics
+
+        metrics = Metrics(metrics_port, metrics_host, scenario.cluster.node_ids)
+        say(f"metrics on http://{metrics.host}:{metrics.port}/metrics")
+    with owned as live, _closing(metrics):
         model = cluster
         if model is None:
             kinds = sorted({t.kind for p in problems for t in p.graph.tasks if t.kind})
@@ -597,14 +627,11 @@ def serve(
         log_path = (Path(scratch.name) if folder is None else folder) / "frames.jsonl"
         log = FrameLog(log_path)
         stats = LiveStats(scenario.cluster.node_ids)
-        if metrics_port is not None:
-            from edgeoffload.experiments.serving.metrics import Metrics
-
-            metrics = Metrics(metrics_port, metrics_host, scenario.cluster.node_ids)
-            say(f"metrics on http://{metrics.host}:{metrics.port}/metrics")
         service = _Service(
             live, controller, log, stats, grace=grace, threads=threads, metrics=metrics
         )
+        if algorithm == "dask":
+            service.dask = live.pool.dask_tasks()
         if on_start is not None:
             on_start(service)
         try:
@@ -613,8 +640,6 @@ def serve(
             )
         finally:
             log.close()
-            if metrics is not None:
-                metrics.close()
     with scratch:
         records = read_frames(log_path)
     played = min(duration, service.stop_at) if interrupted else duration
@@ -632,11 +657,21 @@ def serve(
         notes=tuple(notes),
         learned=dict(controller.learned()),
         interrupted=interrupted,
+        metrics=None if metrics is None else f"http://{metrics.host}:{metrics.port}/metrics",
     )
     if folder is not None:
         files = save_report(result.to_dict(), records, folder, plots=plots)
         result = dataclasses.replace(result, files={k: str(v) for k, v in files.items()})
     return result
+
+
+@contextlib.contextmanager
+def _closing(metrics: Any) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if metrics is not None:
+            metrics.close()
 
 
 def _problem(source: StreamSource, cluster: Cluster) -> Problem:
@@ -665,12 +700,15 @@ def _play(
 
     def tick() -> None:
         while not ticker_stop.wait(1.0):
-            service.follow_membership()
-            snapshot = service.snapshot()
-            if service.metrics is not None:
-                service.metrics.update(snapshot)
-            if on_tick is not None:
-                on_tick(snapshot)
+            try:
+                service.follow_membership()
+                snapshot = service.snapshot()
+                if service.metrics is not None:
+                    service.metrics.update(snapshot)
+                if on_tick is not None:
+                    on_tick(snapshot)
+            except Exception as exc:  # the view, the metrics or membership: say so, go on
+                say(f"the live view failed this second: {type(exc).__name__}: {exc}")
 
     service.start = time.monotonic()
     service.stop_at = duration  # the planned end: no run outlives it by more than the grace
@@ -690,7 +728,13 @@ def _play(
             if pictures is None:
                 frame = Frame(stream.camera, number, at, source)
             else:
-                image, origin = pictures.next(stream.camera)
+                try:
+                    image, origin = pictures.next(stream.camera)
+                except ModelError as exc:  # a broken picture: this frame only is lost
+                    frame = Frame(stream.camera, number, at, source, None, exc.where)
+                    broken = Admission(frame, service.now(), "", reason="error")
+                    service.end(broken, "dropped", detail=f"{exc.where}: {exc.reason}")
+                    continue
                 frame = Frame(stream.camera, number, at, source, image, origin)
             service.offer(frame)
             service.forget_ended()

@@ -137,9 +137,8 @@ class Pictures:
             index, frames = self._place.get(camera, (0, None))
             if self.kind == "images":
                 file = self.files[index % len(self.files)]
-                image = _decode_image(file)
-                self._place[camera] = (index + 1, None)
-                return image, file.name
+                self._place[camera] = (index + 1, None)  # a broken one is skipped next time
+                return _decode_image(file), file.name
             if frames is None:
                 frames = _video_frames(self.path)
             try:
@@ -176,9 +175,14 @@ def _fit(image: np.ndarray) -> np.ndarray:
     from PIL import Image
 
     array = np.asarray(image)
-    if array.ndim == 2:
-        array = np.stack([array] * 3, axis=-1)
-    if array.ndim != 3 or array.shape[2] not in (3, 4):
-        raise ModelError(f"not an RGB image: shape {array.shape}", "frames")
-    picture = Image.fromarray(np.ascontiguousarray(array[:, :, :3]).astype(np.uint8))
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)):
+        raise ModelError(f"not a picture: an array of shape {array.shape}", "frames")
+    if array.dtype != np.uint8:  # 16-bit or float pictures: scaled to 0..255
+        top = float(array.max()) or 1.0
+        array = (array.astype(np.float64) * (255.0 / top)).astype(np.uint8)
+    if array.ndim == 3 and array.shape[2] == 2:  # grey with alpha: the grey
+        array = array[:, :, 0]
+    picture = Image.fromarray(np.ascontiguousarray(array)).convert("RGB")
     return np.asarray(picture.resize((SIDE, SIDE)), dtype=np.uint8)
