@@ -236,14 +236,13 @@ def main(argv: list[str] | None = None) -> int:
         args.step, args.predict = 12.0, 30.0
 
     from edgeoffload.experiments.dag_run import scenario_session
-    from edgeoffload.experiments.serving.control import camera_sources
-    from edgeoffload.model import AppRequest, merge_requests
+    from edgeoffload.experiments.serving.control import camera_sources, frame_problem
     from edgeoffload.runtime.client.calibration import calibrate_cluster
     from edgeoffload.workloads.scenarios import load_scenario
 
     scenario = load_scenario("camera-serve")
     problems = [
-        merge_requests([AppRequest("f", s.app, s.camera)], scenario.cluster)
+        frame_problem(s, scenario.cluster)
         for s in camera_sources(ladder_scenario(1, 1, 0).streams, 1.0, DEADLINE).values()
     ]
     notes: list[str] = []

@@ -254,12 +254,10 @@ def test_frames_still_running_at_the_end_are_dropped_as_shutdown(
 def result_scale(calibrated: Any, scenario: Any) -> float:
     """The work factor ``serve`` chooses on the calibrated cluster."""
     from edgeoffload.experiments.serving import work_scale
-    from edgeoffload.model import AppRequest, merge_requests
+    from edgeoffload.experiments.serving.control import camera_sources, frame_problem
 
-    problems = [
-        merge_requests([AppRequest("f", s.dnn().graph, s.camera)], scenario.cluster)
-        for s in scenario.streams
-    ]
+    sources = camera_sources(scenario.streams, 1.0, 1.0).values()
+    problems = [frame_problem(s, scenario.cluster) for s in sources]
     return work_scale(scenario.cluster, calibrated, problems)
 
 

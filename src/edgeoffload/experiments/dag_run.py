@@ -65,6 +65,7 @@ __all__ = [
     "scenario_document",
     "scenario_session",
     "throttle_workers",
+    "workload_speeds",
 ]
 
 DEFAULT_RUN_ALGORITHMS: tuple[str, ...] = ("local", "edge", "dhs")
@@ -92,6 +93,23 @@ def condition_problem(
     return problem if cluster is None else problem.with_cluster(cluster)
 
 
+def workload_speeds(cluster: Cluster, problems: Sequence[Problem]) -> dict[NodeId, float]:
+    """Each node's speed on the workload: the problems' total work over the time it would
+    take there (``Σ work / Σ work_k / speed_k`` over task kinds), so that a node fast at
+    ``conv`` is fast for a DNN; without any work, the nodes' own ``speed``."""
+    work: dict[str | None, float] = {}
+    for problem in problems:
+        for task in problem.graph.tasks:
+            work[task.kind] = work.get(task.kind, 0.0) + float(task.work or 0.0)
+    total = sum(work.values())
+    if total <= 0:
+        return {node.id: node.speed for node in cluster.nodes}
+    return {
+        node.id: total / sum(w / node.speed_for(k) for k, w in work.items())
+        for node in cluster.nodes
+    }
+
+
 def preset_quotas(
     cluster: Cluster,
     problems: Sequence[Problem] = (),
@@ -107,17 +125,7 @@ def preset_quotas(
     their share of that; ``budget`` (default 80 % of this machine's cores) is what the
     workers may use together, the rest being left to the client and the scheduler.
     """
-    work: dict[str | None, float] = {}
-    for problem in problems:
-        for task in problem.graph.tasks:
-            work[task.kind] = work.get(task.kind, 0.0) + float(task.work or 0.0)
-    total = sum(work.values())
-    effective = {}
-    for node in cluster.nodes:
-        if total > 0:
-            effective[node.id] = total / sum(w / node.speed_for(k) for k, w in work.items())
-        else:
-            effective[node.id] = node.speed
+    effective = workload_speeds(cluster, problems)
     fastest = max(effective.values())
     ratios = {n: s / fastest for n, s in effective.items()}
     budget = budget if budget is not None else 0.8 * (os.cpu_count() or 1)

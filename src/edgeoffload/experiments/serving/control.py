@@ -61,6 +61,7 @@ __all__ = [
     "Frame",
     "StreamSource",
     "camera_sources",
+    "frame_problem",
     "scaled_graph",
 ]
 
@@ -584,3 +585,11 @@ def camera_sources(
             float(s.deadline if s.deadline is not None else deadline),
         )
     return out
+
+
+def frame_problem(source: StreamSource, cluster: Cluster) -> Problem:
+    """One frame of ``source`` as a single-request problem on ``cluster`` (arriving at 0)."""
+    from edgeoffload.model import AppRequest, merge_requests
+
+    request = AppRequest("frame", source.app, source.camera, 0.0, source.input_data)
+    return merge_requests([request], cluster)

@@ -44,6 +44,7 @@ from edgeoffload.experiments.serving.control import (
     Frame,
     StreamSource,
     camera_sources,
+    frame_problem,
 )
 from edgeoffload.experiments.serving.log import FrameLog, LiveStats, read_frames
 from edgeoffload.experiments.serving.report import save_report, summarise
@@ -112,22 +113,16 @@ def work_scale(model: Cluster, measured: Cluster, problems: Sequence[Problem]) -
     """The factor on every task's work that makes the measured nodes take as long as the
     modelled ones: the median over nodes of measured over modelled speed on the workload
     (a node's speed on it is the total work over the time it would take there)."""
-    work: dict[str | None, float] = {}
-    for problem in problems:
-        for task in problem.graph.tasks:
-            work[task.kind] = work.get(task.kind, 0.0) + float(task.work or 0.0)
-    total = sum(work.values())
-    if total <= 0:
+    from edgeoffload.experiments.dag_run import workload_speeds
+
+    if not any(t.work for p in problems for t in p.graph.tasks):
         return 1.0
-
-    def effective(cluster: Cluster, node: NodeId) -> float:
-        n = cluster.node(node)
-        return total / sum(w / n.speed_for(k) for k, w in work.items() if w > 0)
-
-    ratios = [effective(measured, n) / effective(model, n) for n in model.node_ids if n in measured]
-    if not ratios:
+    modelled = workload_speeds(model, problems)
+    shared = [n for n in measured.node_ids if n in modelled]
+    if not shared:
         raise ModelError("the measured cluster shares no node with the scenario", "cluster")
-    return float(statistics.median(ratios))
+    shown = workload_speeds(Cluster([measured.node(n) for n in shared]), problems)
+    return float(statistics.median(shown[n] / modelled[n] for n in shared))
 
 
 class _Service:
@@ -581,7 +576,7 @@ def serve(
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
     unscaled = camera_sources(scenario.streams, 1.0, deadline)
-    problems = [_problem(s, scenario.cluster) for s in unscaled.values()]
+    problems = [frame_problem(s, scenario.cluster) for s in unscaled.values()]
     notes: list[str] = []
     owned = (
         scenario_session(scenario, problems, address, security, budget, notes, {})
@@ -672,14 +667,6 @@ def _closing(metrics: Any) -> Iterator[None]:
     finally:
         if metrics is not None:
             metrics.close()
-
-
-def _problem(source: StreamSource, cluster: Cluster) -> Problem:
-    from edgeoffload.model import AppRequest, merge_requests
-
-    return merge_requests(
-        [AppRequest("frame", source.app, source.camera, 0.0, source.input_data)], cluster
-    )
 
 
 def _play(
