@@ -180,12 +180,22 @@ def part_soak(session: Any, cluster: Any, minutes: float) -> dict[str, Any]:
 
     me = psutil.Process()
     rss: list[tuple[float, int]] = []
+    workers: list[tuple[float, int]] = []  # the worker processes' RSS, summed
+
+    def children_rss() -> int:
+        total = 0
+        for child in me.children(recursive=True):
+            with contextlib.suppress(psutil.Error):  # a child ended meanwhile
+                total += child.memory_info().rss
+        return total
 
     def tick(snapshot: dict[str, Any]) -> None:
         if not rss or snapshot["time"] - rss[-1][0] >= 60:
             rss.append((snapshot["time"], me.memory_info().rss))
+            workers.append((snapshot["time"], children_rss()))
             print(
-                f"soak {snapshot['time'] / 60:5.1f} min: RSS {rss[-1][1] / 2**20:.1f} MiB",
+                f"soak {snapshot['time'] / 60:5.1f} min: RSS {rss[-1][1] / 2**20:.1f} MiB, "
+                f"workers {workers[-1][1] / 2**20:.1f} MiB",
                 flush=True,
             )
 
@@ -200,12 +210,17 @@ def part_soak(session: Any, cluster: Any, minutes: float) -> dict[str, Any]:
     )
     at10 = next((r for t, r in rss if t >= 600), None)
     last = rss[-1][1] if rss else None
+    workers10 = next((r for t, r in workers if t >= 600), None)
     return {
         "minutes": minutes,
         "rss": rss,
         "rss_minute_10": at10,
         "rss_end": last,
         "growth_after_minute_10": None if at10 is None or last is None else last / at10 - 1,
+        "workers_rss": workers,  # every process this one started (workers, executors)
+        "workers_growth_after_minute_10": (
+            None if workers10 is None or not workers else workers[-1][1] / workers10 - 1
+        ),
         "frames": result.summary["frames"],
         "complete": result.summary["complete"],
     }
@@ -296,6 +311,8 @@ def print_summary(report: dict[str, Any]) -> None:
         growth = soak["growth_after_minute_10"]
         verdict = "met" if abs(growth) <= 0.10 else "NOT met"
         print(f"memory: RSS at the end vs minute 10: {growth:+.1%}, goal within 10 %: {verdict}")
+        if soak.get("workers_growth_after_minute_10") is not None:
+            print(f"        the workers' RSS: {soak['workers_growth_after_minute_10']:+.1%}")
 
 
 if __name__ == "__main__":
