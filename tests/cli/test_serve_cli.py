@@ -38,6 +38,10 @@ def test_help_names_the_options(capsys) -> None:
         (["-a", "fastest"], "invalid choice: 'fastest'"),
         (["--metrics-port", "70000"], "must be between 0 and 65535"),
         (["no-such-scenario"], "no such file"),
+        (["--scale", "2", "--torch"], "--scale: does not apply to real inference"),
+        (["--netem", "no-such.yaml"], "--netem"),
+        (["--netem", "camera-cluster", "--cluster", "tcp://x:1"], "leave out --cluster"),
+        (["--hold-workers", "{not json"], "--hold-workers: must be JSON"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path) -> None:
@@ -47,6 +51,24 @@ def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path) -> No
         code, err = int(exc.code or 0), capsys.readouterr().err
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_netem_needs_a_host_per_node_and_one_for_the_client(capsys, tmp_path) -> None:
+    topology = tmp_path / "topology.yaml"
+    topology.write_text(
+        "name: t\nhosts:\n  edge: {address: 10.77.0.1}\n  cam1: {address: 10.77.0.2}\n"
+    )
+    code, _, err = call(["serve", "--netem", str(topology), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2
+    assert "--netem: has no host for the scenario's node(s) cam2, cam3, cam4" in err
+
+
+def test_torch_refuses_a_layer_granularity_stream(capsys, tmp_path) -> None:
+    path = tmp_path / "layer.yaml"
+    path.write_text(SERVE_SCENARIO.replace("granularity: block", "granularity: layer"))
+    code, _, err = call(["serve", str(path), "--torch", "--out", str(tmp_path / "out")], capsys)
+    assert code == 2
+    assert "stream 'light': --torch runs models cut into blocks" in err
 
 
 def test_a_scenario_without_streams_is_refused(capsys, tmp_path) -> None:

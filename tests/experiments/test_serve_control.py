@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("simpy")
 
 from edgeoffload.errors import ModelError
+from edgeoffload.experiments.serving import work_scale
 from edgeoffload.experiments.serving.control import (
     Controller,
     Frame,
@@ -19,7 +20,6 @@ from edgeoffload.experiments.serving.control import (
     camera_sources,
     scaled_graph,
 )
-from edgeoffload.experiments.serving.live import work_scale
 from edgeoffload.experiments.serving.log import (
     FRAME_KEYS,
     FrameLog,
@@ -251,6 +251,40 @@ class TestSources:
             default_link=Link(1e8, 0.001),
         )
         assert work_scale(CLUSTER, measured, [problem]) == pytest.approx(2.0)
+
+    def test_work_scale_of_real_work_is_the_time_ratio(self) -> None:
+        """Profiled real work three times the FLOP on nodes twice as fast: each frame takes
+        1.5 times the modelled time, so the factor is 1 / 1.5."""
+        from edgeoffload.model import Problem
+
+        problem = Problem(_app(), CLUSTER)
+        real = Problem(_app(3e8), CLUSTER)
+        measured = Cluster(
+            [Node(n.id, 2 * n.speed, role=n.role) for n in CLUSTER.nodes],
+            default_link=Link(1e8, 0.001),
+        )
+        assert work_scale(CLUSTER, measured, [problem], [real]) == pytest.approx(1 / 1.5)
+
+
+class TestEmulated:
+    def test_hosts_for_the_scheduler_and_the_client(self) -> None:
+        from edgeoffload.experiments.serving.emulated import cluster_hosts, parse_hold
+        from edgeoffload.netem import topology_from_dict
+        from edgeoffload.workloads.scenarios import load_scenario
+
+        scenario = load_scenario("camera-serve")
+        hosts = {
+            n: {"address": f"10.77.0.{i + 1}"}
+            for i, n in enumerate(["cam1", "cam2", "cam3", "cam4", "edge", "ctl"])
+        }
+        topology = topology_from_dict({"name": "t", "hosts": hosts})
+        assert cluster_hosts(scenario, topology) == ("edge", "ctl")
+        del hosts["ctl"]
+        with pytest.raises(ModelError, match="one host more"):
+            cluster_hosts(scenario, topology_from_dict({"name": "t", "hosts": hosts}))
+        assert parse_hold('{"cam1": [12, 0.25]}') == {"cam1": (12, 0.25)}
+        with pytest.raises(ModelError, match="JSON"):
+            parse_hold('{"cam1": 3}')
 
 
 class TestLogAndSummary:

@@ -1,14 +1,16 @@
-"""A real DNN inference pipeline: AlexNet and ResNet-50 cut into layer groups, run with
-PyTorch on CPU on different workers, frames from a camera-like source.
+"""A real DNN inference pipeline: AlexNet, GoogLeNet and ResNet-50 cut into layer groups,
+run with PyTorch on CPU on different workers, frames from a camera-like source.
 
 The cut follows the shipped block-level DAGs (:func:`edgeoffload.workloads.dnn.load_dnn`
 with ``granularity="block"``): AlexNet's ``stage1``, ``stage2``, ``stage3`` and
-``classifier``; ResNet-50's ``stem``, one group per bottleneck (``layer1.0`` …
-``layer4.2``) and ``head``. :func:`layer_groups` merges consecutive blocks into coarser
-groups (``cut="stage"``: ResNet-50's ``stem``, ``layer1`` … ``layer4``, ``head``). Each
-group is one task whose ``work`` is the FLOP of its blocks (from the shipped graph), whose
-``kind`` is their dominant kind, and whose output is the real activation tensor (sent as a
-float32 numpy array: the bytes the graph says).
+``classifier``; GoogLeNet's ``stem``, one group per inception module (``inception3a`` …
+``inception5b``, with the max-pool after ``3b`` and ``4e``) and ``head``; ResNet-50's
+``stem``, one group per bottleneck (``layer1.0`` … ``layer4.2``) and ``head``.
+:func:`layer_groups` merges consecutive blocks into coarser groups (``cut="stage"``:
+ResNet-50's ``stem``, ``layer1`` … ``layer4``, ``head``). Each group is one task whose
+``work`` is the FLOP of its blocks (from the shipped graph), whose ``kind`` is their
+dominant kind, and whose output is the real activation tensor (sent as a float32 numpy
+array: the bytes the graph says).
 
 Weights are random (``weights=None``: nothing is downloaded) but the same on every
 worker: each block's parameters are drawn from a generator seeded by the model, the block
@@ -53,6 +55,7 @@ __all__ = [
     "capture_frame",
     "import_torch",
     "layer_groups",
+    "picture_input",
     "pipeline_dag",
     "profile_groups",
     "profiled_work",
@@ -63,7 +66,7 @@ __all__ = [
     "warm_up",
 ]
 
-MODELS: tuple[str, ...] = ("alexnet", "resnet50")
+MODELS: tuple[str, ...] = ("alexnet", "googlenet", "resnet50")
 """The models this pipeline can cut and run."""
 
 CUTS: tuple[str, ...] = ("block", "stage")
@@ -240,6 +243,21 @@ def capture_frame(camera: int, frame: int) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 3, 1, 1)
+_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 3, 1, 1)
+
+
+def picture_input(image: np.ndarray) -> np.ndarray:
+    """A camera picture (224 x 224 x 3 ``uint8`` RGB) as the models' input: a
+    1x3x224x224 float32 tensor scaled to [0, 1] and normalised with ImageNet's channel
+    means and deviations, as torchvision's models expect."""
+    pixels = np.asarray(image)
+    if pixels.shape != (224, 224, 3):
+        raise ValueError(f"expected a 224 x 224 x 3 picture, got shape {pixels.shape}")
+    tensor = pixels.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+    return np.ascontiguousarray((tensor - _MEAN) / _STD, dtype=np.float32)
+
+
 _MODULES: dict[tuple[str, str, int], Any] = {}
 _MODULES_LOCK = threading.Lock()
 
@@ -248,8 +266,14 @@ _MODULES_LOCK = threading.Lock()
 def _skeleton(model: str) -> Any:
     """The model's architecture on torch's meta device: no memory, no initialisation."""
     torch, torchvision = import_torch()
+    # GoogLeNet as the shipped graph was traced: no auxiliary classifiers, no input shift
+    options = (
+        {"aux_logits": False, "transform_input": False, "init_weights": False}
+        if model == "googlenet"
+        else {}
+    )
     with torch.device("meta"):
-        return getattr(torchvision.models, model)(weights=None).eval()
+        return getattr(torchvision.models, model)(weights=None, **options).eval()
 
 
 def _block_module(model: str, block: str) -> Any:
@@ -263,6 +287,15 @@ def _block_module(model: str, block: str) -> Any:
             "stage3": net.features[6:13],
             "classifier": nn.Sequential(net.avgpool, nn.Flatten(1), net.classifier),
         }
+    elif model == "googlenet":
+        parts = {
+            "stem": nn.Sequential(net.conv1, net.maxpool1, net.conv2, net.conv3, net.maxpool2),
+            "inception3b": nn.Sequential(net.inception3b, net.maxpool3),
+            "inception4e": nn.Sequential(net.inception4e, net.maxpool4),
+            "head": nn.Sequential(net.avgpool, nn.Flatten(1), net.fc),
+        }
+        for name in ("3a", "4a", "4b", "4c", "4d", "5a", "5b"):
+            parts[f"inception{name}"] = getattr(net, f"inception{name}")
     else:
         parts = {
             "stem": nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool),

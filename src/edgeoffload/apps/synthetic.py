@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,7 +44,7 @@ __all__ = [
     "kernel_speed",
     "measure_speed",
     "scale_work",
-    "single_threaded_task",
+    "single_threaded",
     "synthetic_calls",
     "synthetic_task",
 ]
@@ -90,15 +91,15 @@ def image_input(image: np.ndarray, *, tag: str = "") -> np.ndarray:
     return tensor
 
 
-def single_threaded_task(*inputs: Any, **options: Any) -> np.ndarray:
-    """:func:`synthetic_task` with BLAS held to one thread, as the runtime's executor holds
-    every task (for tasks run by plain Dask workers, which do not: spinning BLAS threads
-    would eat a throttled worker's CPU quota)."""
+def single_threaded(function: Callable[..., Any], *inputs: Any, **options: Any) -> Any:
+    """``function(*inputs, **options)`` with BLAS and OpenMP (PyTorch's too) held to one
+    thread, as the runtime's executor holds every task: for tasks run by plain Dask
+    workers, which do not (spinning threads would eat a throttled worker's CPU quota)."""
     import importlib
 
     limits = importlib.import_module("threadpoolctl").threadpool_limits  # no type stubs
     with limits(1):
-        return synthetic_task(*inputs, **options)
+        return function(*inputs, **options)
 
 
 def scale_work(problem: Problem, factor: float) -> Problem:

@@ -5,8 +5,10 @@
     edgeoffload serve                               # camera-serve on a local cluster, 40 s
     edgeoffload serve camera-serve --duration 120 --out results/serve
     edgeoffload serve -a heft                       # a fixed scheduler instead of DHS
+    edgeoffload serve --torch                       # real PyTorch inference (dnn extra)
     edgeoffload serve --metrics-port 9464           # Prometheus at 127.0.0.1:9464/metrics
     edgeoffload serve my.yaml --cluster tls://10.0.0.5:8786 --tls certs/
+    sudo edgeoffload serve --netem deploy/netem/camera-serve.yaml   # emulated Wi-Fi hosts
 
 While it runs, a live view shows each camera's frame rate, latency percentiles and drops,
 each node's utilisation and the scheduler DHS uses now, with why. Afterwards it writes
@@ -51,6 +53,9 @@ FLAGS = {
     "window": "--window",
     "metrics_port": "--metrics-port",
     "max_in_flight": "--max-in-flight",
+    "torch": "--torch",
+    "netem": "--netem",
+    "hold": "--hold-workers",
 }
 """The library's names of what the user typed, for errors naming the flag."""
 
@@ -136,6 +141,19 @@ def register(subparsers: Any) -> None:
         "(default: synthetic frames)",
     )
     p.add_argument(
+        "--torch",
+        action="store_true",
+        help="run real PyTorch inference of the models' blocks (needs the dnn extra) "
+        "instead of calibrated synthetic kernels; the work is not scaled",
+    )
+    p.add_argument(
+        "--netem",
+        metavar="FILE",
+        help="serve across emulated hosts (root): a netem topology file with a host per "
+        "node of the scenario and one for this client, e.g. deploy/netem/camera-serve.yaml",
+    )
+    p.add_argument("--hold-workers", help=argparse.SUPPRESS)  # set by --netem for its client
+    p.add_argument(
         "--no-learning",
         action="store_true",
         help="plan and predict with the calibrated model only (the static model), to compare",
@@ -202,7 +220,15 @@ def run_serve(args: argparse.Namespace) -> int:
     from edgeoffload.experiments.serving import serve
     from edgeoffload.runtime.client.calibration import load_cluster_file
 
+    if args.netem:
+        return _serve_emulated(args)
     out = output_folder(args.out, "--out")
+    hold = None
+    if args.hold_workers:
+        from edgeoffload.experiments.serving.emulated import parse_hold
+
+        with as_flags(FLAGS):
+            hold = parse_hold(args.hold_workers)
     cluster = load_cluster_file(args.cluster_file) if args.cluster_file else None
     quiet = args.quiet or args.json
     live_view = not quiet and sys.stderr.isatty()
@@ -251,6 +277,8 @@ def run_serve(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 frames=args.frames,
                 learn=not args.no_learning,
+                torch=args.torch,
+                hold=hold,
                 metrics_port=args.metrics_port,
                 metrics_host=args.metrics_host,
                 calibration_options={"seconds": args.seconds, "repeats": args.repeats},
@@ -306,3 +334,67 @@ def print_summary(result: ServeResult) -> None:
     if result.metrics:
         console.print(f"metrics were served at {result.metrics}")
     console.print(f"wrote {result.files.get('frames')} and {result.files.get('summary')}")
+
+
+_PASSED_ON = (  # serve's options that --netem hands to the serving client, as typed
+    ("duration", "--duration"),
+    ("algorithm", "--algorithm"),
+    ("cluster_file", "--cluster-file"),
+    ("seconds", "--seconds"),
+    ("repeats", "--repeats"),
+    ("scale", "--scale"),
+    ("window", "--window"),
+    ("deadline", "--deadline"),
+    ("max_in_flight", "--max-in-flight"),
+    ("seed", "--seed"),
+    ("frames", "--frames"),
+    ("torch", "--torch"),
+    ("no_learning", "--no-learning"),
+    ("metrics_port", "--metrics-port"),
+    ("metrics_host", "--metrics-host"),
+    ("no_plots", "--no-plots"),
+    ("quiet", "--quiet"),
+    ("json", "--json"),
+)
+_PATHS = ("cluster_file", "frames")
+
+
+def _serve_emulated(args: argparse.Namespace) -> int:
+    """``--netem``: build the hosts and the cluster, run this command again on the client
+    host against it (see :mod:`edgeoffload.experiments.serving.emulated`)."""
+    from pathlib import Path
+
+    from edgeoffload.errors import ModelError
+    from edgeoffload.experiments.serving.emulated import serve_emulated
+    from edgeoffload.netem import load_topology
+    from edgeoffload.workloads.scenarios import load_scenario
+
+    if args.cluster or args.tls:
+        raise ModelError("starts its own cluster: leave out --cluster and --tls", "--netem")
+    try:
+        topology = load_topology(args.netem)
+    except ModelError as exc:  # name the flag before the file's own words
+        raise ModelError(str(exc), "--netem") from None
+    scenario = load_scenario(args.scenario)
+    out = output_folder(args.out, "--out")
+    # the client runs in this folder too; absolute paths say the same to it anyway
+    given = Path(args.scenario)
+    argv = ["serve", str(given.resolve()) if given.exists() else args.scenario]
+    argv += ["--out", str(Path(out).resolve())]
+    for dest, flag in _PASSED_ON:
+        value = getattr(args, dest)
+        if value is None or value is False:
+            continue
+        if value is True:
+            argv.append(flag)
+        else:
+            argv += [flag, str(Path(value).resolve()) if dest in _PATHS else str(value)]
+    quiet = args.quiet or args.json
+    with as_flags(FLAGS):
+        return serve_emulated(
+            topology,
+            scenario,
+            argv,
+            budget=args.cores,
+            progress=None if quiet else err_console.print,
+        )

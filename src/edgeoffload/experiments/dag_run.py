@@ -285,10 +285,12 @@ def scenario_session(
     budget: float | None,
     notes: list[str],
     quotas_out: dict[NodeId, float],
+    throttle: bool = True,
 ) -> Iterator[Session]:
     """A session on the scenario's cluster: joined at ``address``, or an embedded one of
     workers named after its nodes, throttled in the ratio of their speeds (the quotas go
-    to ``quotas_out``, what could not be done to ``notes``)."""
+    to ``quotas_out``, what could not be done to ``notes``; ``throttle=False`` starts them
+    unthrottled, for :func:`throttle_workers` after a warm-up)."""
     import warnings
 
     from edgeoffload.runtime import WorkerSpec, connect
@@ -306,7 +308,9 @@ def scenario_session(
         notes.append(f"workers not throttled ({reason}): they are equally fast")
     quotas_out.update(quotas)
     specs = [
-        WorkerSpec(n.id, role=n.role, cpu_quota=quotas[n.id] if reason is None else None)
+        WorkerSpec(
+            n.id, role=n.role, cpu_quota=quotas[n.id] if reason is None and throttle else None
+        )
         for n in scenario.cluster.nodes
     ]
     with warnings.catch_warnings(record=True) as caught:
@@ -614,8 +618,11 @@ def prediction_check(
 
 
 @contextlib.contextmanager
-def throttle_workers(session: Session, quotas: Mapping[NodeId, float]) -> Iterator[list[str]]:
-    """Hold the local cluster's workers to ``quotas`` (cores) inside the ``with`` block.
+def throttle_workers(
+    session: Session, quotas: Mapping[NodeId, float], pids: Mapping[NodeId, int] | None = None
+) -> Iterator[list[str]]:
+    """Hold the local cluster's workers (or the processes ``pids`` of workers started on
+    this machine otherwise) to ``quotas`` (cores) inside the ``with`` block.
 
     For work that must not be slowed (importing PyTorch, building weights) before the
     measured part: start the cluster unthrottled, warm it up, then throttle. Yields the
@@ -624,19 +631,24 @@ def throttle_workers(session: Session, quotas: Mapping[NodeId, float]) -> Iterat
     """
     from edgeoffload.runtime.host.throttle import apply_cpu_quota, throttle_available
 
-    if session.cluster is None:
+    if session.cluster is None and pids is None:
         raise ModelError("only the workers of a local cluster can be throttled", "session")
     problems: list[str] = []
     reason = throttle_available("auto")
     handles = []
     try:
-        pids = session.cluster.worker_pids()
+        found: Mapping[NodeId, int | None] = (
+            pids if pids is not None else session.cluster.worker_pids()  # type: ignore[union-attr]
+        )
         for node, quota in quotas.items():
-            pid = pids.get(node)
+            pid = found.get(node)
             if reason is not None or pid is None:
                 problems.append(f"{node}: {reason or 'no process'}")
                 continue
-            handles.append(apply_cpu_quota(pid, quota, name=f"worker-{node}"))
+            # with the processes it started already (its executor children)
+            handles.append(
+                apply_cpu_quota(pid, quota, name=f"worker-{node}", include_children=True)
+            )
         yield problems
     finally:
         for handle in handles:

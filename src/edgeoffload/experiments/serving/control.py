@@ -291,9 +291,9 @@ class Controller:
         """Rebuild the frames' templates from what was learned, now."""
         self._rebuild()
 
-    def templates(self) -> list[RequestTemplate]:
-        """The templates of the streams whose camera is alive."""
-        return [self._templates[k] for k in sorted(self._templates)]
+    def templates(self) -> list[tuple[str, RequestTemplate]]:
+        """The model and template of every stream whose camera is alive."""
+        return [(k[1], self._templates[k]) for k in sorted(self._templates)]
 
     def template(self, frame: Frame) -> RequestTemplate:
         return self._templates[(frame.camera, frame.source.model)]
@@ -562,11 +562,15 @@ class Controller:
 
 
 def camera_sources(
-    streams: Sequence[Any], scale: float, deadline: float
+    streams: Sequence[Any],
+    scale: float,
+    deadline: float,
+    work: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[tuple[NodeId, str], StreamSource]:
     """One :class:`StreamSource` per (camera, model) of a scenario's streams
     (:class:`~edgeoffload.workloads.scenarios.StreamSpec`), work multiplied by ``scale``;
-    a stream without a deadline gets ``deadline``."""
+    a stream without a deadline gets ``deadline``. ``work[model][task]`` replaces a task's
+    work (a profiled figure) before the scaling."""
     out: dict[tuple[NodeId, str], StreamSource] = {}
     graphs: dict[tuple[str, str], TaskGraph] = {}
     for s in streams:
@@ -576,7 +580,15 @@ def camera_sources(
         dnn = s.dnn()
         graph_key = (s.model, s.granularity)
         if graph_key not in graphs:
-            graphs[graph_key] = scaled_graph(dnn.graph, scale)
+            graph = dnn.graph
+            given = (work or {}).get(s.model)
+            if given:
+                tasks = [
+                    Task(t.id, given.get(t.id, t.work), t.kind, t.pinned, t.request)
+                    for t in graph.tasks
+                ]
+                graph = TaskGraph(tasks, graph.dependencies)
+            graphs[graph_key] = scaled_graph(graph, scale)
         out[key] = StreamSource(
             s.camera,
             s.model,

@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import logging
 import math
-import statistics
 import tempfile
 import threading
 import time
@@ -46,6 +44,7 @@ from edgeoffload.experiments.serving.control import (
     camera_sources,
     frame_problem,
 )
+from edgeoffload.experiments.serving.inference import Inference, Synthetic, Torch, work_scale
 from edgeoffload.experiments.serving.log import FrameLog, LiveStats, read_frames
 from edgeoffload.experiments.serving.report import save_report, summarise
 from edgeoffload.experiments.serving.sources import Pictures, arrivals
@@ -56,7 +55,7 @@ from edgeoffload.workloads.scenarios import Scenario, load_scenario
 if TYPE_CHECKING:
     from edgeoffload.runtime.client.session import Session
 
-__all__ = ["DEFAULT_SCENARIO", "ServeResult", "serve", "work_scale"]
+__all__ = ["DEFAULT_SCENARIO", "ServeResult", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,22 +108,6 @@ class ServeResult:
         }
 
 
-def work_scale(model: Cluster, measured: Cluster, problems: Sequence[Problem]) -> float:
-    """The factor on every task's work that makes the measured nodes take as long as the
-    modelled ones: the median over nodes of measured over modelled speed on the workload
-    (a node's speed on it is the total work over the time it would take there)."""
-    from edgeoffload.experiments.dag_run import workload_speeds
-
-    if not any(t.work for p in problems for t in p.graph.tasks):
-        return 1.0
-    modelled = workload_speeds(model, problems)
-    shared = [n for n in measured.node_ids if n in modelled]
-    if not shared:
-        raise ModelError("the measured cluster shares no node with the scenario", "cluster")
-    shown = workload_speeds(Cluster([measured.node(n) for n in shared]), problems)
-    return float(statistics.median(shown[n] / modelled[n] for n in shared))
-
-
 class _Service:
     """One serve run's moving parts (see the module docstring)."""
 
@@ -138,8 +121,10 @@ class _Service:
         grace: float,
         threads: int,
         metrics: Any = None,
+        inference: Inference | None = None,
     ) -> None:
         self.session = session
+        self.inference = inference or Synthetic()
         self.controller = controller
         self.log = log
         self.stats = stats
@@ -219,23 +204,22 @@ class _Service:
         self.pending[key] = self.pool.submit(self.execute, decision)
 
     def _bound(self, problem: Problem, frame: Frame) -> Any:
-        """The frame's problem with a call per task: synthetic kernels, and with pixels
-        the source task turning them into the model's input."""
-        from edgeoffload.apps.synthetic import image_input, synthetic_calls
-        from edgeoffload.runtime.dag import DagProblem, TaskCall
+        """The frame's problem with a call per task (synthetic kernels or the model's
+        blocks), its source task making this frame's input."""
+        from edgeoffload.runtime.dag import DagProblem
 
         cached = self.calls.get(id(problem))
         if cached is None or cached[0] is not problem:
             if len(self.calls) > 64:
                 self.calls.clear()
-            cached = (problem, DagProblem.bind(problem, synthetic_calls(problem)))
+            cached = (problem, self.inference.bind(problem, frame.source.model))
             self.calls[id(problem)] = cached
         bound = cached[1]
-        if frame.payload is None:
-            return bound
         source = problem.graph.tasks[0].id  # the request's source, pinned to the camera
-        calls = {**bound.calls, source: TaskCall(image_input, (frame.payload,), {"tag": source})}
-        return DagProblem(problem, calls, bound.outputs)
+        call = self.inference.source(frame, source)
+        if call is None:
+            return bound
+        return DagProblem(problem, {**bound.calls, source: call}, bound.outputs)
 
     def execute(self, decision: Admission) -> None:
         """Run an admitted frame; whatever goes wrong, the frame ends in the log."""
@@ -302,18 +286,13 @@ class _Service:
     def execute_on_dask(self, decision: Admission, timeout: float, late: str) -> None:
         """The Dask baseline: the frame's graph as plain Dask tasks (the source pinned to
         its camera, the rest placed by Dask's scheduler, with work stealing)."""
-        from edgeoffload.apps.synthetic import single_threaded_task, synthetic_task
-
         assert decision.problem is not None
         graph = decision.problem.graph
         calls = self._bound(decision.problem, decision.frame).calls
         tasks = []
         for i in graph.topological_order:
             task = graph.tasks[i]
-            call = calls[task.id]
-            # a synthetic task with BLAS on one thread, as our executor runs it
-            run = single_threaded_task if call.function is synthetic_task else call.function
-            function = functools.partial(run, *call.args, **call.kwargs)
+            function = self.inference.for_dask(calls[task.id])
             tasks.append((task.id, function, list(graph.predecessors(task.id)), task.pinned))
         try:
             placed = self.dask.run(tasks, list(graph.exit_tasks()), timeout)
@@ -424,6 +403,8 @@ class _Service:
         from edgeoffload.runtime.client.calibration import calibrate_cluster
 
         try:
+            models = {s.model for s in self.controller.sources.values()}
+            self.inference.prepare(self.session, [name], models)
             measured = calibrate_cluster(
                 self.session,
                 nodes=[name],
@@ -432,6 +413,7 @@ class _Service:
                 repeats=1,
                 links=False,
                 client_links=False,
+                **self.inference.calibration(),
             ).cluster.node(name)
         except Exception as exc:  # it left again, or cannot run the kernels: back off
             failures = self.join_retry.get(name, (0, 0.0))[0] + 1
@@ -458,16 +440,15 @@ class _Service:
         return {**self.stats.snapshot(self.now()), **state}
 
 
-def _warm_up(session: Session, controller: Controller, progress: Callable[[str], None]) -> None:
-    """Run one frame of every stream on its camera and one on the fastest node, so that
-    code is loaded everywhere and the first measurements are in before the clock starts."""
-    from edgeoffload.apps.synthetic import synthetic_calls
-    from edgeoffload.runtime.dag import DagProblem, run_dag
+def _warm_up(service: _Service, progress: Callable[[str], None]) -> None:
+    """Run one frame of every stream on its camera and one with HEFT, so that code is
+    loaded everywhere and the first measurements are in before the clock starts."""
+    from edgeoffload.runtime.dag import run_dag
 
     progress("warming up the workers ...")
-    for template in controller.templates():
-        problem = template.problem
-        app = DagProblem.bind(problem, synthetic_calls(problem))
+    session, controller = service.session, service.controller
+    for model, template in controller.templates():
+        app = service.inference.bind(template.problem, model)
         for algorithm in ("local", "heft"):
             run = run_dag(session, app, algorithm=algorithm)
             if controller.learn:
@@ -498,6 +479,8 @@ def serve(
     frames: str | Path | None = None,
     warm_up: bool = True,
     learn: bool = True,
+    torch: bool = False,
+    hold: Mapping[NodeId, tuple[int, float]] | None = None,
     plots: bool = True,
     progress: Callable[[str], None] | None = None,
     on_tick: Callable[[dict[str, Any]], None] | None = None,
@@ -548,6 +531,14 @@ def serve(
     learn
         ``False``: plan and predict with the calibrated model only (the static model:
         no learned speeds or links, no overhead, no residual), for comparison.
+    torch
+        Run real PyTorch inference (:class:`~.inference.Torch`; the ``dnn`` extra)
+        instead of synthetic kernels: block-granularity AlexNet, GoogLeNet or ResNet-50,
+        work not scaled (``scale`` does not apply), profiled on the fastest worker. A local
+        cluster loads PyTorch and the weights at full speed, then is throttled.
+    hold
+        ``{worker: (process id, cores)}``: workers started on this machine (by
+        ``--netem``) to hold to CPU quotas once loaded, as a local cluster's are.
     progress, on_tick
         ``progress(line)`` as the run goes on; ``on_tick(snapshot)`` once a second.
 
@@ -556,7 +547,7 @@ def serve(
     ModelError
         A scenario without streams, a bad option.
     """
-    from edgeoffload.experiments.dag_run import scenario_session
+    from edgeoffload.experiments.dag_run import scenario_session, throttle_workers
     from edgeoffload.runtime.client.calibration import calibrate_cluster
 
     say = progress or (lambda line: None)
@@ -570,6 +561,10 @@ def serve(
         raise ModelError(f"must be a finite number > 0, got {scale!r}", "scale")
     if not (math.isfinite(deadline) and deadline > 0):
         raise ModelError(f"must be a number of seconds > 0, got {deadline!r}", "deadline")
+    runner = Torch() if torch else Synthetic()
+    runner.check(scenario.streams)
+    if torch and scale is not None:
+        raise ModelError("does not apply to real inference: its work is what it is", "scale")
     in_flight = max_in_flight or scenario.max_in_flight or 8
     pictures = None if frames is None else Pictures(frames)
     folder = None if out is None else Path(out)
@@ -578,8 +573,12 @@ def serve(
     unscaled = camera_sources(scenario.streams, 1.0, deadline)
     problems = [frame_problem(s, scenario.cluster) for s in unscaled.values()]
     notes: list[str] = []
+    quotas: dict[NodeId, float] = {}
+    late = torch and session is None and address is None  # throttled after loading torch
     owned = (
-        scenario_session(scenario, problems, address, security, budget, notes, {})
+        scenario_session(
+            scenario, problems, address, security, budget, notes, quotas, throttle=not late
+        )
         if session is None
         else contextlib.nullcontext(session)
     )
@@ -589,7 +588,25 @@ def serve(
 
         metrics = Metrics(metrics_port, metrics_host, scenario.cluster.node_ids)
         say(f"metrics on http://{metrics.host}:{metrics.port}/metrics")
-    with owned as live, _closing(metrics):
+    models = {s.model for s in scenario.streams}
+    with owned as live, _closing(metrics), contextlib.ExitStack() as held:
+        dask = live.pool.dask_tasks() if algorithm == "dask" else None
+        if dask is not None:
+            held.callback(dask.close)
+        if torch:
+            say("loading PyTorch and the models' weights on every worker ...")
+            runner.prepare(live, scenario.cluster.node_ids, models)
+            if dask is not None:  # plain Dask runs tasks in the worker's own process
+                runner.prepare_dask(dask, scenario.cluster.node_ids, models)
+        if hold:
+            quotas = {n: q for n, (_, q) in hold.items()}
+            pids = {n: p for n, (p, _) in hold.items()}
+            refused = held.enter_context(throttle_workers(live, quotas, pids))
+            notes.extend(f"not throttled: {r}" for r in refused)
+        elif late and quotas:
+            refused = held.enter_context(throttle_workers(live, quotas))
+            if refused and not notes:  # else the session said why none is throttled
+                notes.append(f"workers not throttled: {'; '.join(refused)}")
         model = cluster
         if model is None:
             kinds = sorted({t.kind for p in problems for t in p.graph.tasks if t.kind})
@@ -600,33 +617,55 @@ def serve(
                 base=scenario.cluster,
                 kinds=kinds,
                 progress=say,
-                **dict(calibration_options or {}),
+                **{**runner.calibration(), **dict(calibration_options or {})},
             ).cluster
-        factor = scale if scale is not None else work_scale(scenario.cluster, model, problems)
-        say(f"frame work scaled by {factor:.3g} (the workers stand for the scenario's devices)")
-        sources = camera_sources(scenario.streams, factor, deadline)
+        work = runner.profiled_work(live, model, models)
+        delta1 = scenario.delta1
+        if not runner.scales:  # real work: DHS's δ1 (device seconds) follows the workers
+            factor = 1.0
+            real = [
+                frame_problem(s, scenario.cluster)
+                for s in camera_sources(scenario.streams, 1.0, deadline, work).values()
+            ]
+            slower = 1.0 / work_scale(scenario.cluster, model, problems, real)
+            delta1 *= slower
+            notes.append(
+                f"real inference here takes {slower:.3g}x the devices' time: "
+                f"DHS's delta1 scaled to {delta1:.3g} s"
+            )
+            say(notes[-1])
+        else:
+            factor = scale if scale is not None else work_scale(scenario.cluster, model, problems)
+            say(f"frame work scaled by {factor:.3g} (the workers stand for the devices)")
+        sources = camera_sources(scenario.streams, factor, deadline, work)
         controller = Controller(
             model,
             sources.values(),
             algorithm=algorithm,
             window=window,
-            delta1=scenario.delta1,
+            delta1=delta1,
             delta2=scenario.delta2,
             max_in_flight=in_flight,
             learn=learn,
         )
-        if warm_up:
-            _warm_up(live, controller, say)
-            controller.relearn_now()
         scratch = tempfile.TemporaryDirectory(prefix="edgeoffload-serve-")
         log_path = (Path(scratch.name) if folder is None else folder) / "frames.jsonl"
         log = FrameLog(log_path)
         stats = LiveStats(scenario.cluster.node_ids)
         service = _Service(
-            live, controller, log, stats, grace=grace, threads=threads, metrics=metrics
+            live,
+            controller,
+            log,
+            stats,
+            grace=grace,
+            threads=threads,
+            metrics=metrics,
+            inference=runner,
         )
-        if algorithm == "dask":
-            service.dask = live.pool.dask_tasks()
+        service.dask = dask
+        if warm_up:
+            _warm_up(service, say)
+            controller.relearn_now()
         if on_start is not None:
             on_start(service)
         try:

@@ -1,0 +1,196 @@
+"""``edgeoffload serve --netem FILE``: serve across emulated hosts on this machine (root).
+
+:func:`serve_emulated` builds the topology's hosts (network namespaces behind Wi-Fi-like
+links, :mod:`edgeoffload.netem`), starts a TLS Dask scheduler on the edge server's host
+and an ``edgeoffload worker`` on each node's host, then runs ``edgeoffload serve`` itself
+on the client host against that cluster (``--cluster … --tls …``), so that every frame,
+plan, result and probe crosses the emulated links. The workers are held to CPU quotas in
+the ratio of the devices' speeds, as a local cluster's are, by the serving process once
+they are loaded (``--torch`` loads PyTorch at full speed first). Everything is torn down
+when it ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edgeoffload.errors import EdgeOffloadError, ModelError
+
+if TYPE_CHECKING:
+    from edgeoffload.netem import Topology
+    from edgeoffload.workloads.scenarios import Scenario
+
+__all__ = ["PORT", "cluster_hosts", "serve_emulated"]
+
+PORT = 8786
+"""The scheduler's port on the edge host."""
+
+_ONE_BLAS_THREAD = dict.fromkeys(
+    ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1"
+)
+
+
+def cluster_hosts(scenario: Scenario, topology: Topology) -> tuple[str, str]:
+    """``(scheduler host, client host)`` of ``topology`` for ``scenario``'s cluster: every
+    node must be a host; the scheduler runs on the edge server's host, ``serve`` on the
+    host called ``client`` (else the first host that is no node).
+
+    Raises
+    ------
+    ModelError
+        A node without a host, or no host left for the client.
+    """
+    hosts = [h.name for h in topology.hosts]
+    nodes = scenario.cluster.node_ids
+    missing = [n for n in nodes if n not in hosts]
+    if missing:
+        raise ModelError(
+            f"has no host for the scenario's node(s) {', '.join(missing)} "
+            f"(hosts: {', '.join(hosts)})",
+            "netem",
+        )
+    spare = [h for h in hosts if h not in nodes]
+    if not spare:
+        raise ModelError(
+            "needs one host more than the scenario's nodes, for the serving client "
+            "(call it 'client')",
+            "netem",
+        )
+    client = "client" if "client" in spare else spare[0]
+    edges = [n.id for n in scenario.cluster.nodes if n.role == "edge"]
+    return (edges[0] if edges else nodes[0]), client
+
+
+def _wait_for(log: Path, text: str, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+    raise EdgeOffloadError(f"{what} did not start within {timeout:g} s:\n{tail}")
+
+
+def serve_emulated(
+    topology: Topology,
+    scenario: Scenario,
+    serve_argv: Sequence[str],
+    *,
+    budget: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> int:
+    """Run ``edgeoffload serve SERVE_ARGV`` on ``topology``'s client host against a
+    cluster of ``scenario``'s nodes on their own hosts; returns its exit code.
+
+    Parameters
+    ----------
+    topology
+        The emulated hosts (:func:`~edgeoffload.netem.load_topology`).
+    scenario
+        The scenario served (its nodes get hosts and CPU quotas).
+    serve_argv
+        ``serve``'s arguments, without ``--netem``, ``--cluster`` or ``--tls``.
+    budget
+        Cores the workers may use together (default: 80 % of this machine's).
+
+    Raises
+    ------
+    EdgeOffloadError
+        This machine cannot emulate networks (not root, no iproute2), or a process of the
+        cluster did not start.
+    """
+    from edgeoffload.experiments.dag_run import preset_quotas
+    from edgeoffload.experiments.serving.control import camera_sources, frame_problem
+    from edgeoffload.netem import EmulatedNetwork, check_support, cleanup_stale
+    from edgeoffload.runtime.wire.security import make_certificates
+
+    say = progress or (lambda line: None)
+    scheduler_host, client = cluster_hosts(scenario, topology)
+    reason = check_support()
+    if reason is not None:
+        raise EdgeOffloadError(f"--netem cannot run here: {reason}")
+    problems = [
+        frame_problem(s, scenario.cluster)
+        for s in camera_sources(scenario.streams, 1.0, 1.0).values()
+    ]
+    quotas = preset_quotas(scenario.cluster, problems, budget=budget)
+    python = [sys.executable, "-m", "edgeoffload"]
+    cleanup_stale()
+    with tempfile.TemporaryDirectory(prefix="edgeoffload-netem-") as tmp:
+        folder = Path(tmp)
+        say(f"building the emulated network {topology.name!r} ...")
+        with EmulatedNetwork(topology) as net:
+            certs = folder / "certs"
+            make_certificates(certs, [h.address for h in topology.hosts])
+            edge = net.address(scheduler_host)
+            address = f"tls://{edge}:{PORT}"
+            log = folder / "scheduler.log"
+            with log.open("wb") as out:
+                net.popen(
+                    scheduler_host,
+                    [
+                        *python,
+                        *("scheduler", "--host", edge, "--port", str(PORT)),
+                        *("--tls", str(certs), "--no-dashboard"),
+                    ],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            _wait_for(log, "listening at", 60, f"the scheduler on {scheduler_host}")
+            say(f"scheduler at {address} on host {scheduler_host}; starting the workers ...")
+            pids: dict[str, int] = {}
+            env = {**os.environ, **_ONE_BLAS_THREAD}
+            for node in scenario.cluster.nodes:
+                with (folder / f"worker-{node.id}.log").open("wb") as out:
+                    proc = net.popen(
+                        node.id,
+                        [
+                            *python,
+                            *("worker", "--name", node.id, "--scheduler", address),
+                            *("--host", net.address(node.id), "--tls", str(certs)),
+                            *("--role", node.role, "--no-nanny"),
+                        ],
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                    )
+                pids[node.id] = proc.pid
+            for name in pids:
+                _wait_for(folder / f"worker-{name}.log", "listening at", 90, f"worker {name}")
+            hold = {n: (pids[n], quotas[n]) for n in pids}
+            say(
+                f"serving from host {client}; workers held to "
+                + ", ".join(f"{n} {q:.3g}" for n, q in quotas.items())
+                + " cores"
+            )
+            inner = net.popen(
+                client,
+                [
+                    *python,
+                    *serve_argv,
+                    *("--cluster", address, "--tls", str(certs)),
+                    *("--hold-workers", json.dumps(hold)),
+                ],
+                start_new_session=False,  # a Ctrl-C at the terminal reaches it
+            )
+            try:
+                return inner.wait()
+            except KeyboardInterrupt:  # it got the Ctrl-C too: let it write its report
+                return inner.wait()
+
+
+def parse_hold(text: str) -> Mapping[str, tuple[int, float]]:
+    """``--hold-workers``'s JSON ``{worker: [pid, cores]}``."""
+    try:
+        data = json.loads(text)
+        return {str(n): (int(v[0]), float(v[1])) for n, v in data.items()}
+    except (ValueError, TypeError, IndexError, AttributeError) as exc:
+        raise ModelError(f"must be JSON {{worker: [pid, cores]}}: {exc}", "hold") from None
