@@ -1,10 +1,15 @@
 """``edgeoffload serve`` under load: the sustained frame rate at the latency SLO, for DHS and
 every baseline, and how well the live cost model predicts each frame.
 
-Part 1, the load ladder. The DHS paper's cluster (a Raspberry Pi 4B, three Jetson TX2, an
-edge server) as local workers held to CPU quotas in the ratio of the devices' speeds, work
-scaled so that each worker takes as long as its device (as ``edgeoffload serve`` does by
-default), calibrated once. A base mix of Poisson streams (cam1 AlexNet 1/s, cam2 and cam3
+The cluster: the DHS paper's (a Raspberry Pi 4B, three Jetson TX2, an edge server), each
+worker held to a CPU quota in the ratio of its device's speed, work scaled so that each
+worker takes as long as its device (as ``edgeoffload serve`` does by default), calibrated
+once. As root, over the emulated network (``deploy/netem/camera-serve.yaml``: each node on
+its own host, the cameras on 802.11ac links, the benchmark on a client host beside the
+edge server, as ``serve --netem`` runs); otherwise, or with ``--loopback``, as local
+workers on loopback.
+
+Part 1, the load ladder. A base mix of Poisson streams (cam1 AlexNet 1/s, cam2 and cam3
 GoogLeNet 2/s each, cam4 ResNet-50 1/s: 6 frames/s, block granularity, 1 s deadline) is
 offered at multiples ``m`` of its rate; each algorithm serves each step for ``--step``
 seconds, the algorithms interleaved at every step so that the machine's drift hits them
@@ -25,7 +30,7 @@ resident memory of this process (the controller, the session) each minute, and m
 Usage::
 
     make bench-serve                                  # parts 1 and 2 (~20 min)
-    .venv/bin/python benchmarks/bench_serve.py --quick
+    .venv/bin/python benchmarks/bench_serve.py --quick [--loopback]
     .venv/bin/python benchmarks/bench_serve.py --soak 60 --no-ladder --no-predict
 
 Results: ``results/bench_serve.json`` (every step's figures) and
@@ -243,6 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-ladder", action="store_true")
     parser.add_argument("--no-predict", action="store_true")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--loopback", action="store_true", help="local workers on loopback, not netem hosts"
+    )
+    parser.add_argument("--topology", default=str(ROOT / "deploy" / "netem" / "camera-serve.yaml"))
+    # set by the netem run for the benchmark it starts on the client host
+    parser.add_argument("--cluster", help=argparse.SUPPRESS)
+    parser.add_argument("--tls", help=argparse.SUPPRESS)
+    parser.add_argument("--hold-workers", help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(ROOT / "results" / "bench_serve.json"))
     args = parser.parse_args(argv)
     args.algorithms = ("dhs", "dask") if args.quick else ALGORITHMS
@@ -250,11 +263,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.step, args.predict = 12.0, 30.0
 
-    from edgeoffload.experiments.dag_run import scenario_session
+    from edgeoffload.experiments.dag_run import scenario_session, throttle_workers
     from edgeoffload.experiments.serving.control import camera_sources, frame_problem
+    from edgeoffload.netem import check_support
     from edgeoffload.runtime.client.calibration import calibrate_cluster
     from edgeoffload.workloads.scenarios import load_scenario
 
+    if args.cluster is None and not args.loopback:
+        reason = check_support()
+        if reason is None:
+            return on_netem(args, list(sys.argv[1:] if argv is None else argv))
+        print(f"not over the emulated network ({reason}): local workers on loopback")
     scenario = load_scenario("camera-serve")
     problems = [
         frame_problem(s, scenario.cluster)
@@ -262,8 +281,21 @@ def main(argv: list[str] | None = None) -> int:
     ]
     notes: list[str] = []
     quotas: dict[str, float] = {}
-    report: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    with scenario_session(scenario, problems, None, None, None, notes, quotas) as session:
+    report: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "network": "loopback" if args.cluster is None else f"netem: {args.topology}",
+    }
+    hold: dict[str, Any] = json.loads(args.hold_workers or "{}")
+    with contextlib.ExitStack() as stack:
+        session = stack.enter_context(
+            scenario_session(scenario, problems, args.cluster, args.tls, None, notes, quotas)
+        )
+        if hold:  # the netem hosts' workers, held to their quotas from here (root)
+            quotas = {n: q for n, (_, q) in hold.items()}
+            refused = stack.enter_context(
+                throttle_workers(session, quotas, {n: p for n, (p, _) in hold.items()})
+            )
+            notes.extend(f"not throttled: {r}" for r in refused)
         print(f"CPU quotas (cores): {', '.join(f'{n} {q:.3g}' for n, q in quotas.items())}")
         for note in notes:
             print(f"note: {note}")
@@ -283,6 +315,24 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(report)
     print(f"wrote {args.out}")
     return 0
+
+
+def on_netem(args: argparse.Namespace, argv: list[str]) -> int:
+    """Build the emulated hosts and cluster, run this benchmark again on the client host."""
+    from edgeoffload.experiments.serving.emulated import emulated_cluster
+    from edgeoffload.netem import load_topology
+
+    topology = load_topology(args.topology)
+    with emulated_cluster(topology, ladder_scenario(1, 1, 0), progress=print) as cluster:
+        client = cluster.net.popen(
+            cluster.client,
+            [sys.executable, str(Path(__file__).resolve()), *argv, *cluster.client_argv()],
+            start_new_session=False,
+        )
+        try:
+            return client.wait()
+        except KeyboardInterrupt:
+            return client.wait()
 
 
 def print_summary(report: dict[str, Any]) -> None:

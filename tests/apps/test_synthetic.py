@@ -107,3 +107,23 @@ def test_synthetic_calls_and_scale_work_keep_the_problems_shape() -> None:
     assert result["r1/classifier"].nbytes == 4  # an exit task has no consumer: no data
     with pytest.raises(ValueError, match="factor"):
         scale_work(problem, 0.0)
+
+
+def test_measure_link_survives_a_slow_jittery_peer() -> None:
+    """A throttled peer answers in 60-100 ms, more than a small payload's transfer: the
+    payload grows until its transfer stands out of the fastest round trip, and the
+    bandwidth comes out near the link's (it was once 10⁶ times too high)."""
+    import itertools
+
+    from edgeoffload.runtime.worker.kernels import measure_link
+
+    delays = itertools.cycle([0.1, 0.06, 0.09, 0.1, 0.07, 0.095, 0.1, 0.08, 0.065])
+    rate = 10e6  # bytes/s
+
+    def send(frames: list[bytes]) -> None:
+        time.sleep(next(delays) + sum(len(f) for f in frames) / rate)
+
+    result = measure_link(send, pings=7, repeats=3)
+    assert result["size"] > 256 * 1024  # grown past the first payload
+    assert result["seconds"] - result["rtt_min"] >= 0.05
+    assert 0.6 * rate < result["bandwidth"] < 1.3 * rate

@@ -12,23 +12,32 @@ when it ends, however it ends.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgeoffload.errors import EdgeOffloadError, ModelError
 
 if TYPE_CHECKING:
-    from edgeoffload.netem import Topology
+    from edgeoffload.netem import EmulatedNetwork, Topology
     from edgeoffload.workloads.scenarios import Scenario
 
-__all__ = ["PORT", "cluster_hosts", "serve_emulated"]
+__all__ = [
+    "PORT",
+    "EmulatedCluster",
+    "cluster_hosts",
+    "emulated_cluster",
+    "parse_hold",
+    "serve_emulated",
+]
 
 PORT = 8786
 """The scheduler's port on the edge host."""
@@ -79,30 +88,49 @@ def _wait_for(log: Path, text: str, timeout: float, what: str) -> None:
     raise EdgeOffloadError(f"{what} did not start within {timeout:g} s:\n{tail}")
 
 
-def serve_emulated(
+@dataclass(frozen=True, slots=True)
+class EmulatedCluster:
+    """A cluster on emulated hosts (:func:`emulated_cluster`): the network, the
+    scheduler's address, the TLS material, the host to run clients on, and each worker's
+    process id and CPU quota (cores) to hold it to."""
+
+    net: EmulatedNetwork
+    address: str
+    certs: Path
+    client: str
+    hold: Mapping[str, tuple[int, float]]
+
+    def client_argv(self) -> list[str]:
+        """Options that point ``serve`` (or a benchmark) at this cluster."""
+        hold = json.dumps(self.hold)
+        return ["--cluster", self.address, "--tls", str(self.certs), "--hold-workers", hold]
+
+
+@contextlib.contextmanager
+def emulated_cluster(
     topology: Topology,
     scenario: Scenario,
-    serve_argv: Sequence[str],
     *,
     budget: float | None = None,
     progress: Callable[[str], None] | None = None,
-) -> int:
-    """Run ``edgeoffload serve SERVE_ARGV`` on ``topology``'s client host against a
-    cluster of ``scenario``'s nodes on their own hosts; returns its exit code.
+) -> Iterator[EmulatedCluster]:
+    """Build ``topology``'s hosts, a TLS scheduler on the edge server's host and an
+    ``edgeoffload worker`` on each node's host; torn down on exit.
 
     Parameters
     ----------
     topology
         The emulated hosts (:func:`~edgeoffload.netem.load_topology`).
     scenario
-        The scenario served (its nodes get hosts and CPU quotas).
-    serve_argv
-        ``serve``'s arguments, without ``--netem``, ``--cluster`` or ``--tls``.
+        The scenario to serve (its nodes get hosts and CPU quotas in the ratio of their
+        speeds on its frames).
     budget
         Cores the workers may use together (default: 80 % of this machine's).
 
     Raises
     ------
+    ModelError
+        A node without a host, or no host for the client.
     EdgeOffloadError
         This machine cannot emulate networks (not root, no iproute2), or a process of the
         cluster did not start.
@@ -165,26 +193,36 @@ def serve_emulated(
                 pids[node.id] = proc.pid
             for name in pids:
                 _wait_for(folder / f"worker-{name}.log", "listening at", 90, f"worker {name}")
-            hold = {n: (pids[n], quotas[n]) for n in pids}
             say(
-                f"serving from host {client}; workers held to "
+                f"clients run on host {client}; workers held to "
                 + ", ".join(f"{n} {q:.3g}" for n, q in quotas.items())
-                + " cores"
+                + " cores once loaded"
             )
-            inner = net.popen(
-                client,
-                [
-                    *python,
-                    *serve_argv,
-                    *("--cluster", address, "--tls", str(certs)),
-                    *("--hold-workers", json.dumps(hold)),
-                ],
-                start_new_session=False,  # a Ctrl-C at the terminal reaches it
+            yield EmulatedCluster(
+                net, address, certs, client, {n: (pids[n], quotas[n]) for n in pids}
             )
-            try:
-                return inner.wait()
-            except KeyboardInterrupt:  # it got the Ctrl-C too: let it write its report
-                return inner.wait()
+
+
+def serve_emulated(
+    topology: Topology,
+    scenario: Scenario,
+    serve_argv: Sequence[str],
+    *,
+    budget: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> int:
+    """Run ``edgeoffload serve SERVE_ARGV`` (without ``--netem``, ``--cluster`` or
+    ``--tls``) on the client host of an :func:`emulated_cluster`; returns its exit code."""
+    with emulated_cluster(topology, scenario, budget=budget, progress=progress) as cluster:
+        inner = cluster.net.popen(
+            cluster.client,
+            [sys.executable, "-m", "edgeoffload", *serve_argv, *cluster.client_argv()],
+            start_new_session=False,  # a Ctrl-C at the terminal reaches it
+        )
+        try:
+            return inner.wait()
+        except KeyboardInterrupt:  # it got the Ctrl-C too: let it write its report
+            return inner.wait()
 
 
 def parse_hold(text: str) -> Mapping[str, tuple[int, float]]:

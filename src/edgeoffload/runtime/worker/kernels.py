@@ -216,9 +216,11 @@ def measure_link(
     empty reply).
 
     Round trip: the median of ``pings`` empty messages (after one to connect). Bandwidth:
-    ``size`` bytes in one message, the best of ``repeats``, the empty round trip taken
-    off; ``size`` grows fourfold (up to ``max_size``) until one transfer takes at least
-    ``min_seconds``, so that a fast link is not judged on a tiny payload.
+    ``size`` bytes in one message, the best of ``repeats``, the fastest empty round trip
+    taken off (best against best: a slow, jittery peer, such as a throttled one, gives a
+    median round trip longer than its best transfer); ``size`` grows fourfold (up to
+    ``max_size``) until the best transfer takes ``min_seconds`` more than that round trip,
+    so that neither a fast link nor a slow peer is judged on a tiny payload.
 
     Returns ``rtt`` and ``rtt_min`` (s), ``size`` (bytes), ``seconds`` (the best
     transfer) and ``bandwidth`` (bytes/s).
@@ -238,7 +240,7 @@ def measure_link(
             start = time.perf_counter()
             send([blob])
             best = min(best, time.perf_counter() - start)
-        if best >= min_seconds or size >= max_size:
+        if best - min(rtts) >= min_seconds or size >= max_size:
             break
         size = min(size * 4, int(max_size))
     return {
@@ -246,5 +248,5 @@ def measure_link(
         "rtt_min": min(rtts),
         "size": float(size),
         "seconds": best,
-        "bandwidth": size / max(best - rtt, 1e-7),
+        "bandwidth": size / max(best - min(rtts), 1e-7),
     }
