@@ -10,8 +10,9 @@ simulator read, so that predictions use measured numbers.
   kinds. Workers are measured one at a time, so they do not compete for the machine.
 - **links**: for each pair of workers, each measures the other over the direct call
   channel, exactly the path a DAG result takes: the median round trip of empty messages
-  (latency = half of it) and the best transfer of a payload grown until it takes at
-  least 50 ms (bandwidth = bytes / (time − round trip)); the model's links being
+  (latency = half of it) and the best transfer of a payload grown until it takes 50 ms
+  more than the fastest round trip (bandwidth = bytes / (that time − the fastest round
+  trip)); the model's links being
   symmetric, the two directions are averaged (round trip, and time per byte). Client-to-worker links
   are measured the same way from this process (they are not part of the model — the
   client is not a node — and are kept in the file as a comment).
