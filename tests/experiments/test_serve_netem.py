@@ -53,8 +53,8 @@ devices:
 network:
   default_link: {preset: wifi-ac}
 streams:
-  - {name: a, model: alexnet, camera: cam1, rate: 2, start: 0, duration: 10, deadline: 1.0}
-  - {name: b, model: alexnet, camera: cam2, rate: 2, start: 0.25, duration: 9.75, deadline: 1.0}
+  - {name: a, model: alexnet, camera: cam1, rate: 2, start: 0, duration: 6, deadline: 1.0}
+  - {name: b, model: alexnet, camera: cam2, rate: 2, start: 0.25, duration: 5.75, deadline: 1.0}
 """
 
 
@@ -64,8 +64,8 @@ def test_serve_across_emulated_hosts_with_a_camera_cut_off(tmp_path: Path) -> No
     out = tmp_path / "out"
     log = tmp_path / "serve.log"
     argv = [sys.executable, "-m", "edgeoffload", "serve", "scenario.yaml"]
-    argv += ["--netem", "topology.yaml", "--duration", "10", "--out", str(out)]
-    argv += ["--seconds", "0.05", "--repeats", "1", "--no-plots", "--json"]
+    argv += ["--netem", "topology.yaml", "--duration", "6", "--out", str(out)]
+    argv += ["--seconds", "0.05", "--repeats", "1", "--no-links", "--no-plots", "--json"]
     with log.open("w") as stderr:
         proc = subprocess.Popen(
             argv,
@@ -81,9 +81,9 @@ def test_serve_across_emulated_hosts_with_a_camera_cut_off(tmp_path: Path) -> No
         def served(n: int) -> bool:
             return frames.exists() and len(frames.read_text().splitlines()) >= n
 
-        wait_until(lambda: served(4), 150, "four frames served")
+        wait_until(lambda: served(3), 150, "three frames served")
         EmulatedNetwork.attach(NAME).cut("cam2")
-        stdout, _ = proc.communicate(timeout=60)  # 10 s of frames, then at most the grace
+        stdout, _ = proc.communicate(timeout=60)  # 6 s of frames, then at most the grace
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -94,13 +94,13 @@ def test_serve_across_emulated_hosts_with_a_camera_cut_off(tmp_path: Path) -> No
     assert "cam2" in result["lost"]
     assert [m["event"] for m in result["membership"] if m["node"] == "cam2"][:1] == ["lost"]
     records = read_frames(frames)
-    for camera, count in (("cam1", 20), ("cam2", 20)):
+    for camera, count in (("cam1", 12), ("cam2", 12)):
         numbers = sorted(r["frame"] for r in records if r["camera"] == camera)
         assert numbers == list(range(count))  # every arrival once, none lost
     assert all(r["reason"] in DROP_REASONS for r in records if r["status"] == "dropped")
     cam1_done = [r for r in records if r["camera"] == "cam1" and r["status"] == "done"]
-    assert len(cam1_done) >= 12, records  # the other camera is still served
-    cut_at = max(r["arrival"] for r in records[:4])
-    late = [r for r in records if r["camera"] == "cam2" and r["arrival"] > cut_at + 3]
+    assert len(cam1_done) >= 7, records  # the other camera is still served
+    cut_at = max(r["arrival"] for r in records[:3])
+    late = [r for r in records if r["camera"] == "cam2" and r["arrival"] > cut_at + 2]
     assert late and all(r["status"] == "dropped" for r in late), late
     assert result["complete"] is True

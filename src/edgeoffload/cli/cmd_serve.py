@@ -107,6 +107,12 @@ def register(subparsers: Any) -> None:
     )
     calibration_args(p)
     p.add_argument(
+        "--no-links",
+        action="store_true",
+        help="calibrate the workers' speeds only; the cost model learns the links from the "
+        "first frames (a faster start: the links of a throttled Pi take the longest)",
+    )
+    p.add_argument(
         "--scale",
         type=number(0, 1e6),
         metavar="F",
@@ -281,7 +287,11 @@ def run_serve(args: argparse.Namespace) -> int:
                 hold=hold,
                 metrics_port=args.metrics_port,
                 metrics_host=args.metrics_host,
-                calibration_options={"seconds": args.seconds, "repeats": args.repeats},
+                calibration_options={
+                    "seconds": args.seconds,
+                    "repeats": args.repeats,
+                    **({"links": False, "client_links": False} if args.no_links else {}),
+                },
                 plots=not args.no_plots,
                 progress=say,
                 on_tick=tick,
@@ -342,6 +352,7 @@ _PASSED_ON = (  # serve's options that --netem hands to the serving client, as t
     ("cluster_file", "--cluster-file"),
     ("seconds", "--seconds"),
     ("repeats", "--repeats"),
+    ("no_links", "--no-links"),
     ("scale", "--scale"),
     ("window", "--window"),
     ("deadline", "--deadline"),
