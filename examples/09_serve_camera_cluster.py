@@ -7,7 +7,9 @@ serves the ``camera-serve`` scenario for 12 s: steady AlexNet frames on the TX2s
 says: every frame that arrived ended once, done or dropped with a reason.
 
 Run: ``python examples/09_serve_camera_cluster.py`` (about 25 s; files go to
-``results/serve-example``, or to ``$EDGEOFFLOAD_EXAMPLE_OUT``).
+``results/serve-example``, or to ``$EDGEOFFLOAD_EXAMPLE_OUT``). The same with real PyTorch
+inference: ``serve(..., torch=True)`` (the ``dnn`` extra); across emulated Wi-Fi hosts
+(root): ``edgeoffload serve --netem deploy/netem/camera-serve.yaml``.
 """
 
 from __future__ import annotations
