@@ -220,6 +220,20 @@ def test_call_on_runs_on_the_named_worker(session) -> None:
     )
 
 
+def test_clock_offsets_are_reused_while_fresh(session) -> None:
+    """A run reuses a worker's clock offset for a while instead of five round trips."""
+    pool = session.pool
+    first: dict[str, float] = {}
+    offset = pool.clock_offsets(["cam1"], rtts=first)["cam1"]
+    again: dict[str, float] = {}
+    assert pool.clock_offsets(["cam1"], rtts=again, max_age=60.0) == {"cam1": offset}
+    assert again == first  # nothing was asked: the same round trip
+    fresh: dict[str, float] = {}
+    pool.clock_offsets(["cam1"], rtts=fresh, max_age=0.0)
+    assert fresh["cam1"] != first["cam1"]  # measured again
+    assert abs(pool.clock_offsets(["cam1"], max_age=60.0)["cam1"]) < 0.05  # one machine
+
+
 def test_calibration_measures_the_workers_into_a_valid_cluster_file(session, tmp_path) -> None:
     """Speeds per kind and links between every pair; the file reads back as a problem's
     cluster, schedules and simulates."""

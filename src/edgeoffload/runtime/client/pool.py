@@ -182,6 +182,8 @@ class WorkerPool:
         self._bundle_errors: dict[BundleKey, str] = {}
         self._transfers: list[Transfer] = []
         self._pings = ThreadPoolExecutor(max_workers=8, thread_name_prefix="edgeoffload-ping")
+        # name -> (when measured, monotonic; the worker's channel and pid; offset; rtt)
+        self._clocks: dict[str, tuple[float, tuple[str, int | None], float, float]] = {}
         self.scheduler_reachable: bool | None = None
 
     def close(self, goodbye: bool = True) -> None:
@@ -620,15 +622,26 @@ class WorkerPool:
         names: Iterable[str],
         samples: int = 5,
         rtts: dict[str, float] | None = None,
+        max_age: float = 0.0,
     ) -> dict[str, float]:
         """Each named worker's clock minus this process's (``time.time()``), seconds.
 
         Cristian's method: the sample with the shortest round trip, the worker's time
-        taken at its middle. ``rtts`` receives that round trip per worker.
+        taken at its middle. ``rtts`` receives that round trip per worker. A worker's
+        offset measured less than ``max_age`` seconds ago (the same process, at the same
+        address) is reused without asking it: clocks drift by microseconds a second, and
+        ``samples`` round trips before every DAG run cost a slow worker far more.
         """
         out: dict[str, float] = {}
         for name in names:
             worker = self.require(name)
+            identity = (worker.channel_address, worker.pid)
+            known = self._clocks.get(name)
+            if known is not None and known[1] == identity and time.monotonic() - known[0] < max_age:
+                out[name] = known[2]
+                if rtts is not None:
+                    rtts[name] = known[3]
+                continue
             best = (math.inf, 0.0)
             for _ in range(samples):
                 sent = time.time()
@@ -638,6 +651,7 @@ class WorkerPool:
                 if rtt < best[0]:
                     best = (rtt, float(reply["time"]) - (sent + back) / 2)
             out[name] = best[1]
+            self._clocks[name] = (time.monotonic(), identity, best[1], best[0])
             if rtts is not None:
                 rtts[name] = best[0]
         return out

@@ -24,7 +24,8 @@ How it runs (see docs/dag-execution.md)
 2. Code: each function's module is packaged as an offloaded function's is and sent to
    the workers that lack it; functions of installed distributions (numpy, edgeoffload,
    torch…) are imported by name on the worker instead.
-3. The session measures each worker's clock offset, fixes a start time ``t0`` and sends
+3. The session measures each worker's clock offset (reused for :data:`CLOCK_MAX_AGE`
+   seconds), fixes a start time ``t0`` and sends
    every worker its *plan* at once. A worker runs its tasks strictly one after another in
    that order (:mod:`edgeoffload.runtime.worker.dag_service`), each as soon as its inputs are
    there and its request has arrived, and pushes each result straight to every other
@@ -85,6 +86,9 @@ if TYPE_CHECKING:
 __all__ = ["run_dag", "session_cluster"]
 
 _POLL = 1.0  # seconds a worker holds a wait before answering "still running"
+CLOCK_MAX_AGE = 10.0
+"""Seconds a worker's measured clock offset is reused by later runs (each measurement is
+five round trips: before every frame, they were most of a throttled worker's latency)."""
 
 
 def session_cluster(session: Session) -> Cluster:
@@ -488,7 +492,9 @@ class _Runner:
         self._prepare_code()
         for node in list(self.alive):
             try:
-                self.offsets.update(self.pool.clock_offsets([node], rtts=self.rtts))
+                self.offsets.update(
+                    self.pool.clock_offsets([node], rtts=self.rtts, max_age=CLOCK_MAX_AGE)
+                )
             except (WorkerUnavailableError, OffloadTimeoutError) as exc:
                 self._fail_node(node, f"did not answer before the start: {exc}")
         try:
