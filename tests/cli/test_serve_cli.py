@@ -39,6 +39,7 @@ def test_help_names_the_options(capsys) -> None:
         (["--metrics-port", "70000"], "must be between 0 and 65535"),
         (["no-such-scenario"], "no such file"),
         (["--scale", "2", "--torch"], "--scale: does not apply to real inference"),
+        (["--grace", "-1"], "--grace"),
         (["--netem", "no-such.yaml"], "--netem"),
         (["--netem", "camera-cluster", "--cluster", "tcp://x:1"], "leave out --cluster"),
         (["--hold-workers", "{not json"], "--hold-workers: must be JSON"),

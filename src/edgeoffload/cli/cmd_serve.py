@@ -141,6 +141,14 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--seed", type=whole(0, 2**63 - 1), metavar="N", help="seed of the arrivals")
     p.add_argument(
+        "--grace",
+        type=number(0, 3600, strict_low=False),
+        default=8.0,
+        metavar="S",
+        help="seconds frames still running at the end may take before they are dropped "
+        "as shutdown (default 8)",
+    )
+    p.add_argument(
         "--frames",
         metavar="PATH",
         help="a folder of images or a video file: every camera sends its pictures in turn "
@@ -283,6 +291,7 @@ def run_serve(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 frames=args.frames,
                 learn=not args.no_learning,
+                grace=args.grace,
                 torch=args.torch,
                 hold=hold,
                 metrics_port=args.metrics_port,
@@ -358,6 +367,7 @@ _PASSED_ON = (  # serve's options that --netem hands to the serving client, as t
     ("deadline", "--deadline"),
     ("max_in_flight", "--max-in-flight"),
     ("seed", "--seed"),
+    ("grace", "--grace"),
     ("frames", "--frames"),
     ("torch", "--torch"),
     ("no_learning", "--no-learning"),
