@@ -319,20 +319,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def on_netem(args: argparse.Namespace, argv: list[str]) -> int:
     """Build the emulated hosts and cluster, run this benchmark again on the client host."""
-    from edgeoffload.experiments.serving.emulated import emulated_cluster
+    from edgeoffload.experiments.serving.emulated import emulated_cluster, run_on_client
     from edgeoffload.netem import load_topology
 
     topology = load_topology(args.topology)
     with emulated_cluster(topology, ladder_scenario(1, 1, 0), progress=print) as cluster:
-        client = cluster.net.popen(
-            cluster.client,
-            [sys.executable, str(Path(__file__).resolve()), *argv, *cluster.client_argv()],
-            start_new_session=False,
-        )
-        try:
-            return client.wait()
-        except KeyboardInterrupt:
-            return client.wait()
+        benchmark = [sys.executable, str(Path(__file__).resolve()), *argv]
+        return run_on_client(cluster, [*benchmark, *cluster.client_argv()])
 
 
 def print_summary(report: dict[str, Any]) -> None:

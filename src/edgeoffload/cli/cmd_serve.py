@@ -97,7 +97,8 @@ def register(subparsers: Any) -> None:
         "--algorithm",
         choices=ALGORITHMS,
         default="dhs",
-        help="dhs (default), or a scheduler that places every frame: local, edge, heft, cpop, peft",
+        help="dhs (default), a scheduler that places every frame (local, edge, heft, cpop, "
+        "peft), or dask: Dask's own dynamic scheduling",
     )
     address_args(p)
     p.add_argument(
@@ -145,8 +146,8 @@ def register(subparsers: Any) -> None:
         type=number(0, 3600, strict_low=False),
         default=8.0,
         metavar="S",
-        help="seconds frames still running at the end may take before they are dropped "
-        "as shutdown (default 8)",
+        help="seconds (0-3600) frames still running at the end may take before they are "
+        "dropped as shutdown (default 8)",
     )
     p.add_argument(
         "--frames",

@@ -7,7 +7,8 @@ on the client host against that cluster (``--cluster … --tls …``), so that e
 plan, result and probe crosses the emulated links. The workers are held to CPU quotas in
 the ratio of the devices' speeds, as a local cluster's are, by the serving process once
 they are loaded (``--torch`` loads PyTorch at full speed first). Everything is torn down
-when it ends, however it ends.
+when it ends, however it ends: at the end of the run, after Ctrl-C, or after a SIGTERM
+to the command (handed to the serving process as a Ctrl-C, so that it writes its report).
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgeoffload.errors import EdgeOffloadError, ModelError
 
@@ -36,6 +39,7 @@ __all__ = [
     "cluster_hosts",
     "emulated_cluster",
     "parse_hold",
+    "run_on_client",
     "serve_emulated",
 ]
 
@@ -213,16 +217,50 @@ def serve_emulated(
 ) -> int:
     """Run ``edgeoffload serve SERVE_ARGV`` (without ``--netem``, ``--cluster`` or
     ``--tls``) on the client host of an :func:`emulated_cluster`; returns its exit code."""
-    with emulated_cluster(topology, scenario, budget=budget, progress=progress) as cluster:
-        inner = cluster.net.popen(
-            cluster.client,
-            [sys.executable, "-m", "edgeoffload", *serve_argv, *cluster.client_argv()],
-            start_new_session=False,  # a Ctrl-C at the terminal reaches it
-        )
-        try:
-            return inner.wait()
-        except KeyboardInterrupt:  # it got the Ctrl-C too: let it write its report
-            return inner.wait()
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main else None
+    try:  # a SIGTERM while the hosts are built still tears them down
+        with emulated_cluster(topology, scenario, budget=budget, progress=progress) as cluster:
+            argv = [sys.executable, "-m", "edgeoffload", *serve_argv, *cluster.client_argv()]
+            return run_on_client(cluster, argv)
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run_on_client(cluster: EmulatedCluster, argv: Sequence[str]) -> int:
+    """Run ``argv`` on ``cluster``'s client host and wait for it; returns its exit code.
+
+    A SIGINT or SIGTERM to this process (Ctrl-C, ``kill``, a supervisor) is handed to it
+    as one SIGINT, so that it finishes as after Ctrl-C (``serve`` writes its report and
+    exits 130), and then the cluster is torn down; after a SIGTERM the exit code is 143.
+    It runs in a session of its own, so that a terminal's Ctrl-C reaches it once, from
+    here.
+    """
+    inner = cluster.net.popen(cluster.client, argv, start_new_session=True)
+    received: list[int] = []
+
+    def forward(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            inner.send_signal(signal.SIGINT)
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    main = threading.current_thread() is threading.main_thread()  # else no handlers
+    previous = {s: signal.signal(s, forward) for s in handled} if main else {}
+    try:
+        code = inner.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if inner.poll() is None:  # this process is going anyway: do not leave it behind
+            inner.kill()
+            inner.wait()
+    return 128 + signal.SIGTERM if signal.SIGTERM in received else code
 
 
 def parse_hold(text: str) -> Mapping[str, tuple[int, float]]:
