@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         args.step, args.predict = 12.0, 30.0
 
     from edgeoffload.experiments.dag_run import scenario_session, throttle_workers
-    from edgeoffload.experiments.serving.control import camera_sources, frame_problem
+    from edgeoffload.experiments.serving.control import frame_problems
     from edgeoffload.netem import check_support
     from edgeoffload.runtime.client.calibration import calibrate_cluster
     from edgeoffload.workloads.scenarios import load_scenario
@@ -275,10 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             return on_netem(args, list(sys.argv[1:] if argv is None else argv))
         print(f"not over the emulated network ({reason}): local workers on loopback")
     scenario = load_scenario("camera-serve")
-    problems = [
-        frame_problem(s, scenario.cluster)
-        for s in camera_sources(ladder_scenario(1, 1, 0).streams, 1.0, DEADLINE).values()
-    ]
+    problems = frame_problems(ladder_scenario(1, 1, 0).streams, scenario.cluster)
     notes: list[str] = []
     quotas: dict[str, float] = {}
     report: dict[str, Any] = {

@@ -254,11 +254,11 @@ def test_frames_still_running_at_the_end_are_dropped_as_shutdown(
 def result_scale(calibrated: Any, scenario: Any) -> float:
     """The work factor ``serve`` chooses on the calibrated cluster."""
     from edgeoffload.experiments.serving import work_scale
-    from edgeoffload.experiments.serving.control import camera_sources, frame_problem
+    from edgeoffload.experiments.serving.control import frame_problems
 
-    sources = camera_sources(scenario.streams, 1.0, 1.0).values()
-    problems = [frame_problem(s, scenario.cluster) for s in sources]
-    return work_scale(scenario.cluster, calibrated, problems)
+    return work_scale(
+        scenario.cluster, calibrated, frame_problems(scenario.streams, scenario.cluster)
+    )
 
 
 def test_frames_of_a_video_run_through_the_cluster(session, calibrated, scenario, tmp_path):

@@ -62,6 +62,7 @@ __all__ = [
     "StreamSource",
     "camera_sources",
     "frame_problem",
+    "frame_problems",
     "scaled_graph",
 ]
 
@@ -597,6 +598,17 @@ def camera_sources(
             float(s.deadline if s.deadline is not None else deadline),
         )
     return out
+
+
+def frame_problems(
+    streams: Sequence[Any],
+    cluster: Cluster,
+    work: Mapping[str, Mapping[str, float]] | None = None,
+) -> list[Problem]:
+    """One frame of each (camera, model) of ``streams`` as a problem on ``cluster``, work
+    unscaled (``work`` as in :func:`camera_sources`): what quotas and work scales are
+    computed from."""
+    return [frame_problem(s, cluster) for s in camera_sources(streams, 1.0, 1.0, work).values()]
 
 
 def frame_problem(source: StreamSource, cluster: Cluster) -> Problem:

@@ -46,10 +46,6 @@ __all__ = [
 PORT = 8786
 """The scheduler's port on the edge host."""
 
-_ONE_BLAS_THREAD = dict.fromkeys(
-    ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1"
-)
-
 
 def cluster_hosts(scenario: Scenario, topology: Topology) -> tuple[str, str]:
     """``(scheduler host, client host)`` of ``topology`` for ``scenario``'s cluster: every
@@ -140,7 +136,8 @@ def emulated_cluster(
         cluster did not start.
     """
     from edgeoffload.experiments.dag_run import preset_quotas
-    from edgeoffload.experiments.serving.control import camera_sources, frame_problem
+    from edgeoffload.experiments.runner import ONE_BLAS_THREAD
+    from edgeoffload.experiments.serving.control import frame_problems
     from edgeoffload.netem import EmulatedNetwork, check_support, cleanup_stale
     from edgeoffload.runtime.wire.security import make_certificates
 
@@ -149,10 +146,7 @@ def emulated_cluster(
     reason = check_support()
     if reason is not None:
         raise EdgeOffloadError(f"--netem cannot run here: {reason}")
-    problems = [
-        frame_problem(s, scenario.cluster)
-        for s in camera_sources(scenario.streams, 1.0, 1.0).values()
-    ]
+    problems = frame_problems(scenario.streams, scenario.cluster)
     quotas = preset_quotas(scenario.cluster, problems, budget=budget)
     python = [sys.executable, "-m", "edgeoffload"]
     cleanup_stale()
@@ -179,7 +173,7 @@ def emulated_cluster(
             _wait_for(log, "listening at", 60, f"the scheduler on {scheduler_host}")
             say(f"scheduler at {address} on host {scheduler_host}; starting the workers ...")
             pids: dict[str, int] = {}
-            env = {**os.environ, **_ONE_BLAS_THREAD}
+            env = {**os.environ, **ONE_BLAS_THREAD}
             for node in scenario.cluster.nodes:
                 with (folder / f"worker-{node.id}.log").open("wb") as out:
                     proc = net.popen(

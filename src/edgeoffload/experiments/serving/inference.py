@@ -168,9 +168,7 @@ class Torch(Inference):
         from edgeoffload.apps import dnn_pipeline as dnn
 
         reference = max(cluster.nodes, key=lambda n: (n.speed, n.id))
-        speeds = {
-            kernel: reference.speed_for(kind) for kind, kernel in (("conv", "conv"), ("fc", "fc"))
-        }
+        speeds = {kernel: reference.speed_for(kernel) for kernel in ("conv", "fc")}
         out = {}
         for model in sorted(set(models)):
             seconds = session.call_on(

@@ -42,7 +42,7 @@ from edgeoffload.experiments.serving.control import (
     Frame,
     StreamSource,
     camera_sources,
-    frame_problem,
+    frame_problems,
 )
 from edgeoffload.experiments.serving.inference import Inference, Synthetic, Torch, work_scale
 from edgeoffload.experiments.serving.log import FrameLog, LiveStats, read_frames
@@ -570,8 +570,7 @@ def serve(
     folder = None if out is None else Path(out)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    unscaled = camera_sources(scenario.streams, 1.0, deadline)
-    problems = [frame_problem(s, scenario.cluster) for s in unscaled.values()]
+    problems = frame_problems(scenario.streams, scenario.cluster)
     notes: list[str] = []
     quotas: dict[NodeId, float] = {}
     late = torch and session is None and address is None  # throttled after loading torch
@@ -623,10 +622,7 @@ def serve(
         delta1 = scenario.delta1
         if not runner.scales:  # real work: DHS's δ1 (device seconds) follows the workers
             factor = 1.0
-            real = [
-                frame_problem(s, scenario.cluster)
-                for s in camera_sources(scenario.streams, 1.0, deadline, work).values()
-            ]
+            real = frame_problems(scenario.streams, scenario.cluster, work)
             slower = 1.0 / work_scale(scenario.cluster, model, problems, real)
             delta1 *= slower
             notes.append(
